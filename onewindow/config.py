@@ -1,0 +1,56 @@
+"""Typed settings: one loader for every process, environment prefix ONEWINDOW_.
+
+Defaults run the whole stack on one laptop with nothing configured: a local Kafka
+from the jars on 127.0.0.1:19092 and a SQLite read model under ./var/.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of onewindow; each field reads ONEWINDOW_<FIELD> from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEWINDOW_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    topic_prefix: str = ""
+    partitions: int = 6
+    replication_factor: int = 1
+
+    database_url: str = "sqlite:///var/onewindow.db"
+    departments_file: Path | None = None
+    calendar_override_file: Path | None = None
+    schemas_dir: Path = REPO_ROOT / "schemas" / "avro"
+
+    # Local Kafka from the jars (onewindow up, tests, CI).
+    kafka_version: str = "3.9.2"
+    cache_dir: Path = REPO_ROOT / ".cache"
+    data_dir: Path = REPO_ROOT / "var"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+
+    # Processes and their HTTP ports.
+    worker_web_port: int = 6066
+    materials_web_port: int = 6067
+    sink_metrics_port: int = 9102
+    counter_port: int = 8000
+
+    # Secret for the keyed hash of citizen and company ID numbers in the read model.
+    id_hash_key: SecretStr = SecretStr("onewindow-local-development-key")
+
+    log_json: bool = False
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
