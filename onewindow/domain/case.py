@@ -1,0 +1,391 @@
+"""The case fold: domain.md section 3.
+
+:class:`CaseState` is what a stream worker keeps per case (in RocksDB), so it is small
+and cheap to serialise: it holds only what the rules need, not the events.
+
+* ``seen``: ``event_id -> content fingerprint`` of every applied event (de-duplication,
+  ``EVENT_ID_CONFLICT``, and ``version = len(seen)``);
+* the acceptance record: ``[occurred_at_ms, event_id]`` of the earliest CaseAccepted
+  and the fields of that one only;
+* the earliest CaseWithdrawn's ``occurred_at_ms``;
+* per task: the department of its first event and its events as sorted
+  ``[occurred_at_ms, rank, event_id]`` triples (the task order key).
+
+Everything is held as JSON-native values (lists, str, int), so :meth:`CaseState.to_bytes`
+is one ``json.dumps`` and :meth:`CaseState.from_bytes` one ``json.loads``. The bytes are
+canonical: the same set of applied events gives the same bytes whatever their order.
+
+Times are kept at millisecond precision, the precision of the wire (Avro
+``timestamp-millis``); finer digits of a JSON-form timestamp are truncated.
+
+:func:`project` turns a state into the case view (a plain dict) given a calendar.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from onewindow.domain.calendar import WorkingCalendar
+from onewindow.domain.deadline import compute_deadline, pause_intervals
+from onewindow.domain.events import (
+    ALL_FIELDS,
+    CASE_ACCEPTED,
+    CASE_WITHDRAWN,
+    CERTIFICATE_ISSUED,
+    MATERIAL_SUBMITTED,
+    RANK_STATUS,
+    STATUS_RANK,
+    TASK_UPDATED,
+    TERMINAL_STATUSES,
+)
+from onewindow.errors import OneWindowError
+
+__all__ = [
+    "CaseMismatchError",
+    "CaseState",
+    "Outcome",
+    "VIEW_KEYS",
+    "event_fingerprint",
+    "fold",
+    "from_ms",
+    "project",
+    "to_ms",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_FORMAT = 1  # first element of the serialised state, bumped on incompatible change
+
+#: The keys of a projected case view, in order.
+VIEW_KEYS: tuple[str, ...] = (
+    "case_id", "status", "version", "service_code", "service_name", "case_kind", "channel",
+    "window_id", "applicant", "promise", "accepted_at", "due_date", "due_at",
+    "due_provisional", "paused_since", "closed_at", "tasks",
+)
+
+
+class Outcome(StrEnum):
+    APPLIED = "APPLIED"
+    DUPLICATE = "DUPLICATE"  # same event_id, same content: ignored, counted
+    EVENT_ID_CONFLICT = "EVENT_ID_CONFLICT"  # same event_id, other content: dead-lettered
+
+
+class CaseMismatchError(OneWindowError, ValueError):
+    """An event was applied to the state of another case (a routing bug)."""
+
+
+def to_ms(instant: datetime) -> int:
+    """UTC epoch milliseconds of an aware datetime (floor)."""
+    return (instant - _EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    """The UTC datetime of epoch milliseconds."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+# ------------------------------------------------------------------ fingerprint
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _canon(v) for k, v in value.items() if v is not None}
+    if isinstance(value, datetime):
+        return {"$ts": to_ms(value)}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, list | tuple):
+        return [_canon(v) for v in value]
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    return {"$repr": repr(value)}
+
+
+def event_fingerprint(event: Mapping[str, Any]) -> str:
+    """A stable content hash of an event (blake2b-128, 32 hex characters).
+
+    Canonical over the wire forms: only the fields of the event's type count (keys
+    a codec might add are ignored), absent and ``None`` are the same, timestamps
+    count as UTC epoch milliseconds whatever their offset, dates as ISO strings,
+    mapping keys are sorted, list order counts.
+    """
+    fields = ALL_FIELDS.get(event.get("type"))  # type: ignore[arg-type]
+    body = {
+        k: _canon(v)
+        for k, v in event.items()
+        if v is not None and (fields is None or k in fields)
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+# -------------------------------------------------------------------- the state
+
+
+def _acceptance_record(ev: Mapping[str, Any]) -> list[Any]:
+    applicant = ev.get("applicant")
+    promise = ev.get("promise")
+    return [
+        ev.get("service_code"),
+        ev.get("service_name"),
+        ev.get("case_kind"),
+        ev.get("channel"),
+        ev.get("window_id"),
+        None if applicant is None else [
+            applicant.get("kind"), applicant.get("id_type"), applicant.get("id_number"),
+            applicant.get("name"),
+        ],
+        None if promise is None else [promise.get("amount"), promise.get("unit")],
+        [[t.get("task_id"), t.get("department"), t.get("name")] for t in ev.get("tasks") or ()],
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """StrEnum members to plain str, so states compare and serialise alike."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+class CaseState:
+    """The fold state of one case. Apply events with :meth:`apply`; read it with
+    :func:`project`."""
+
+    __slots__ = ("acc", "acc_key", "case_id", "seen", "tasks", "withdrawn_ms")
+
+    def __init__(self, case_id: str | None = None) -> None:
+        self.case_id: str | None = case_id
+        #: event_id -> fingerprint of every applied event.
+        self.seen: dict[str, str] = {}
+        #: [occurred_at_ms, event_id] of the acceptance record, and its fields.
+        self.acc_key: list[Any] | None = None
+        self.acc: list[Any] | None = None
+        #: occurred_at_ms of the earliest CaseWithdrawn.
+        self.withdrawn_ms: int | None = None
+        #: task_id -> [department of its first event, sorted [[ms, rank, event_id], ...]].
+        self.tasks: dict[str, list[Any]] = {}
+
+    # ------------------------------------------------------------------ fold
+
+    @property
+    def version(self) -> int:
+        return len(self.seen)
+
+    def apply(self, event: Mapping[str, Any], fingerprint: str | None = None) -> Outcome:
+        """Apply a validated event. ``fingerprint`` defaults to :func:`event_fingerprint`.
+
+        The same ``event_id`` again is a ``DUPLICATE`` if its content is the same,
+        else an ``EVENT_ID_CONFLICT``; neither changes the state (the first wins).
+        """
+        case_id = event["case_id"]
+        if self.case_id is None:
+            self.case_id = str(case_id)
+        elif case_id != self.case_id:
+            raise CaseMismatchError(
+                f"event {event.get('event_id')!r} of case {case_id!r} "
+                f"applied to case {self.case_id!r}"
+            )
+        event_id = str(event["event_id"])
+        if fingerprint is None:
+            fingerprint = event_fingerprint(event)
+        known = self.seen.get(event_id)
+        if known is not None:
+            return Outcome.DUPLICATE if known == fingerprint else Outcome.EVENT_ID_CONFLICT
+
+        etype = event["type"]
+        ms = to_ms(event["occurred_at"])
+        if etype == TASK_UPDATED:
+            entry = [ms, STATUS_RANK[event["status"]], event_id]
+            task_id = str(event["task_id"])
+            task = self.tasks.get(task_id)
+            if task is None:
+                self.tasks[task_id] = [str(event["department"]), [entry]]
+            else:
+                events = task[1]
+                i = bisect.bisect_left(events, entry)
+                events.insert(i, entry)
+                if i == 0:
+                    task[0] = str(event["department"])
+        elif etype == CASE_ACCEPTED:
+            key = [ms, event_id]
+            if self.acc_key is None or key < self.acc_key:
+                self.acc_key = key
+                self.acc = _plain(_acceptance_record(event))
+        elif etype == CASE_WITHDRAWN:
+            if self.withdrawn_ms is None or ms < self.withdrawn_ms:
+                self.withdrawn_ms = ms
+        elif etype not in (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED):
+            raise OneWindowError(f"unknown event type {etype!r}")
+        self.seen[event_id] = fingerprint
+        return Outcome.APPLIED
+
+    # --------------------------------------------------------- serialisation
+
+    def to_bytes(self) -> bytes:
+        """Compact canonical JSON (UTF-8) of the state."""
+        doc = [
+            _FORMAT,
+            self.case_id,
+            self.seen,
+            self.acc_key,
+            self.acc,
+            self.withdrawn_ms,
+            self.tasks,
+        ]
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> CaseState:
+        doc = json.loads(data)
+        if not isinstance(doc, list) or not doc or doc[0] != _FORMAT:
+            raise OneWindowError("not a serialised CaseState of a known format")
+        state = cls.__new__(cls)
+        (_, state.case_id, state.seen, state.acc_key, state.acc, state.withdrawn_ms,
+         state.tasks) = doc
+        return state
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CaseState):
+            return NotImplemented
+        return (
+            self.case_id == other.case_id
+            and self.seen == other.seen
+            and self.acc_key == other.acc_key
+            and self.acc == other.acc
+            and self.withdrawn_ms == other.withdrawn_ms
+            and self.tasks == other.tasks
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CaseState(case_id={self.case_id!r}, version={self.version})"
+
+
+def fold(events: Iterable[Mapping[str, Any]], state: CaseState | None = None) -> CaseState:
+    """Apply events in order (to a new state unless one is given) and return the state."""
+    state = CaseState() if state is None else state
+    for event in events:
+        state.apply(event)
+    return state
+
+
+# ------------------------------------------------------------------- projection
+
+
+def _case_status(has_acc: bool, withdrawn: bool, statuses: list[str]) -> str:
+    if withdrawn:
+        return "WITHDRAWN"
+    if not has_acc:
+        return "PENDING_ACCEPTANCE"
+    if not statuses:
+        return "ACCEPTED"
+    if all(s in TERMINAL_STATUSES for s in statuses):
+        live = {s for s in statuses if s != "WITHDRAWN"}
+        if not live:
+            return "WITHDRAWN"
+        if live == {"APPROVED"}:
+            return "APPROVED"
+        if live == {"REJECTED"}:
+            return "REJECTED"
+        return "PARTIALLY_APPROVED"
+    if "SUPPLEMENT_REQUESTED" in statuses:
+        return "SUPPLEMENT_REQUIRED"
+    if "SUSPENDED" in statuses:
+        return "SUSPENDED"
+    if any(STATUS_RANK[s] > 1 for s in statuses):
+        return "IN_PROGRESS"
+    return "ACCEPTED"
+
+
+def project(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
+    """The case view of section 3 and 4: exactly the keys of :data:`VIEW_KEYS`.
+
+    Timestamps are UTC datetimes, ``due_date`` a date; ``tasks`` is sorted by
+    ``task_id``, each ``{task_id, department, name, status, updated_at}``.
+    """
+    acc = state.acc
+    declared: dict[str, tuple[Any, Any]] = {}
+    if acc is not None:
+        for task_id, department, name in acc[7]:
+            declared.setdefault(task_id, (department, name))
+
+    tasks: list[dict[str, Any]] = []
+    statuses: list[str] = []
+    closed_pauses: list[tuple[datetime, datetime]] = []
+    open_starts: list[datetime] = []
+    final_ms: int | None = None
+    for task_id in sorted(declared.keys() | state.tasks.keys()):
+        entry = state.tasks.get(task_id)
+        if task_id in declared:
+            department, name = declared[task_id]
+        else:
+            department, name = entry[0], None  # type: ignore[index]
+        if entry is None:
+            status, updated_at = "PENDING", None
+        else:
+            events = entry[1]
+            last = events[-1]
+            status, updated_at = RANK_STATUS[last[1]], from_ms(last[0])
+            if final_ms is None or last[0] > final_ms:
+                final_ms = last[0]
+            closed, open_start = pause_intervals((e[0], RANK_STATUS[e[1]]) for e in events)
+            closed_pauses.extend((from_ms(s), from_ms(e)) for s, e in closed)
+            if open_start is not None:
+                open_starts.append(from_ms(open_start))
+        statuses.append(status)
+        tasks.append({"task_id": task_id, "department": department, "name": name,
+                      "status": status, "updated_at": updated_at})
+
+    withdrawn = state.withdrawn_ms is not None
+    status = _case_status(acc is not None, withdrawn, statuses)
+    if withdrawn:
+        closed_at: datetime | None = from_ms(state.withdrawn_ms)  # type: ignore[arg-type]
+    elif acc is not None and statuses and all(s in TERMINAL_STATUSES for s in statuses):
+        closed_at = from_ms(final_ms)  # type: ignore[arg-type]
+    else:
+        closed_at = None
+
+    accepted_at = None if state.acc_key is None else from_ms(state.acc_key[0])
+    promise = None if acc is None or acc[6] is None else {"amount": acc[6][0], "unit": acc[6][1]}
+    due_date = due_at = None
+    due_provisional = False
+    paused_since = min(open_starts) if open_starts else None
+    if accepted_at is not None and promise is not None:
+        deadline = compute_deadline(accepted_at, promise["amount"], promise["unit"],
+                                    closed_pauses, open_starts, calendar)
+        due_date, due_at = deadline.due_date, deadline.due_at
+        due_provisional = deadline.due_provisional
+    applicant = None
+    if acc is not None and acc[5] is not None:
+        kind, id_type, id_number, name = acc[5]
+        applicant = {"kind": kind, "id_type": id_type, "id_number": id_number, "name": name}
+    return {
+        "case_id": state.case_id,
+        "status": status,
+        "version": state.version,
+        "service_code": None if acc is None else acc[0],
+        "service_name": None if acc is None else acc[1],
+        "case_kind": None if acc is None else acc[2],
+        "channel": None if acc is None else acc[3],
+        "window_id": None if acc is None else acc[4],
+        "applicant": applicant,
+        "promise": promise,
+        "accepted_at": accepted_at,
+        "due_date": due_date,
+        "due_at": due_at,
+        "due_provisional": due_provisional,
+        "paused_since": paused_since,
+        "closed_at": closed_at,
+        "tasks": tasks,
+    }

@@ -1,0 +1,103 @@
+"""Identity numbers: GB 11643 resident IDs and GB 32100 unified social credit codes.
+
+Pure standard library. Used by validation (dead-letter reason ``INVALID_ID_NUMBER``)
+and by the counter screen (``mask_id``).
+
+Choices where the contract is silent (docs/state-rules.md):
+
+* **Normalisation before checking** is the one of domain.md section 5 for id
+  numbers: NFKC, upper case, every ``-`` and every white-space character removed.
+  So ``４４０１０６ 19850312 123７`` and a lower-case final ``x`` are accepted, exactly
+  as materials treats them as the same holder.
+* **Resident ID** (GB 11643-1999): 17 digits and a check character ``0-9`` or ``X``
+  (ISO 7064 MOD 11-2). Only the check character is verified, not the region code or
+  the birth date: the contract names the check digit, and a department system may
+  hold a correct number whose region code has since been retired.
+* **15-digit IDs** (first generation, before 1999) have no check digit, so they
+  cannot pass "the GB 11643 check digit": they are invalid. They expired in 2013.
+* **USCC** (GB 32100-2015): 18 characters of ``0-9A-HJ-NP-RTUWXY`` (no I, O, Z, S, V);
+  the 18th is the check character (ISO 7064 MOD 31-3 style, weights 3^i mod 31).
+  Only the check character is verified.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = [
+    "USCC_CHARSET",
+    "is_valid_resident_id",
+    "is_valid_uscc",
+    "mask_id",
+    "normalise_id_number",
+    "resident_id_check_char",
+    "uscc_check_char",
+]
+
+_RID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))  # 7 9 10 5 8 4 2 1 6 3 ...
+_RID_CHECK = "10X98765432"
+_DIGITS = frozenset("0123456789")
+
+USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUE = {ch: i for i, ch in enumerate(USCC_CHARSET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def normalise_id_number(value: str) -> str:
+    """NFKC, upper case, ``-`` and white space removed (domain.md section 5)."""
+    text = unicodedata.normalize("NFKC", value).upper()
+    return "".join(ch for ch in text if ch != "-" and not ch.isspace())
+
+
+def resident_id_check_char(first17: str) -> str:
+    """The GB 11643 check character of 17 digits."""
+    if len(first17) != 17 or not all(ch in _DIGITS for ch in first17):
+        raise ValueError("a resident ID body is 17 ASCII digits")
+    total = sum(int(ch) * w for ch, w in zip(first17, _RID_WEIGHTS, strict=True))
+    return _RID_CHECK[total % 11]
+
+
+def is_valid_resident_id(value: str) -> bool:
+    """True for an 18-character GB 11643 number whose check character is right."""
+    if not isinstance(value, str):
+        return False
+    s = normalise_id_number(value)
+    if len(s) != 18 or not all(ch in _DIGITS for ch in s[:17]):
+        return False
+    return resident_id_check_char(s[:17]) == s[17]
+
+
+def uscc_check_char(first17: str) -> str:
+    """The GB 32100 check character of the first 17 characters."""
+    if len(first17) != 17 or not all(ch in _USCC_VALUE for ch in first17):
+        raise ValueError("a USCC body is 17 characters of " + USCC_CHARSET)
+    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return USCC_CHARSET[(31 - total % 31) % 31]
+
+
+def is_valid_uscc(value: str) -> bool:
+    """True for an 18-character GB 32100 code whose check character is right."""
+    if not isinstance(value, str):
+        return False
+    s = normalise_id_number(value)
+    if len(s) != 18 or not all(ch in _USCC_VALUE for ch in s):
+        return False
+    return uscc_check_char(s[:17]) == s[17]
+
+
+def mask_id(value: str | None) -> str | None:
+    """Keep the first 6 and last 4 characters, mask the rest: ``440106********1234``.
+
+    The number is normalised first (so spaces do not leak into the mask). Numbers of
+    10 characters or fewer keep only their last 4 (or are fully masked when 4 or
+    fewer), so a short passport number is never shown whole. ``None`` stays ``None``.
+    """
+    if value is None:
+        return None
+    s = normalise_id_number(value)
+    n = len(s)
+    if n > 10:
+        return s[:6] + "*" * (n - 10) + s[-4:]
+    if n > 4:
+        return "*" * (n - 4) + s[-4:]
+    return "*" * n

@@ -1,0 +1,349 @@
+"""Validation of input events: the dead-letter rules of domain.md section 2.
+
+:func:`validate` takes a decoded event (a plain ``dict``, docs/architecture.md) and
+returns ``None`` when it may be applied, else a :class:`Rejection` carrying one
+reason code and a human-readable detail that names the offending field.
+
+``UNDECODABLE`` and ``UNKNOWN_SCHEMA`` are produced by the codec, ``EVENT_ID_CONFLICT``
+by the case fold (:meth:`onewindow.domain.case.CaseState.apply`); they are listed here
+so every reason code has one home.
+
+When a record breaks several rules, the first in this order is reported (the order of
+the table in section 2): ``UNKNOWN_DEPARTMENT``, ``DEPARTMENT_MISMATCH``,
+``INVALID_ID_NUMBER``, ``INVALID_FIELD``, ``FUTURE_TIMESTAMP``. A field that a check
+needs but that is missing or of the wrong type is ``INVALID_FIELD`` (for instance a
+``holder`` that is not a mapping cannot be checked for its id number).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from onewindow.domain.events import (
+    CASE_ACCEPTED,
+    CASE_WITHDRAWN,
+    CERTIFICATE_ISSUED,
+    EVENT_TYPES,
+    MATERIAL_SUBMITTED,
+    TASK_UPDATED,
+    CaseKind,
+    Channel,
+    Form,
+    IdType,
+    PartyKind,
+    PromiseUnit,
+    TaskStatus,
+)
+from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc
+
+__all__ = [
+    "ALL_REASONS",
+    "DEPARTMENT_MISMATCH",
+    "EVENT_ID_CONFLICT",
+    "FUTURE_TIMESTAMP",
+    "FUTURE_TOLERANCE",
+    "INVALID_FIELD",
+    "INVALID_ID_NUMBER",
+    "MAX_PROMISE",
+    "Rejection",
+    "UNDECODABLE",
+    "UNKNOWN_DEPARTMENT",
+    "UNKNOWN_SCHEMA",
+    "validate",
+]
+
+UNDECODABLE = "UNDECODABLE"
+UNKNOWN_SCHEMA = "UNKNOWN_SCHEMA"
+UNKNOWN_DEPARTMENT = "UNKNOWN_DEPARTMENT"
+DEPARTMENT_MISMATCH = "DEPARTMENT_MISMATCH"
+INVALID_ID_NUMBER = "INVALID_ID_NUMBER"
+INVALID_FIELD = "INVALID_FIELD"
+FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
+EVENT_ID_CONFLICT = "EVENT_ID_CONFLICT"
+#: Every dead-letter reason code, in the order of the table of section 2.
+ALL_REASONS: tuple[str, ...] = (
+    UNDECODABLE, UNKNOWN_SCHEMA, UNKNOWN_DEPARTMENT, DEPARTMENT_MISMATCH, INVALID_ID_NUMBER,
+    INVALID_FIELD, FUTURE_TIMESTAMP, EVENT_ID_CONFLICT,
+)
+
+#: ``occurred_at`` may be at most this far ahead of the processing clock.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+#: Largest promised amount accepted per unit (100 years). The contract only says
+#: ``amount >= 0``; a larger promise is surely a typo and would make the deadline
+#: computation walk a century of dates, so it is ``INVALID_FIELD``.
+MAX_PROMISE: Mapping[str, int] = {"WORKING_DAY": 36_500, "NATURAL_DAY": 36_500, "HOUR": 876_000}
+
+_CASE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_DEPARTMENT = re.compile(r"[a-z0-9-]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+_CASE_KINDS = frozenset(CaseKind)
+_CHANNELS = frozenset(Channel)
+_PARTY_KINDS = frozenset(PartyKind)
+_ID_TYPES = frozenset(IdType)
+_UNITS = frozenset(PromiseUnit)
+_FORMS = frozenset(Form)
+_WIRE_STATUSES = frozenset(s for s in TaskStatus if s != TaskStatus.PENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an event is dead-lettered: a reason code of section 2 and a detail."""
+
+    reason: str
+    detail: str
+
+
+class _Invalid(Exception):  # noqa: N818 - internal control flow only
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.rejection = Rejection(reason, detail)
+
+
+def _bad(field: str, why: str) -> _Invalid:
+    return _Invalid(INVALID_FIELD, f"{field}: {why}")
+
+
+# ---------------------------------------------------------------------- field checks
+
+
+def _get(ev: Mapping[str, Any], field: str, path: str, *, required: bool = True) -> Any:
+    value = ev.get(field)
+    if value is None and required:
+        raise _bad(path, "missing")
+    return value
+
+
+def _str(ev: Mapping[str, Any], field: str, path: str, *, required: bool = True,
+         nonempty: bool = False, max_len: int | None = None) -> str | None:
+    value = _get(ev, field, path, required=required)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad(path, f"expected a string, got {type(value).__name__}")
+    if nonempty and not value:
+        raise _bad(path, "must not be empty")
+    if max_len is not None and len(value) > max_len:
+        raise _bad(path, f"longer than {max_len} characters")
+    return value
+
+
+def _enum(ev: Mapping[str, Any], field: str, path: str, allowed: frozenset[str]) -> str:
+    value = _get(ev, field, path)
+    if not isinstance(value, str) or value not in allowed:
+        raise _bad(path, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def _int(ev: Mapping[str, Any], field: str, path: str, *, minimum: int = 0) -> int:
+    value = _get(ev, field, path)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(path, f"expected an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise _bad(path, f"{value} is below {minimum}")
+    return value
+
+
+def _mapping(ev: Mapping[str, Any], field: str, path: str) -> Mapping[str, Any]:
+    value = _get(ev, field, path)
+    if not isinstance(value, Mapping):
+        raise _bad(path, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _party(ev: Mapping[str, Any], field: str, *, with_kind: bool) -> Mapping[str, Any]:
+    party = _mapping(ev, field, field)
+    if with_kind:
+        _enum(party, "kind", f"{field}.kind", _PARTY_KINDS)
+    _enum(party, "id_type", f"{field}.id_type", _ID_TYPES)
+    _str(party, "id_number", f"{field}.id_number", nonempty=True)
+    _str(party, "name", f"{field}.name")
+    return party
+
+
+def _sha256(ev: Mapping[str, Any]) -> None:
+    value = _get(ev, "sha256", "sha256")
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise _bad("sha256", "expected 64 lowercase hexadecimal characters")
+
+
+def _declared_fields(ev: Mapping[str, Any]) -> None:
+    fields = _mapping(ev, "declared_fields", "declared_fields")
+    for key, value in fields.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise _bad(f"declared_fields[{key!r}]", "keys and values must be strings")
+
+
+def _check_common(ev: Mapping[str, Any]) -> None:
+    _str(ev, "event_id", "event_id", nonempty=True, max_len=64)
+    case_id = _get(ev, "case_id", "case_id")
+    if not isinstance(case_id, str) or not _CASE_ID.fullmatch(case_id):
+        raise _bad("case_id", "expected 1..64 characters of [0-9A-Za-z_-]")
+    occurred_at = _get(ev, "occurred_at", "occurred_at")
+    if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
+        raise _bad("occurred_at", "expected a timezone-aware datetime")
+
+
+def _check_accepted(ev: Mapping[str, Any]) -> None:
+    _str(ev, "service_code", "service_code", nonempty=True)
+    _str(ev, "service_name", "service_name")
+    _enum(ev, "case_kind", "case_kind", _CASE_KINDS)
+    _enum(ev, "channel", "channel", _CHANNELS)
+    _str(ev, "window_id", "window_id", required=False)
+    _party(ev, "applicant", with_kind=True)
+    promise = _mapping(ev, "promise", "promise")
+    unit = _enum(promise, "unit", "promise.unit", _UNITS)
+    amount = _int(promise, "amount", "promise.amount")
+    if amount > MAX_PROMISE[unit]:
+        raise _bad("promise.amount", f"{amount} {unit} is beyond any plausible promise")
+    tasks = _get(ev, "tasks", "tasks")
+    if not isinstance(tasks, list | tuple):
+        raise _bad("tasks", f"expected a list, got {type(tasks).__name__}")
+    seen: set[str] = set()
+    for i, task in enumerate(tasks):
+        path = f"tasks[{i}]"
+        if not isinstance(task, Mapping):
+            raise _bad(path, "expected an object")
+        task_id = _str(task, "task_id", f"{path}.task_id", nonempty=True)
+        if task_id in seen:
+            raise _bad(f"{path}.task_id", f"{task_id!r} declared twice")
+        seen.add(task_id)  # type: ignore[arg-type]
+        _str(task, "department", f"{path}.department", nonempty=True)
+        _str(task, "name", f"{path}.name")
+
+
+def _check_task_updated(ev: Mapping[str, Any]) -> None:
+    _str(ev, "task_id", "task_id", nonempty=True)
+    _enum(ev, "status", "status", _WIRE_STATUSES)
+    _str(ev, "officer", "officer", required=False)
+    _str(ev, "note", "note", required=False)
+
+
+def _check_material(ev: Mapping[str, Any]) -> None:
+    _str(ev, "material_id", "material_id", nonempty=True)
+    _str(ev, "material_type", "material_type", nonempty=True)
+    _str(ev, "name", "name")
+    _party(ev, "holder", with_kind=False)
+    _str(ev, "document_number", "document_number", required=False)
+    _sha256(ev)
+    _int(ev, "pages", "pages")
+    _int(ev, "size_bytes", "size_bytes")
+    _enum(ev, "form", "form", _FORMS)
+    _declared_fields(ev)
+    _str(ev, "task_id", "task_id", required=False)
+
+
+def _check_certificate(ev: Mapping[str, Any]) -> None:
+    _str(ev, "task_id", "task_id", nonempty=True)
+    _str(ev, "certificate_id", "certificate_id", nonempty=True)
+    _str(ev, "certificate_type", "certificate_type", nonempty=True)
+    _str(ev, "document_number", "document_number")
+    _party(ev, "holder", with_kind=False)
+    _sha256(ev)
+    _declared_fields(ev)
+    valid_until = ev.get("valid_until")
+    if valid_until is not None and (
+        not isinstance(valid_until, date) or isinstance(valid_until, datetime)
+    ):
+        raise _bad("valid_until", "expected a date")
+
+
+def _check_withdrawn(ev: Mapping[str, Any]) -> None:
+    _str(ev, "reason", "reason", required=False)
+
+
+_CHECKS = {
+    CASE_ACCEPTED: _check_accepted,
+    TASK_UPDATED: _check_task_updated,
+    MATERIAL_SUBMITTED: _check_material,
+    CERTIFICATE_ISSUED: _check_certificate,
+    CASE_WITHDRAWN: _check_withdrawn,
+}
+
+
+def _check_task_departments(ev: Mapping[str, Any], departments: Collection[str]) -> None:
+    """A declared task's department must be registered too: nobody could ever decide it."""
+    tasks = ev.get("tasks")
+    if not isinstance(tasks, list | tuple):
+        return  # reported as INVALID_FIELD by the field checks
+    for i, task in enumerate(tasks):
+        dept = task.get("department") if isinstance(task, Mapping) else None
+        if isinstance(dept, str) and dept not in departments:
+            raise _Invalid(UNKNOWN_DEPARTMENT, f"tasks[{i}].department: {dept!r} is not registered")
+
+
+def _check_id_number(ev: Mapping[str, Any], field: str) -> None:
+    party = ev.get(field)
+    if not isinstance(party, Mapping):
+        return  # reported as INVALID_FIELD by the field checks
+    id_type, id_number = party.get("id_type"), party.get("id_number")
+    if not isinstance(id_number, str):
+        return
+    if id_type == IdType.RESIDENT_ID and not is_valid_resident_id(id_number):
+        raise _Invalid(INVALID_ID_NUMBER,
+                       f"{field}.id_number: fails the GB 11643 check digit")
+    if id_type == IdType.USCC and not is_valid_uscc(id_number):
+        raise _Invalid(INVALID_ID_NUMBER,
+                       f"{field}.id_number: fails the GB 32100 check character")
+
+
+# ---------------------------------------------------------------------------- entry
+
+
+def validate(
+    event: Mapping[str, Any],
+    *,
+    topic_department: str | None,
+    departments: Collection[str],
+    now: datetime,
+) -> Rejection | None:
+    """The dead-letter verdict for a decoded event, or ``None`` when it may be applied.
+
+    ``topic_department`` is the department owning the topic the record was read from
+    (``None`` when it did not come from a department topic, e.g. the HTTP gateway
+    before routing: then ``DEPARTMENT_MISMATCH`` is not checked). ``departments`` is
+    the registry's set of codes; ``now`` the processing clock (timezone-aware).
+    """
+    try:
+        _validate(event, topic_department, departments, now)
+    except _Invalid as exc:
+        return exc.rejection
+    return None
+
+
+def _validate(event: Mapping[str, Any], topic_department: str | None,
+              departments: Collection[str], now: datetime) -> None:
+    if not isinstance(event, Mapping):
+        raise _bad("event", "expected an object")
+    etype = event.get("type")
+    if etype not in EVENT_TYPES:
+        raise _bad("type", f"{etype!r} is not an event type")
+    department = _str(event, "department", "department", nonempty=True)
+    if department not in departments:
+        raise _Invalid(UNKNOWN_DEPARTMENT, f"department: {department!r} is not registered")
+    if not _DEPARTMENT.fullmatch(department):  # type: ignore[arg-type]
+        raise _bad("department", "expected [a-z0-9-]+")
+    if topic_department is not None and department != topic_department:
+        raise _Invalid(
+            DEPARTMENT_MISMATCH,
+            f"department: {department!r} published on the topic of {topic_department!r}",
+        )
+    if etype == CASE_ACCEPTED:
+        _check_task_departments(event, departments)
+        _check_id_number(event, "applicant")
+    elif etype in (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED):
+        _check_id_number(event, "holder")
+    _check_common(event)
+    _CHECKS[etype](event)
+    occurred_at: datetime = event["occurred_at"]
+    if occurred_at > now + FUTURE_TOLERANCE:
+        raise _Invalid(
+            FUTURE_TIMESTAMP,
+            f"occurred_at: {occurred_at.isoformat()} is more than 10 minutes after "
+            f"{now.isoformat()}",
+        )
