@@ -23,6 +23,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
+from onewindow.codec.canonical import canonical_form
 from onewindow.codec.compat import check_backward_compatible
 from onewindow.codec.jsonform import (
     FromJson,
@@ -77,6 +78,9 @@ class SchemaVersion:
     canonical_form: str = field(repr=False)
     fingerprint: bytes  # 8 bytes, little-endian, as in the single-object header
     header: bytes = field(repr=False)
+    # Fingerprints other implementations compute for this schema (Apache Avro Python's
+    # canonical form keeps {"type":"long"} for logical types): accepted when decoding.
+    alias_fingerprints: tuple[bytes, ...] = ()
 
     @property
     def fingerprint_hex(self) -> str:
@@ -127,6 +131,7 @@ class SchemaVersion:
         except Exception as exc:  # fastavro raises several exception types
             raise SchemaRegistryError(f"{where}: invalid Avro schema: {exc}") from exc
         fp = crc64_fingerprint(canonical)
+        apache_variant = crc64_fingerprint(canonical_form(schema, logical_as_object=True))
         return cls(
             name=raw_name,
             full_name=f"{namespace}.{raw_name}",
@@ -138,6 +143,7 @@ class SchemaVersion:
             canonical_form=canonical,
             fingerprint=fp,
             header=MAGIC + fp,
+            alias_fingerprints=(apache_variant,) if apache_variant != fp else (),
         )
 
 
@@ -163,7 +169,8 @@ class Codec:
     def __init__(self, versions: Iterable[SchemaVersion], *, check_compatibility: bool = True):
         self._versions: dict[str, list[SchemaVersion]] = {}
         self._by_fingerprint: dict[bytes, SchemaVersion] = {}
-        for sv in sorted(versions, key=lambda v: (v.name, v.version)):
+        versions_list = list(versions)
+        for sv in sorted(versions_list, key=lambda v: (v.name, v.version)):
             same = self._versions.setdefault(sv.name, [])
             if same and same[-1].version == sv.version:
                 raise SchemaRegistryError(f"{sv.name} v{sv.version} is defined twice")
@@ -178,6 +185,15 @@ class Codec:
             # Versions differing only in docs or defaults share a Parsing Canonical Form and
             # so a fingerprint (and the binary layout): the newest one is used to read.
             self._by_fingerprint[sv.fingerprint] = sv
+        for sv in sorted(versions_list, key=lambda v: (v.name, v.version)):
+            for alias in sv.alias_fingerprints:
+                clash = self._by_fingerprint.get(alias)
+                if clash is None or (clash.name == sv.name and clash.version < sv.version):
+                    self._by_fingerprint[alias] = sv
+                elif clash.name != sv.name:
+                    raise SchemaRegistryError(
+                        f"{sv.path}: alias fingerprint {alias.hex()} clashes with {clash.path}"
+                    )
         self._latest: dict[str, _Latest] = {
             name: _Latest(vs[-1]) for name, vs in self._versions.items()
         }
