@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/onewindow.db"
     departments_file: Path | None = None
     calendar_override_file: Path | None = None
-    schemas_dir: Path = REPO_ROOT / "schemas" / "avro"
 
     # Local Kafka from the jars (onewindow up, tests, CI).
     kafka_version: str = "3.9.2"

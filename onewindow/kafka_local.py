@@ -144,7 +144,7 @@ class LocalKafka:
         java = shutil.which("java")
         if java is None:
             raise KafkaLocalError("Java 17+ (java) is needed to run Kafka; install it")
-        cmd = [java, f"-Xms128m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        cmd = [java, "-Xms128m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j.configuration=file:{libs.parent / 'log4j.properties'}",
                f"-Dkafka.logs.dir={self.data_dir}", "-cp", f"{libs}/*", main, *args]
         if detach:
