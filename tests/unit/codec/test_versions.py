@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastavro import schemaless_reader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onewindow.codec import Codec, SchemaRegistryError, check_backward_compatible, get_codec
 
-from .helpers import SCHEMA_DIR, records
+from .helpers import SCHEMA_DIR, example_objects, records
 
 ENGINES = ["apache", "builtin"]
 
@@ -128,3 +130,22 @@ def test_loading_refuses_misnamed_files(tmp_path: Path) -> None:
     (directory / "TaskUpdated-2.avsc").write_text("{}", encoding="utf-8")
     with pytest.raises(SchemaRegistryError, match="named <Name>.v<N>.avsc"):
         Codec.load(directory)
+
+
+def test_old_readers_map_a_new_channel_or_id_type_to_other(tmp_path: Path) -> None:
+    # Forward compatibility: Channel and IdType carry an enum default (OTHER), so a
+    # consumer still on v1 reads a symbol added later instead of failing.
+    directory = _copy_schemas(tmp_path)
+    v2 = json.loads((SCHEMA_DIR / "CaseAccepted.v1.avsc").read_text(encoding="utf-8"))
+    channel = next(f for f in v2["fields"] if f["name"] == "channel")
+    channel["type"]["symbols"].append("WECHAT")
+    (directory / "CaseAccepted.v2.avsc").write_text(json.dumps(v2), encoding="utf-8")
+    new = Codec.load(directory)
+    event = new.from_json({**example_objects()[0], "channel": "WECHAT"})
+    data = new.encode(event)
+    # A consumer still on v1 reads the v2 bytes into its v1 schema:
+    v1 = get_codec().latest("CaseAccepted")
+    body = io.BytesIO(data[10:])
+    read = schemaless_reader(body, new.latest("CaseAccepted").parsed, v1.parsed)
+    assert read["channel"] == "OTHER"
+    assert new.decode(data)["channel"] == "WECHAT"
