@@ -73,6 +73,17 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """The case-state stream worker (Faust) in the foreground."""
+    from stream_apps.app import run_worker
+
+    s = _settings(args)
+    if args.web_port:
+        s = s.model_copy(update={"worker_web_port": args.web_port})
+    run_worker(s, worker_name=args.name, loglevel=args.loglevel)
+    return 0
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (ONEWINDOW_KAFKA_BOOTSTRAP)")
     p.add_argument("--topic-prefix", dest="topic_prefix",
@@ -94,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("provision", help="create the input and output topics (idempotent)")
     _add_common(p)
     p.set_defaults(func=cmd_provision)
+
+    p = sub.add_parser("worker", help="run the case-state stream worker (Faust)")
+    p.add_argument("--name", default="worker", help="worker name: its RocksDB directory")
+    p.add_argument("--web-port", type=int, help="port of its /metrics page")
+    p.add_argument("--loglevel", default="WARNING")
+    _add_common(p)
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("kafka", help="run the local Kafka broker from the jars in the foreground")
     p.set_defaults(func=cmd_kafka)

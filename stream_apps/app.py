@@ -1,0 +1,120 @@
+"""The case-state Faust app: one agent over every department topic, concurrency 1.
+
+Thin shell: take a batch of raw records, hand it to `CaseProcessor` (decode, validate,
+de-duplicate, fold: all pure rules), write each changed case once to the RocksDB table,
+and queue the output records. Faust acks a `take_events` batch only after the loop body
+finished, and flushes the producer before it commits offsets, so every output of a
+committed record is on the broker: outputs are at least once, and the sinks upsert.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any
+
+import faust
+from faust.streams import _current_event  # noqa: PLC2701 - see _use_event()
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from onewindow.calendar_source import load_calendar
+from onewindow.codec import get_codec
+from onewindow.config import Settings
+from onewindow.departments import load_registry
+from onewindow.topics import Topics
+from stream_apps.case_processor import CaseProcessor, InRecord
+from stream_apps.metrics import WorkerMetrics
+
+BATCH_MAX = 1000
+BATCH_WITHIN = 0.05  # seconds: a lone event waits at most this long for company
+
+
+def _use_event(event: Any) -> None:
+    """Make `event` Faust's current event. Faust's RocksDB store and changelog pick the
+    partition of a table read or write from the current event; inside a `take_events`
+    batch that is the batch's last event, so each read and write names its own."""
+    _current_event.set(weakref.ref(event))
+
+
+def create_app(settings: Settings, *, app_id: str | None = None,
+               worker_name: str = "worker") -> faust.App:
+    registry = load_registry(settings.departments_file)
+    topics = Topics(settings.topic_prefix)
+    metrics = WorkerMetrics()
+    processor = CaseProcessor(codec=get_codec(), topics=topics,
+                              departments=registry.codes,
+                              calendar=load_calendar(settings.calendar_override_file))
+    datadir = settings.data_dir / "stream" / worker_name
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id or f"{settings.topic_prefix}onewindow-case-state",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host="127.0.0.1",
+        web_port=settings.worker_web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=4 * BATCH_MAX,
+        table_standby_replicas=0,
+        logging_config=None,
+    )
+    source = app.topic(*topics.inputs(registry.codes), key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    sinks = {name: app.topic(name, key_serializer="raw", value_serializer="raw")
+             for name in topics.outputs()}
+    table = app.Table("case-fold", default=None, partitions=settings.partitions,
+                      key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
+
+    def load(case_id: str, rec: InRecord) -> bytes | None:
+        _use_event(rec.ref)
+        return table.get(case_id.encode("utf-8"))
+
+    @app.agent(source, concurrency=1)
+    async def fold_cases(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            started = time.perf_counter()
+            records = [
+                InRecord(e.message.topic, e.message.partition, e.message.offset,
+                         e.message.key, e.message.value,
+                         int(e.message.timestamp * 1000) if e.message.timestamp else None,
+                         e)
+                for e in batch
+            ]
+            result = processor.process(records, load)
+            for case_id, (state, rec) in result.states.items():
+                _use_event(rec.ref)
+                table[case_id.encode("utf-8")] = state
+            for out in result.outputs:
+                sinks[out.topic].send_soon(key=out.key, value=out.value)
+            metrics.count(result.tallies)
+            metrics.batch_size.observe(len(records))
+            metrics.batch_seconds.observe(time.perf_counter() - started)
+            now = time.time()
+            for rec in records:
+                if rec.timestamp_ms:
+                    metrics.event_lag.observe(max(0.0, now - rec.timestamp_ms / 1000))
+
+    @app.timer(15.0)
+    async def measure_table() -> None:
+        metrics.table_keys.set(sum(1 for _ in table.keys()))
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def run_worker(settings: Settings, *, worker_name: str = "worker",
+               loglevel: str = "WARNING") -> None:
+    """Run the case-state worker in the foreground until SIGTERM/SIGINT."""
+    app = create_app(settings, worker_name=worker_name)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,53 @@
+"""Prometheus metrics of the stream workers (one registry per app, no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from stream_apps.case_processor import APPLIED, DEAD_LETTERED, DUPLICATE, Tally
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        labels = ["department", "type"]
+        self.consumed = Counter("onewindow_events_consumed_total",
+                                "Input records consumed", labels, registry=r)
+        self.applied = Counter("onewindow_events_applied_total",
+                               "Events applied to a case", labels, registry=r)
+        self.duplicates = Counter("onewindow_events_duplicates_total",
+                                  "Events ignored as duplicates (same event_id, same content)",
+                                  labels, registry=r)
+        self.dead_lettered = Counter("onewindow_events_dead_lettered_total",
+                                     "Records written to the dead-letter topic",
+                                     [*labels, "reason"], registry=r)
+        self.batch_seconds = Histogram(
+            "onewindow_stream_batch_processing_seconds",
+            "Time to process one batch of input records (decode, validate, fold, encode)",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r)
+        self.batch_size = Histogram("onewindow_stream_batch_records",
+                                    "Input records per processed batch",
+                                    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+                                    registry=r)
+        self.table_keys = Gauge("onewindow_case_table_keys",
+                                "Cases held in this worker's state table partitions",
+                                registry=r)
+        self.event_lag = Histogram(
+            "onewindow_stream_event_age_seconds",
+            "Age of an input record (now - Kafka record timestamp) when the worker applied it",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r)
+
+    def count(self, tallies: Iterable[Tally]) -> None:
+        for t in tallies:
+            self.consumed.labels(t.department, t.event_type).inc()
+            if t.result == APPLIED:
+                self.applied.labels(t.department, t.event_type).inc()
+            elif t.result == DUPLICATE:
+                self.duplicates.labels(t.department, t.event_type).inc()
+            elif t.result == DEAD_LETTERED:
+                self.dead_lettered.labels(t.department, t.event_type, t.reason or "").inc()
