@@ -12,8 +12,11 @@ and cheap to serialise: it holds only what the rules need, not the events.
   ``[occurred_at_ms, rank, event_id]`` triples (the task order key).
 
 Everything is held as JSON-native values (lists, str, int), so :meth:`CaseState.to_bytes`
-is one ``json.dumps`` and :meth:`CaseState.from_bytes` one ``json.loads``. The bytes are
-canonical: the same set of applied events gives the same bytes whatever their order.
+is one JSON encode (ASCII, sorted keys, no spaces: measured faster than non-ASCII output,
+about 1 KB for the 9-event worked case) and :meth:`CaseState.from_bytes` one
+``json.loads``. JSON rather than marshal/pickle: readable in any Python version and by
+any tool, and safe to load. The bytes are canonical: the same set of applied events
+gives the same bytes whatever their order or repetitions.
 
 Times are kept at millisecond precision, the precision of the wire (Avro
 ``timestamp-millis``); finer digits of a JSON-form timestamp are truncated.
@@ -93,37 +96,40 @@ def from_ms(ms: int) -> datetime:
 # ------------------------------------------------------------------ fingerprint
 
 
-def _canon(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _canon(v) for k, v in value.items() if v is not None}
+def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"$ts": to_ms(value)}
     if isinstance(value, date):
         return {"$date": value.isoformat()}
-    if isinstance(value, list | tuple):
-        return [_canon(v) for v in value]
     if isinstance(value, bytes):
         return {"$bytes": value.hex()}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value) if isinstance(value, tuple) else sorted(value)
     return {"$repr": repr(value)}
+
+
+_STATE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
+)
 
 
 def event_fingerprint(event: Mapping[str, Any]) -> str:
     """A stable content hash of an event (blake2b-128, 32 hex characters).
 
-    Canonical over the wire forms: only the fields of the event's type count (keys
-    a codec might add are ignored), absent and ``None`` are the same, timestamps
-    count as UTC epoch milliseconds whatever their offset, dates as ISO strings,
-    mapping keys are sorted, list order counts.
+    Canonical over the wire forms: only the fields of the event's type count (keys a
+    codec might add are ignored); a top-level field that is absent equals one that is
+    ``None``; timestamps count as UTC epoch milliseconds whatever their offset, dates
+    as ISO strings; mapping keys are sorted; list order counts.
     """
     fields = ALL_FIELDS.get(event.get("type"))  # type: ignore[arg-type]
-    body = {
-        k: _canon(v)
-        for k, v in event.items()
-        if v is not None and (fields is None or k in fields)
-    }
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    if fields is None:
+        body = {str(k): v for k, v in event.items() if v is not None}
+    else:
+        body = {k: v for k, v in event.items() if v is not None and k in fields}
+    text = _CANONICAL.encode(body)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -242,7 +248,7 @@ class CaseState:
             self.withdrawn_ms,
             self.tasks,
         ]
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        return _STATE_ENCODER.encode(doc).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes | str) -> CaseState:
