@@ -1,0 +1,118 @@
+"""Helpers for tests that run the real stream workers as processes against the broker."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from onewindow.calendar_source import load_calendar
+from onewindow.codec import get_codec
+from onewindow.departments import load_registry
+from onewindow.domain.case import fold, project
+from onewindow.kafka_local import free_port
+from onewindow.topics import Topics
+from producers.publisher import Publisher
+
+
+def worker_env(kafka: str, topics: Topics, data_dir: Path) -> dict[str, str]:
+    return dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=topics.prefix,
+                ONEWINDOW_DATA_DIR=str(data_dir), ONEWINDOW_PARTITIONS="3")
+
+
+def start_worker(kafka: str, topics: Topics, data_dir: Path, name: str = "w1",
+                 command: str = "worker") -> subprocess.Popen[bytes]:
+    log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "onewindow.cli", command, "--name", name,
+         "--web-port", str(free_port())],
+        env=worker_env(kafka, topics, data_dir), stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def publish(kafka: str, topics: Topics, events: Iterable[dict[str, Any]]) -> int:
+    with Publisher(kafka, topics=topics, departments=load_registry().codes,
+                   codec=get_codec()) as pub:
+        n = 0
+        for e in events:
+            pub.send(e, validate_first=False)
+            n += 1
+    return n
+
+
+def shuffled_with_duplicates(cases: list[list[dict[str, Any]]], seed: int,
+                             dup_rate: float = 0.1) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    flat = [e for case in cases for e in case]
+    flat += [e for e in flat if rng.random() < dup_rate]
+    rng.shuffle(flat)
+    return flat
+
+
+def expected_views(cases: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    cal = load_calendar()
+    return {case[0]["case_id"]: project(fold(case), cal) for case in cases}
+
+
+def latest_states(kafka: str, topics: Topics, want: dict[str, int],
+                  timeout: float = 120.0) -> dict[str, dict[str, Any]]:
+    """Read onewindow.case-state until every case reached at least its wanted version."""
+    codec = get_codec()
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"check-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    md = consumer.list_topics(topics.case_state, timeout=10)
+    consumer.assign([TopicPartition(topics.case_state, p, 0)
+                     for p in md.topics[topics.case_state].partitions])
+    best: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is not None:
+                    continue
+                state = codec.decode_record(msg.value())
+                cid = state["case_id"]
+                if cid not in best or state["version"] >= best[cid]["version"]:
+                    best[cid] = state
+            if all(cid in best and best[cid]["version"] >= v for cid, v in want.items()):
+                return best
+    finally:
+        consumer.close()
+    missing = [c for c, v in want.items() if c not in best or best[c]["version"] < v]
+    raise AssertionError(f"{len(missing)} cases never reached their version, e.g. {missing[:3]}")
+
+
+def count_topic(kafka: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"c-{uuid.uuid4().hex}"})
+    md = consumer.list_topics(topic, timeout=10)
+    total = 0
+    for p in md.topics[topic].partitions:
+        lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        total += hi - lo
+    consumer.close()
+    return total
+
+
+def comparable(view: dict[str, Any]) -> dict[str, Any]:
+    """A case-state record without the fields that describe delivery, not the case."""
+    out = {k: v for k, v in view.items()
+           if k not in ("type", "source_timestamp", "last_event_id")}
+    return out
