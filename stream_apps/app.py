@@ -10,11 +10,9 @@ committed record is on the broker: outputs are at least once, and the sinks upse
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 import faust
-from faust.streams import _current_event  # noqa: PLC2701 - see _use_event()
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from onewindow.calendar_source import load_calendar
@@ -23,17 +21,11 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor, InRecord
+from stream_apps.faust_context import use_event as _use_event
 from stream_apps.metrics import WorkerMetrics
 
 BATCH_MAX = 1000
 BATCH_WITHIN = 0.05  # seconds: a lone event waits at most this long for company
-
-
-def _use_event(event: Any) -> None:
-    """Make `event` Faust's current event. Faust's RocksDB store and changelog pick the
-    partition of a table read or write from the current event; inside a `take_events`
-    batch that is the batch's last event, so each read and write names its own."""
-    _current_event.set(weakref.ref(event))
 
 
 def create_app(settings: Settings, *, app_id: str | None = None,
