@@ -2,9 +2,11 @@
 
 Thin shell: take a batch of raw records, hand it to `CaseProcessor` (decode, validate,
 de-duplicate, fold: all pure rules), write each changed case once to the RocksDB table,
-and queue the output records. Faust acks a `take_events` batch only after the loop body
-finished, and flushes the producer before it commits offsets, so every output of a
-committed record is on the broker: outputs are at least once, and the sinks upsert.
+and send the output records (`stream_apps.output`, flushed before the batch ends). Faust
+acks a `take_events` batch only after the loop body finished, and flushes its own
+producer (the table changelog) before it commits offsets, so every output and state
+change of a committed record is on the broker: outputs are at least once, and the
+sinks upsert.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor, InRecord
 from stream_apps.faust_context import use_event as _use_event
 from stream_apps.metrics import WorkerMetrics
+from stream_apps.output import OutputProducer
 
 BATCH_MAX = 1000
 BATCH_WITHIN = 0.05  # seconds: a lone event waits at most this long for company
@@ -59,8 +62,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     )
     source = app.topic(*topics.inputs(registry.codes), key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    sinks = {name: app.topic(name, key_serializer="raw", value_serializer="raw")
-             for name in topics.outputs()}
+    output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output")
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
 
@@ -84,7 +86,8 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                 _use_event(rec.ref)
                 table[case_id.encode("utf-8")] = state
             for out in result.outputs:
-                sinks[out.topic].send_soon(key=out.key, value=out.value)
+                output.send(out.topic, out.key, out.value)
+            await output.flush()
             metrics.count(result.tallies)
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)
