@@ -22,9 +22,16 @@ class TopicPlan:
     config: dict[str, str]
 
 
+def material_index_topic(topics: Topics) -> str:
+    """The materials app's internal repartition topic: one record per (material, index
+    key), keyed by the index key (stream_apps.materials_processor)."""
+    return f"{topics.prefix}onewindow.material-index"
+
+
 def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[TopicPlan]:
     """Every topic the stack needs. Inputs and case-keyed outputs share one partition
-    count so that they are co-partitioned by case_id."""
+    count so that they are co-partitioned by case_id; the materials app's index topic has
+    the same count (its table partitions follow it)."""
     out = [TopicPlan(topics.input(d), partitions, {}) for d in sorted(departments)]
     out.append(TopicPlan(topics.case_state, partitions,
                          {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
@@ -32,6 +39,7 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     out.append(TopicPlan(topics.case_activity, partitions, {}))
     out.append(TopicPlan(topics.material_links, partitions, {}))
     out.append(TopicPlan(topics.dead_letters, partitions, {}))
+    out.append(TopicPlan(material_index_topic(topics), partitions, {}))
     return out
 
 

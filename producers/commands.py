@@ -1,4 +1,5 @@
-"""Subcommands of the producer side: `onewindow produce`."""
+"""Subcommands of the producer side: `onewindow produce`, `onewindow material`,
+`onewindow scenario`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,68 @@ def cmd_produce(args: argparse.Namespace) -> int:
                         validate=not args.no_validate, out=sys.stdout, err=sys.stderr)
 
 
+def cmd_material(args: argparse.Namespace) -> int:
+    """Print (and with --send, publish) the MaterialSubmitted event of a file."""
+    import json
+
+    from onewindow.cli import settings_from
+    from onewindow.codec import get_codec
+    from onewindow.departments import load_registry
+    from producers.materials import material_event_from_file, parse_fields
+
+    s = settings_from(args)
+    registry = load_registry(s.departments_file)
+    event = material_event_from_file(
+        Path(args.file), case_id=args.case_id, department=args.department,
+        material_type=args.material_type,
+        holder={"id_type": args.holder_id_type, "id_number": args.holder_id_number,
+                "name": args.holder_name},
+        departments=registry.codes, name=args.name, document_number=args.document_number,
+        declared_fields=parse_fields(args.field), form=args.form, task_id=args.task_id,
+        material_id=args.material_id, event_id=args.event_id)
+    codec = get_codec()
+    print(json.dumps(codec.to_json(event), ensure_ascii=False))  # noqa: T201
+    if args.send:
+        from onewindow.topics import Topics
+        from producers.publisher import Publisher
+
+        with Publisher(s.kafka_bootstrap, topics=Topics(s.topic_prefix),
+                       departments=registry.codes, codec=codec) as pub:
+            topic = pub.send(event)
+        print(f"sent to {topic}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """Write seeded scenario traffic as JSON lines (for `produce`, tests, benchmarks)."""
+    import json
+
+    from onewindow.codec import get_codec
+    from producers.scenarios import ScenarioConfig, ScenarioGenerator
+
+    codec = get_codec()
+    gen = ScenarioGenerator(ScenarioConfig(seed=args.seed))
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    cases = events = materials = 0
+    try:
+        while (args.materials is None and cases < args.cases) or \
+                (args.materials is not None and materials < args.materials):
+            cases += 1
+            for e in gen.case():
+                is_material = e["type"] in ("MaterialSubmitted", "CertificateIssued")
+                materials += is_material
+                if args.only_materials and not is_material:
+                    continue
+                out.write(json.dumps(codec.to_json(e), ensure_ascii=False) + "\n")
+                events += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{events} events from {cases} cases ({materials} materials)",  # noqa: T201
+          file=sys.stderr)
+    return 0
+
+
 def register(sub: Any) -> None:
     from onewindow.cli import add_common
 
@@ -26,3 +89,37 @@ def register(sub: Any) -> None:
                    help="skip the source-side checks (the stream app still enforces them)")
     add_common(p)
     p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("material",
+                       help="print the MaterialSubmitted event of a file (sha256, size and "
+                            "pages computed); --send publishes it")
+    p.add_argument("file", help="the material: a PDF or an image (JPEG, PNG, GIF, TIFF, ...)")
+    p.add_argument("--case-id", required=True)
+    p.add_argument("--department", required=True, help="registered department code")
+    p.add_argument("--material-type", required=True, help="ID_CARD, BUSINESS_LICENSE, ...")
+    p.add_argument("--holder-id-type", required=True,
+                   choices=["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"])
+    p.add_argument("--holder-id-number", required=True)
+    p.add_argument("--holder-name", required=True)
+    p.add_argument("--document-number", help="the document's own number, if recorded")
+    p.add_argument("--field", action="append", metavar="KEY=VALUE",
+                   help="a declared field read from the document (repeatable)")
+    p.add_argument("--form", default="ELECTRONIC", choices=["ORIGINAL", "COPY", "ELECTRONIC"])
+    p.add_argument("--task-id")
+    p.add_argument("--name", help="display name (default: the file name)")
+    p.add_argument("--material-id", help="default: a fresh unique id")
+    p.add_argument("--event-id", help="default: derived from the material id")
+    p.add_argument("--send", action="store_true", help="publish it to the department's topic")
+    add_common(p)
+    p.set_defaults(func=cmd_material)
+
+    p = sub.add_parser("scenario", help="write seeded 一件事 scenario traffic as JSON lines")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cases", type=int, default=100, help="this many cases (default 100)")
+    g.add_argument("--materials", type=int, help="as many cases as it takes for this many "
+                                                 "materials")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--only-materials", action="store_true",
+                   help="write only MaterialSubmitted and CertificateIssued events")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_scenario)

@@ -246,6 +246,10 @@ class ScenarioGenerator:
                     if cert_task == ti:
                         holder = _holder(company or person)
                         number = f"{ctype[:2]}{r.randrange(10**13, 10**14)}"
+                        if ctype == "BUSINESS_LICENSE" and company is not None:
+                            # 营业执照's number is the company's USCC: a later paper copy
+                            # of this licence is the same document (and avoidable).
+                            number = company.uscc
                         ev("CertificateIssued", task["department"], t, task_id=task["task_id"],
                            certificate_id=f"cert-{case_id}-{ti}", certificate_type=ctype,
                            document_number=number, holder=holder, sha256=_sha(r),

@@ -1,0 +1,151 @@
+"""The materials Faust app: duplicate-material detection (domain.md section 5).
+
+Two agents, both at concurrency 1 and batched with `take_events`:
+
+* `route_materials` over `onewindow.case-activity`: every applied MaterialSubmitted /
+  CertificateIssued becomes one index record per candidate key, sent to
+  `<prefix>onewindow.material-index` keyed by that key (`MaterialRouter`);
+* `detect_links` over that topic: a RocksDB table maps an index key to the materials it
+  holds; each new material is compared with them by the pure rules and the links go to
+  `onewindow.material-links` (`MaterialIndexer`).
+
+Outputs go through the confluent-kafka `OutputProducer`, flushed at the end of each batch,
+before Faust may ack the batch's input offsets: every output of a committed input is on
+the broker (at least once; links are identical when repeated, the read model upserts).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from onewindow.codec import get_codec
+from onewindow.config import Settings
+from onewindow.provision import material_index_topic
+from onewindow.topics import Topics
+from stream_apps.case_processor import InRecord
+from stream_apps.faust_context import use_event
+from stream_apps.materials_metrics import MaterialsMetrics
+from stream_apps.materials_processor import MAX_PER_KEY, MaterialIndexer, MaterialRouter
+from stream_apps.output import OutputProducer
+
+BATCH_MAX = 2000
+BATCH_WITHIN = 0.05  # seconds: a lone record waits at most this long for company
+
+
+def _records(batch: list[Any]) -> list[InRecord]:
+    return [InRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                     e.message.value,
+                     int(e.message.timestamp * 1000) if e.message.timestamp else None, e)
+            for e in batch]
+
+
+def dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue  # compaction removed it meanwhile
+    return total
+
+
+def create_app(settings: Settings, *, app_id: str | None = None,
+               worker_name: str = "materials", max_per_key: int = MAX_PER_KEY) -> faust.App:
+    topics = Topics(settings.topic_prefix)
+    index_name = material_index_topic(topics)
+    metrics = MaterialsMetrics()
+    codec = get_codec()
+    router = MaterialRouter(codec=codec, index_topic=index_name)
+    indexer = MaterialIndexer(codec=codec, links_topic=topics.material_links,
+                              max_per_key=max_per_key)
+    datadir = settings.data_dir / "stream" / worker_name
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id or f"{settings.topic_prefix}onewindow-materials",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host="127.0.0.1",
+        web_port=settings.materials_web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_compression_type="lz4",
+        # A bucket is one changelog record: up to MAX_PER_KEY entries (docs/materials.md).
+        producer_max_request_size=1_000_000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=4 * BATCH_MAX,
+        table_standby_replicas=0,
+        logging_config=None,
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw"}
+    activity = app.topic(topics.case_activity, **raw)
+    index_topic = app.topic(index_name, partitions=settings.partitions, **raw)
+    # murmur2 is Kafka's Java default: any producer of this topic puts a key where we do.
+    output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output",
+                            config={"partitioner": "murmur2_random"})
+    table = app.Table("material-index", default=None, partitions=settings.partitions,
+                      key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
+
+    def load(key: str, rec: InRecord) -> bytes | None:
+        use_event(rec.ref)
+        return table.get(key.encode("utf-8"))
+
+    @app.agent(activity, concurrency=1)
+    async def route_materials(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            started = time.perf_counter()
+            records = _records(batch)
+            result = router.route(records)
+            for out in result.outputs:
+                output.send(out.topic, out.key, out.value)
+            await output.flush()
+            metrics.count_route(result)
+            metrics.batch_size.labels("route").observe(len(records))
+            metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
+
+    @app.agent(index_topic, concurrency=1)
+    async def detect_links(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            started = time.perf_counter()
+            records = _records(batch)
+            result = indexer.process(records, load)
+            for key, (value, rec) in result.buckets.items():
+                use_event(rec.ref)
+                table[key.encode("utf-8")] = value
+            for out in result.outputs:
+                output.send(out.topic, out.key, out.value)
+            await output.flush()
+            metrics.count_index(result)
+            metrics.batch_size.labels("index").observe(len(records))
+            metrics.batch_seconds.labels("index").observe(time.perf_counter() - started)
+
+    @app.timer(15.0)
+    async def measure_store() -> None:
+        metrics.store_bytes.set(dir_bytes(datadir))
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def run_materials_worker(settings: Settings, *, worker_name: str = "materials",
+                         loglevel: str = "WARNING") -> None:
+    """Run the materials worker in the foreground until SIGTERM/SIGINT."""
+    app = create_app(settings, worker_name=worker_name)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()

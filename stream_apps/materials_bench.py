@@ -1,0 +1,405 @@
+"""`onewindow bench-materials`: the scale check of duplicate-material detection.
+
+1. Generate a realistic population with `producers.scenarios.ScenarioGenerator` until it
+   holds at least `--materials` materials (ID cards resubmitted at the counter and at
+   other departments, numbers typed with spaces, dashes or full-width digits, numbers not
+   recorded at one desk, conflicting facts, business licences issued as certificates
+   before their paper copies come back).
+2. Turn every material event into the `onewindow.case-activity` record the case-state app
+   writes for it, shuffle them, send a share twice (replays), publish them all under a
+   fresh topic prefix.
+3. Start `onewindow materials-worker` as a process, poll its `/metrics` until every index
+   record is processed: materials/s is measured between the first and the last poll that
+   saw progress (startup and rebalance excluded).
+4. Read `onewindow.material-links`, fold it to distinct pairs, and compare with the pure
+   rules (`links_via_index`, equal to `all_links` by a property test) and the avoidable
+   set; measure the RocksDB directory on disk and the index sizes.
+
+Results go to `bench-results/materials-<time>.json` and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from onewindow.codec import Codec, get_codec
+from onewindow.config import Settings
+from onewindow.departments import load_registry
+from onewindow.domain.materials import (
+    Link,
+    Material,
+    is_avoidable,
+    links_via_index,
+    material_from_event,
+)
+from onewindow.errors import OneWindowError
+from onewindow.provision import ensure_topics, plan
+from onewindow.topics import Topics, record_key
+from stream_apps.materials_processor import routed_keys
+
+
+class BenchError(OneWindowError):
+    """The benchmark could not run or its result differs from the pure rules."""
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def activity_value(codec: Codec, event: dict[str, Any], *, version: int = 1,
+                   offset: int = 0) -> bytes:
+    """The `onewindow.case-activity` record the case-state app writes for an applied
+    event (the same fields as `CaseProcessor._activity_record`)."""
+    return codec.encode_record("CaseActivity", {
+        "case_id": event["case_id"],
+        "event_id": event["event_id"],
+        "event_type": event["type"],
+        "department": event["department"],
+        "occurred_at": event["occurred_at"],
+        "version": version,
+        "task_id": event.get("task_id"),
+        "status": event.get("status"),
+        "material_id": event.get("material_id") or event.get("certificate_id"),
+        "event_json": json.dumps(codec.to_json(event), ensure_ascii=False,
+                                 separators=(",", ":")),
+        "source_topic": f"dept.{event['department']}.events",
+        "source_partition": 0,
+        "source_offset": offset,
+        "source_timestamp": None,
+    })
+
+
+def material_events(materials: int, seed: int, workdir: Path) -> list[dict[str, Any]]:
+    """Scenario events that are materials, from as many cases as it takes. The generator
+    belongs to the producer runtime, which this one never imports: it runs as
+    `onewindow scenario` and hands over a JSON-lines file."""
+    path = workdir / "materials.jsonl"
+    subprocess.run([sys.executable, "-m", "onewindow.cli", "scenario", "--materials",
+                    str(materials), "--seed", str(seed), "--only-materials", "-o", str(path)],
+                   check=True)
+    codec = get_codec()
+    with path.open(encoding="utf-8") as fh:
+        return [codec.loads_json_line(line) for line in fh if line.strip()]
+
+
+def expected(materials: Iterable[Material]) -> tuple[set[Link], set[str]]:
+    """The pure rules over all materials: the link set and the avoidable ids (the
+    reference `avoidable_set` is O(n^2); this is the same rule over `links_via_index`)."""
+    by_id = {m.material_id: m for m in materials}
+    links = links_via_index(by_id.values())
+    partners: dict[str, list[tuple[Material, Link]]] = defaultdict(list)
+    for lk in links:
+        a, b = by_id[lk.material_a], by_id[lk.material_b]
+        partners[a.material_id].append((b, lk))
+        partners[b.material_id].append((a, lk))
+    avoidable = {mid for mid, ps in partners.items() if is_avoidable(by_id[mid], ps)}
+    return links, avoidable
+
+
+def read_links(bootstrap: str, topic: str, *, timeout: float = 30.0,
+               ) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
+    """Every record of the links topic, folded to distinct pairs; and the record count.
+    A pair seen twice with different content is an error (links are pure functions)."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+
+    codec = get_codec()
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {}
+        for p in parts:
+            _lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            ends[p] = hi
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
+        pos = dict.fromkeys(ends, 0)
+        pairs: dict[tuple[str, str], dict[str, Any]] = {}
+        n = 0
+        deadline = time.monotonic() + timeout
+        while any(pos[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+            for msg in consumer.consume(5000, 0.5):
+                if msg.error() is not None:
+                    continue
+                pos[msg.partition()] = msg.offset() + 1
+                rec = codec.decode_record(msg.value(), "MaterialLink")
+                n += 1
+                pair = (rec["material_a"], rec["material_b"])
+                ident = {k: rec[k] for k in ("verdict", "differing_fields", "holders_differ",
+                                             "avoidable_material", "case_a", "case_b")}
+                seen = pairs.setdefault(pair, ident)
+                if seen != ident:
+                    raise BenchError(f"pair {pair} emitted twice with different content: "
+                                     f"{seen} / {ident}")
+        return pairs, n
+    finally:
+        consumer.close()
+
+
+def as_links(pairs: dict[tuple[str, str], dict[str, Any]]) -> set[Link]:
+    return {Link.from_dict({"material_a": a, "material_b": b, **rec})
+            for (a, b), rec in pairs.items()}
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The worker's /metrics as `name{labels}` -> value (summed over nothing)."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310 - local
+        text = resp.read().decode()
+    out: dict[str, float] = defaultdict(float)
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[s.name] += s.value
+            for k, v in s.labels.items():
+                out[f"{s.name}{{{k}={v}}}"] += s.value
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class BenchOptions:
+    materials: int = 100_000
+    seed: int = 2025
+    replay_rate: float = 0.05
+    partitions: int = 6
+    out_dir: str = "bench-results"
+    external: bool = False  # a broker was named (--bootstrap): use it, else start one
+
+
+def run_bench(settings: Settings, opts: BenchOptions) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-materials-"))
+    broker = None
+    try:
+        bootstrap = settings.kafka_bootstrap
+        if not opts.external:
+            from onewindow.kafka_local import LocalKafka, free_port  # noqa: PLC0415
+
+            print("starting a local Kafka broker from the jars ...", flush=True)  # noqa: T201
+            broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
+                                controller_port=free_port(), version=settings.kafka_version,
+                                cache_dir=settings.cache_dir, heap="1g")
+            broker.start()
+            bootstrap = broker.bootstrap
+        result = _run(settings.model_copy(update={"kafka_bootstrap": bootstrap,
+                                                  "partitions": opts.partitions}), opts, tmp)
+    finally:
+        if broker is not None:
+            broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    out_dir = Path(opts.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"materials-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    _print_table(result)
+    print(f"results: {path}")  # noqa: T201
+    if not result["equal_to_pure_rules"]:
+        raise BenchError("the stream's links differ from the pure rules; see " + str(path))
+    return 0
+
+
+def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  # noqa: C901, PLR0915 - one linear script
+    codec = get_codec()
+    log = print  # noqa: T201 - a command's progress lines
+    t0 = time.perf_counter()
+    events = material_events(opts.materials, opts.seed, tmp)
+    materials = [material_from_event(e) for e in events]
+    gen_s = time.perf_counter() - t0
+    log(f"generated {len(materials)} materials in {gen_s:.1f}s", flush=True)
+
+    t0 = time.perf_counter()
+    links, avoidable = expected(materials)
+    ref_s = time.perf_counter() - t0
+    keys = Counter(k for m in materials for k in routed_keys(m))
+    kinds = Counter(k.split(":", 1)[0] for k in keys.elements())
+    sizes = sorted(keys.values())
+
+    rng = random.Random(opts.seed)
+    values = [activity_value(codec, e, offset=i) for i, e in enumerate(events)]
+    stream = [(record_key(e["case_id"]), v) for e, v in zip(events, values, strict=True)]
+    stream += [r for r in stream if rng.random() < opts.replay_rate]
+    rng.shuffle(stream)
+    replays = len(stream) - len(events)
+
+    topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
+    ensure_topics(settings.kafka_bootstrap,
+                  plan(topics, load_registry(settings.departments_file).codes,
+                       settings.partitions))
+    from confluent_kafka import Producer  # noqa: PLC0415
+
+    prod = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
+                     "compression.type": "lz4", "enable.idempotence": True,
+                     "queue.buffering.max.messages": 1_000_000})
+    for key, value in stream:
+        while True:
+            try:
+                prod.produce(topics.case_activity, value, key)
+                break
+            except BufferError:
+                prod.poll(0.05)
+    if prod.flush(120):
+        raise BenchError("could not publish the activity records")
+    log(f"published {len(stream)} activity records ({replays} replays) to "
+        f"{topics.case_activity}", flush=True)
+
+    from onewindow.kafka_local import free_port  # noqa: PLC0415
+
+    port = free_port()
+    env = {**_env(), "ONEWINDOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+           "ONEWINDOW_TOPIC_PREFIX": topics.prefix, "ONEWINDOW_DATA_DIR": str(tmp / "data"),
+           "ONEWINDOW_PARTITIONS": str(settings.partitions)}
+    worker_log = tmp / "materials-worker.log"
+    with worker_log.open("ab") as wl:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onewindow.cli", "materials-worker", "--name", "bench",
+             "--web-port", str(port)], env=env, stdout=wl, stderr=subprocess.STDOUT)
+    started = time.monotonic()
+    first = last = None
+    done_at_count = None
+    samples: list[tuple[float, float]] = []
+    try:
+        expected_total = _expected_index_total(stream, codec)
+        while True:
+            if proc.poll() is not None:
+                raise BenchError("the materials worker exited: "
+                                 + worker_log.read_text(errors="replace")[-2000:])
+            try:
+                m = scrape(port)
+            except OSError:
+                m = {}
+            now = time.monotonic()
+            done = m.get("onewindow_material_index_records_total", 0.0)
+            if done and first is None:
+                first = (now, done)
+            samples.append((now - started, done))
+            if done >= expected_total:
+                last = (now, done)
+                done_at_count = m
+                break
+            if now - started > 1800:
+                raise BenchError(f"timed out: {done:.0f} of {expected_total} index records")
+            time.sleep(0.25)
+        # The links are flushed before the batch ends; read them.
+        pairs, link_records = read_links(settings.kafka_bootstrap, topics.material_links)
+        store_bytes = _dir_bytes(tmp / "data" / "stream" / "bench")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    assert first is not None and last is not None and done_at_count is not None
+    elapsed = max(last[0] - first[0], 1e-9)
+    got = as_links(pairs)
+    got_avoidable = {rec["avoidable_material"] for rec in pairs.values()
+                     if rec["avoidable_material"]}
+    verdicts = Counter(str(lk.verdict) for lk in links)
+    m = done_at_count
+    result = {
+        "command": f"onewindow bench-materials --materials {opts.materials} --seed {opts.seed}"
+                   f" --replay-rate {opts.replay_rate} --partitions {opts.partitions}",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "materials": len(materials),
+        "certificates": sum(1 for x in materials if x.kind == "CertificateIssued"),
+        "activity_records": len(stream),
+        "replayed_records": replays,
+        "index_records": expected_total,
+        "partitions": settings.partitions,
+        "seconds_generate": round(gen_s, 2),
+        "seconds_reference": round(ref_s, 2),
+        "seconds_stream": round(elapsed, 2),
+        "seconds_first_progress_after_start": round(first[0] - started, 2),
+        "materials_per_second": round(len(stream) / elapsed, 1),
+        "index_records_per_second": round(expected_total / elapsed, 1),
+        "link_records": link_records,
+        "distinct_links": len(pairs),
+        "verdicts": dict(sorted(verdicts.items())),
+        "avoidable_submissions": len(avoidable),
+        "equal_to_pure_rules": got == links and got_avoidable == avoidable,
+        "missing_links": len(links - got),
+        "unexpected_links": len(got - links),
+        "index": {
+            "keys": len(keys),
+            "keys_by_kind": dict(sorted(Counter(k.split(":", 1)[0] for k in keys).items())),
+            "entries": sum(keys.values()),
+            "entries_by_kind": dict(sorted(kinds.items())),
+            "largest_bucket": sizes[-1],
+            "p99_bucket": sizes[int(0.99 * (len(sizes) - 1))],
+            "buckets_over_100": sum(1 for s in sizes if s > 100),
+            "store_bytes_on_disk": store_bytes,
+            "overflow_records": m.get("onewindow_material_index_records_total{outcome=overflow}",
+                                      0.0),
+        },
+        "worker_counts": {
+            "links_total": m.get("onewindow_material_links_total", 0.0),
+            "links_reemitted": m.get("onewindow_material_links_reemitted_total", 0.0),
+            "conflicts": m.get("onewindow_material_conflicts_total", 0.0),
+            "avoidable_links": m.get("onewindow_material_avoidable_total", 0.0),
+        },
+        "progress": [(round(a, 2), b) for a, b in samples[:: max(1, len(samples) // 60)]],
+    }
+    return result
+
+
+def _expected_index_total(stream: list[tuple[bytes, bytes]], codec: Codec) -> int:
+    """Index records the worker will process: one per routed key of every activity record
+    (replays included)."""
+    per_value: dict[bytes, int] = {}
+    total = 0
+    for _key, value in stream:
+        n = per_value.get(value)
+        if n is None:
+            act = codec.decode_record(value, "CaseActivity")
+            m = material_from_event(codec.from_json(json.loads(act["event_json"])))
+            n = per_value[value] = len(routed_keys(m))
+        total += n
+    return total
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _env() -> dict[str, str]:
+    import os  # noqa: PLC0415
+
+    return dict(os.environ)
+
+
+def _print_table(r: dict[str, Any]) -> None:
+    ix = r["index"]
+    rows = [
+        ("materials", f"{r['materials']:,} ({r['certificates']:,} certificates)"),
+        ("activity records (with replays)", f"{r['activity_records']:,}"),
+        ("index records", f"{r['index_records']:,}"),
+        ("stream time", f"{r['seconds_stream']:.1f} s"),
+        ("materials/s", f"{r['materials_per_second']:,.0f}"),
+        ("index records/s", f"{r['index_records_per_second']:,.0f}"),
+        ("distinct links", f"{r['distinct_links']:,} from {r['link_records']:,} records"),
+        *((f"  {v}", f"{n:,}") for v, n in r["verdicts"].items()),
+        ("avoidable submissions", f"{r['avoidable_submissions']:,}"),
+        ("index keys", f"{ix['keys']:,} {ix['keys_by_kind']}"),
+        ("index entries", f"{ix['entries']:,}"),
+        ("largest / p99 bucket", f"{ix['largest_bucket']} / {ix['p99_bucket']}"),
+        ("RocksDB on disk", f"{ix['store_bytes_on_disk'] / 1e6:,.1f} MB"),
+        ("equal to the pure rules", str(r["equal_to_pure_rules"])),
+    ]
+    width = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"{a:<{width}}  {b}")  # noqa: T201
