@@ -1,0 +1,76 @@
+"""Subcommands of the sink side: `onewindow sink`, `onewindow rebuild`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    """Run the sinks in the foreground; SIGTERM/Ctrl-C commit the batch in hand and exit."""
+    from prometheus_client import start_http_server
+
+    from onewindow.cli import settings_from
+    from sinks.runner import SinkRunner
+
+    s = settings_from(args)
+    _logging(args.loglevel or s.log_level)
+    runner = SinkRunner(s, batch_max=args.batch_size, linger=args.linger,
+                        commit_delay=args.commit_delay)
+    port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
+    if port:
+        start_http_server(port, addr="127.0.0.1", registry=runner.metrics.registry)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"sink: {s.kafka_bootstrap} -> {runner.engine.url.render_as_string(hide_password=True)}"  # noqa: T201
+          f"; metrics on http://127.0.0.1:{port}/metrics", flush=True)
+    runner.run(stop)
+    print(f"sink: stopped after {runner.committed_records} records", flush=True)  # noqa: T201
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from onewindow.cli import settings_from
+    from sinks.rebuild import rebuild
+
+    s = settings_from(args)
+    _logging(args.loglevel or "WARNING")
+    report = rebuild(s, batch_max=args.batch_size, out=sys.stdout)
+    print(f"rebuilt from {report.records} records in {report.seconds:.1f}s "  # noqa: T201
+          f"({', '.join(f'{k} {v}' for k, v in sorted(report.results.items())) or 'none'})")
+    for table, n in report.tables.items():
+        print(f"  {table:<18} {n:>10}")  # noqa: T201
+    return 0
+
+
+def register(sub: Any) -> None:
+    from onewindow.cli import add_common
+
+    p = sub.add_parser("sink", help="run the read-model sinks (output topics -> SQL)")
+    p.add_argument("--metrics-port", type=int, dest="metrics_port",
+                   help="port of /metrics (ONEWINDOW_SINK_METRICS_PORT; 0 for none)")
+    p.add_argument("--batch-size", type=int, default=2000, dest="batch_size",
+                   help="most records per transaction")
+    p.add_argument("--linger", type=float, default=0.02,
+                   help="seconds a batch waits for more records after its first")
+    p.add_argument("--commit-delay", type=float, default=0.0, dest="commit_delay",
+                   help=argparse.SUPPRESS)  # tests: widen the window before COMMIT
+    p.add_argument("--loglevel", default=None)
+    add_common(p, database=True)
+    p.set_defaults(func=cmd_sink)
+
+    p = sub.add_parser("rebuild", help="drop and rebuild the read model from the topics")
+    p.add_argument("--batch-size", type=int, default=5000, dest="batch_size")
+    p.add_argument("--loglevel", default=None)
+    add_common(p, database=True)
+    p.set_defaults(func=cmd_rebuild)

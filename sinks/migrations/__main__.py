@@ -1,0 +1,5 @@
+import sys
+
+from sinks.migrations import main
+
+sys.exit(main())
