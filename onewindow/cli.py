@@ -17,7 +17,8 @@ from onewindow.config import Settings
 from onewindow.errors import OneWindowError
 
 COMMAND_MODULES = ("producers.commands", "stream_apps.commands", "sinks.commands",
-                   "counter.commands", "onewindow.stack", "onewindow.bench")
+                   "counter.commands", "producers.simulator", "onewindow.stack",
+                   "onewindow.bench")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

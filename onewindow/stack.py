@@ -1,0 +1,154 @@
+"""`onewindow up`: the whole local stack in the foreground, on the embedded default.
+
+Local Kafka from the jars, the topics, the stream workers, the sinks, the counter web
+app and (with --simulate) department traffic, each a child process with its log under
+`var/logs/`. Ctrl-C or SIGTERM stops them in reverse order (each finishes its batch and
+commits), then the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from onewindow.config import Settings
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+
+def _available_commands() -> set[str]:
+    from onewindow.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse has no API
+        return set(action.choices)
+    return set()
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+                if resp.status < 500:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
+       external_kafka: bool) -> int:
+    from onewindow.departments import load_registry
+    from onewindow.kafka_local import LocalKafka
+    from onewindow.provision import ensure_topics, plan
+    from onewindow.topics import Topics
+
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    broker = None
+    if not external_kafka:
+        broker = LocalKafka(data_dir=settings.data_dir / "kafka", port=settings.kafka_port,
+                            controller_port=settings.kafka_controller_port,
+                            version=settings.kafka_version, cache_dir=settings.cache_dir)
+        print(f"starting Kafka {settings.kafka_version} (KRaft) ...", flush=True)  # noqa: T201
+        broker.start()
+    bootstrap = broker.bootstrap if broker else settings.kafka_bootstrap
+    registry = load_registry(settings.departments_file)
+    ensure_topics(bootstrap, plan(Topics(settings.topic_prefix), registry.codes,
+                                  settings.partitions), replication=settings.replication_factor)
+    have = _available_commands()
+    py = [sys.executable, "-m", "onewindow.cli"]
+    wanted = [
+        Child("worker", [*py, "worker"]),
+        Child("materials-worker", [*py, "materials-worker"]),
+        Child("sink", [*py, "sink"]),
+        Child("counter", [*py, "counter"]),
+    ]
+    if simulate:
+        wanted.append(Child("simulate", [*py, "simulate", "--rate", str(rate),
+                                         "--compression", str(compression)]))
+    children = [c for c in wanted if c.argv[3] in have]
+    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=bootstrap)
+    try:
+        for c in children:
+            c.log = logs / f"{c.name}.log"
+            c.proc = subprocess.Popen(c.argv, env=env, stdout=c.log.open("ab"),
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{settings.counter_port}"
+        lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})"]
+        if "counter" in have:
+            _wait_http(f"{base}/healthz", 60)
+            lines += [f"  counter screen   {base}/",
+                      f"  progress lookup  {base}/lookup",
+                      f"  API docs         {base}/docs",
+                      f"  metrics          {base}/metrics"]
+        lines += [f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics"]
+        lines += [f"  logs             {logs}/", "Ctrl-C stops everything."]
+        print("\n".join(lines), flush=True)  # noqa: T201
+        while not stop.is_set():
+            for c in children:
+                if c.proc is not None and c.proc.poll() is not None:
+                    if c.name == "simulate" and c.proc.returncode == 0:
+                        continue
+                    print(f"{c.name} exited with {c.proc.returncode}; see {c.log}",  # noqa: T201
+                          file=sys.stderr)
+                    stop.set()
+            stop.wait(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping ...", flush=True)  # noqa: T201
+        for c in reversed(children):
+            if c.proc is not None and c.proc.poll() is None:
+                os.killpg(c.proc.pid, signal.SIGTERM)
+        for c in reversed(children):
+            if c.proc is not None:
+                try:
+                    c.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+        if broker is not None:
+            broker.stop()
+    failed = [c.name for c in children
+              if c.proc is not None and c.proc.returncode not in (0, -15, 143)]
+    return 1 if failed else 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from onewindow.cli import settings_from
+
+    s = settings_from(args)
+    external = args.bootstrap is not None or "ONEWINDOW_KAFKA_BOOTSTRAP" in os.environ
+    return up(s, simulate=args.simulate, rate=args.rate, compression=args.compression,
+              external_kafka=external)
+
+
+def register(sub: Any) -> None:
+    from onewindow.cli import add_common
+
+    p = sub.add_parser("up", help="start the whole local stack in the foreground")
+    p.add_argument("--simulate", action="store_true", help="also run simulated department traffic")
+    p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
+    p.add_argument("--compression", type=float, default=60.0,
+                   help="simulated seconds per wall-clock second")
+    add_common(p, database=True)
+    p.set_defaults(func=cmd_up)
