@@ -85,6 +85,10 @@ def create_app(settings: Settings, *, app_id: str | None = None,
         # A bucket is one changelog record: up to MAX_PER_KEY entries (docs/materials.md).
         producer_max_request_size=1_000_000,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move after 15 s instead of Faust's 60 s. A batch
+        # is bounded (BATCH_MAX records, buckets of MAX_PER_KEY), so the loop never
+        # stalls near that long and heartbeats keep flowing.
+        broker_session_timeout=15.0,
         stream_buffer_maxsize=4 * BATCH_MAX,
         table_standby_replicas=0,
         logging_config=None,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
@@ -116,3 +116,50 @@ def comparable(view: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in view.items()
            if k not in ("type", "source_timestamp", "last_event_id")}
     return out
+
+
+# --------------------------------------------------------------------------- materials
+
+
+def start_materials_worker(kafka: str, topics: Topics, data_dir: Path,
+                           name: str = "m1") -> subprocess.Popen[bytes]:
+    """`onewindow materials-worker` as a process (log in data_dir/<name>.log)."""
+    return start_worker(kafka, topics, data_dir, name=name, command="materials-worker")
+
+
+def group_caught_up(kafka: str, group: str, topics: Iterable[str]) -> bool:
+    """Whether `group` has committed every partition of `topics` up to its end."""
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        parts = []
+        for topic in topics:
+            md = consumer.list_topics(topic, timeout=10)
+            parts += [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+        try:
+            committed = consumer.committed(parts, timeout=10)
+        except KafkaException:
+            return False  # the group coordinator is still loading: not yet
+        for tp in committed:
+            _lo, hi = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                     timeout=10)
+            if hi > 0 and tp.offset < hi:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+def wait_caught_up(kafka: str, group: str, topics: Iterable[str], timeout: float = 90.0,
+                   procs: Iterable[subprocess.Popen[bytes]] = ()) -> None:
+    topics = list(topics)
+    procs = list(procs)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise AssertionError(f"a worker exited with {p.returncode}")
+        if group_caught_up(kafka, group, topics):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"group {group} did not catch up on {topics} within {timeout}s")
