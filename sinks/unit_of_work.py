@@ -90,7 +90,7 @@ def write_batch(conn: Connection, batch: Batch, now: datetime | None = None) -> 
         stored: dict[str, int] = {}
         for ids in _chunks(list(batch.cases)):
             stored.update(conn.execute(select(CASES.c.case_id, CASES.c.version)
-                                       .where(CASES.c.case_id.in_(ids))).tuples().all())
+                                       .where(CASES.c.case_id.in_(ids))).all())
         rows, grew = [], []
         for case_id, (row, _tasks) in batch.cases.items():
             old = stored.get(case_id)
@@ -154,5 +154,5 @@ def load_offsets(conn: Connection, topics: Iterable[str]) -> dict[tuple[str, int
     """Stored next offsets of the given topics' partitions."""
     names = list(topics)
     rows = conn.execute(select(OFFSETS.c.topic, OFFSETS.c.partition, OFFSETS.c.next_offset)
-                        .where(OFFSETS.c.topic.in_(names))).tuples().all()
+                        .where(OFFSETS.c.topic.in_(names))).all()
     return {(t, p): o for t, p, o in rows}

@@ -1,0 +1,38 @@
+"""Subcommands of the counter side: `onewindow counter`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+
+def cmd_counter(args: argparse.Namespace) -> int:
+    """Serve the counter API with uvicorn on 127.0.0.1 (Ctrl-C/SIGTERM stop it)."""
+    import uvicorn
+
+    from counter.app import create_app
+    from onewindow.cli import settings_from
+
+    s = settings_from(args)
+    port = args.port or s.counter_port
+    logging.basicConfig(level=getattr(logging, (args.loglevel or s.log_level).upper(),
+                                      logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(s)
+    print(f"counter API on http://{args.host}:{port}/docs", flush=True)  # noqa: T201
+    # access_log off: uvicorn would log query strings, which may hold an ID number; the
+    # app logs method, route template and status instead.
+    uvicorn.run(app, host=args.host, port=port, access_log=False, log_level="warning")
+    return 0
+
+
+def register(sub: Any) -> None:
+    from onewindow.cli import add_common
+
+    p = sub.add_parser("counter", help="serve the counter web API (read model, JSON, /docs)")
+    p.add_argument("--port", type=int, help="port (ONEWINDOW_COUNTER_PORT)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--loglevel", default=None)
+    add_common(p, database=True)
+    p.set_defaults(func=cmd_counter)

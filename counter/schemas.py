@@ -1,0 +1,191 @@
+"""Response models of the counter API (names of shared/spec/interfaces.md; OpenAPI at /docs).
+
+Instants are ISO-8601 strings in Asia/Shanghai (``2026-03-02T09:15:00+08:00``), dates
+``YYYY-MM-DD``. No model has a field for a plaintext ID number: only ``id_masked``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+IdType = Literal["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="short machine-readable code: not_found, invalid_request ...")
+    detail: Any = Field(description="what was wrong, for a human (a list for 422)")
+
+
+class Page(BaseModel):
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page; null on the last")
+
+
+class ApplicantOut(BaseModel):
+    kind: str
+    id_type: str
+    id_masked: str | None = Field(examples=["440106********1234"])
+    name: str
+
+
+class PromiseOut(BaseModel):
+    amount: int
+    unit: str
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    department: str
+    name: str | None
+    status: str
+    updated_at: str | None
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    status: str
+    version: int
+    service_code: str | None
+    service_name: str | None
+    case_kind: str | None
+    channel: str | None
+    window_id: str | None
+    accepted_at: str | None
+    due_date: str | None
+    due_at: str | None
+    due_provisional: bool
+    paused_since: str | None
+    closed_at: str | None
+    sla_status: str | None = Field(
+        description="ON_TIME | LATE | PAUSED | OVERDUE | DUE_SOON | ON_TRACK, computed against "
+                    "the clock when read; null before acceptance")
+    applicant: ApplicantOut | None
+    promise: PromiseOut | None
+    tasks: list[TaskOut]
+
+
+class CaseList(Page):
+    items: list[CaseOut]
+
+
+class TimelineEntryOut(BaseModel):
+    event_id: str
+    event_type: str
+    department: str
+    occurred_at: str
+    version: int = Field(description="the case version right after this event was applied")
+    task_id: str | None
+    status: str | None
+    material_id: str | None
+    event: dict[str, Any] = Field(description="the event's JSON form, ID numbers masked")
+
+
+class TimelineOut(Page):
+    case_id: str
+    items: list[TimelineEntryOut]
+
+
+class HolderOut(BaseModel):
+    id_type: str
+    id_masked: str | None
+    name: str | None = None
+
+
+class LinkOut(BaseModel):
+    material_id: str = Field(description="the other material")
+    verdict: str
+    differing_fields: list[str]
+    holders_differ: bool
+    avoidable_material: str | None
+    found_at: str
+
+
+class MaterialOut(BaseModel):
+    material_id: str
+    kind: str
+    material_type: str
+    name: str | None
+    holder: HolderOut
+    document_number: str | None = Field(description="null when the number is an ID number")
+    document_number_masked: str | None
+    sha256: str
+    form: str | None
+    pages: int | None
+    size_bytes: int | None
+    declared_fields: dict[str, str]
+    valid_until: str | None
+    occurred_at: str
+    case_id: str
+    department: str
+    task_id: str | None
+    avoidable: bool = Field(description="an earlier copy of this document was already on file")
+
+
+class MaterialWithLinks(MaterialOut):
+    links: list[LinkOut]
+
+
+class SubmissionOut(BaseModel):
+    material_id: str
+    kind: str
+    case_id: str
+    department: str
+    form: str | None
+    occurred_at: str
+    sha256: str
+    avoidable: bool
+
+
+class ConflictOut(BaseModel):
+    material_id: str
+    conflicts_with: str
+    differing_fields: list[str]
+    holders_differ: bool
+
+
+class DocumentOut(BaseModel):
+    material_type: str
+    name: str | None
+    document_number: str | None
+    document_number_masked: str | None
+    first_material_id: str
+    first_on_file_at: str
+    last_submitted_at: str
+    times_submitted: int
+    avoidable_submissions: int
+    submissions: list[SubmissionOut]
+    conflicts: list[ConflictOut]
+
+
+class HolderDocuments(Page):
+    holder: HolderOut
+    total_documents: int
+    documents: list[DocumentOut]
+
+
+class DeadLetterOut(BaseModel):
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    reason: str
+    detail: str
+    department: str | None
+    event_type: str | None
+    case_id: str | None
+    event_id: str | None
+    original_sha256: str
+    original_size: int
+    original: dict[str, Any] | None = Field(description="the decoded event, ID numbers masked")
+    dead_lettered_at: str
+
+
+class DeadLetterList(Page):
+    items: list[DeadLetterOut]
+
+
+class HolderQuery(BaseModel):
+    id_type: IdType
+    id_number: str = Field(min_length=1, max_length=64)

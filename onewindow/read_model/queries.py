@@ -1,0 +1,266 @@
+"""Read-only queries of the read model (the counter API, screens and reports use these).
+
+Each takes an open SQLAlchemy ``Connection`` and returns plain dicts with the stored
+values (instants as aware UTC datetimes); presentation (time zone, SLA status at read
+time) is the caller's. Every query here is served by an index of
+:mod:`onewindow.read_model.tables`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, exists, func, or_, select
+
+from onewindow.read_model.tables import (
+    Case,
+    DeadLetter,
+    Material,
+    MaterialLink,
+    Task,
+    TimelineEntry,
+)
+
+__all__ = [
+    "FOLDING_VERDICTS",
+    "case_exists",
+    "changed_cases",
+    "fold_documents",
+    "get_case",
+    "get_material",
+    "holder_materials",
+    "list_cases",
+    "list_dead_letters",
+    "ping",
+    "timeline",
+]
+
+CASES: Table = Case.__table__  # type: ignore[assignment]
+TASKS: Table = Task.__table__  # type: ignore[assignment]
+TIMELINE: Table = TimelineEntry.__table__  # type: ignore[assignment]
+MATERIALS: Table = Material.__table__  # type: ignore[assignment]
+LINKS: Table = MaterialLink.__table__  # type: ignore[assignment]
+DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
+
+#: verdicts that say two materials are the same document (folded together);
+#: CONFLICT says the opposite and is reported beside the documents.
+FOLDING_VERDICTS = frozenset({"EXACT", "SAME_DOCUMENT", "SAME_CONTENT"})
+
+
+def ping(conn: Connection) -> None:
+    """Raises unless the model's tables can be read."""
+    conn.execute(select(CASES.c.case_id).limit(1)).all()
+
+
+# ------------------------------------------------------------------------------- cases
+
+
+def _tasks_of(conn: Connection, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in case_ids}
+    if not case_ids:
+        return out
+    rows = conn.execute(select(TASKS).where(TASKS.c.case_id.in_(list(case_ids)))
+                        .order_by(TASKS.c.case_id, TASKS.c.position)).mappings().all()
+    for r in rows:
+        out[r["case_id"]].append(dict(r))
+    return out
+
+
+def get_case(conn: Connection, case_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(CASES).where(CASES.c.case_id == case_id)).mappings().first()
+    if row is None:
+        return None
+    return dict(row, tasks=_tasks_of(conn, [case_id])[case_id])
+
+
+def case_exists(conn: Connection, case_id: str) -> bool:
+    """A case is known when its state or any of its timeline entries is."""
+    return bool(conn.execute(select(
+        or_(exists().where(CASES.c.case_id == case_id),
+            exists().where(TIMELINE.c.case_id == case_id)))).scalar())
+
+
+def list_cases(conn: Connection, *, status: str | None = None, department: str | None = None,
+               applicant: tuple[str, str] | None = None, service_code: str | None = None,
+               limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Cases, newest acceptance first; filters: status, a task's department,
+    ``applicant=(id_type, id_hash)`` (the progress lookup), service code."""
+    q = select(CASES)
+    if status is not None:
+        q = q.where(CASES.c.status == status)
+    if service_code is not None:
+        q = q.where(CASES.c.service_code == service_code)
+    if applicant is not None:
+        q = q.where(and_(CASES.c.applicant_id_type == applicant[0],
+                         CASES.c.applicant_id_hash == applicant[1]))
+    if department is not None:
+        q = q.where(exists().where(and_(TASKS.c.case_id == CASES.c.case_id,
+                                        TASKS.c.department == department)))
+    q = q.order_by(CASES.c.accepted_at.desc().nulls_last(), CASES.c.case_id)
+    rows = [dict(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
+    tasks = _tasks_of(conn, [r["case_id"] for r in rows])
+    for r in rows:
+        r["tasks"] = tasks[r["case_id"]]
+    return rows
+
+
+def changed_cases(conn: Connection, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    """Cases whose row was committed after ``since`` (the change feed), oldest first."""
+    q = (select(CASES.c.case_id, CASES.c.version, CASES.c.status, CASES.c.recorded_at)
+         .where(CASES.c.recorded_at > since)
+         .order_by(CASES.c.recorded_at, CASES.c.case_id).limit(limit))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def timeline(conn: Connection, case_id: str, *, limit: int = 100,
+             offset: int = 0) -> list[dict[str, Any]]:
+    """The applied events of a case by ``(occurred_at, event_id)``; ``event`` is the
+    stored (redacted) JSON form."""
+    q = (select(TIMELINE).where(TIMELINE.c.case_id == case_id)
+         .order_by(TIMELINE.c.occurred_at, TIMELINE.c.event_id).limit(limit).offset(offset))
+    out = []
+    for r in conn.execute(q).mappings():
+        d = dict(r)
+        d["event"] = json.loads(d.pop("event_json"))
+        out.append(d)
+    return out
+
+
+# ------------------------------------------------------------------------------- materials
+
+
+def _material(r: Any) -> dict[str, Any]:
+    d = dict(r)
+    d["declared_fields"] = json.loads(d["declared_fields"])
+    return d
+
+
+def _links_touching(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i:i + 500])
+        q = select(LINKS).where(or_(LINKS.c.material_a.in_(chunk),
+                                    LINKS.c.material_b.in_(chunk)))
+        for r in conn.execute(q).mappings():
+            d = dict(r)
+            d["differing_fields"] = json.loads(d["differing_fields"])
+            out[(d["material_a"], d["material_b"])] = d
+    return [out[k] for k in sorted(out)]
+
+
+def get_material(conn: Connection, material_id: str) -> dict[str, Any] | None:
+    """The material and its ``links`` ``[{material_id, verdict, ...}]`` (the other side)."""
+    row = conn.execute(select(MATERIALS).where(MATERIALS.c.material_id == material_id)
+                       ).mappings().first()
+    if row is None:
+        return None
+    m = _material(row)
+    m["links"] = [_other_side(link, material_id)
+                  for link in _links_touching(conn, [material_id])]
+    return m
+
+
+def _other_side(link: dict[str, Any], me: str) -> dict[str, Any]:
+    other = link["material_b"] if link["material_a"] == me else link["material_a"]
+    return {"material_id": other, "verdict": link["verdict"],
+            "differing_fields": link["differing_fields"],
+            "holders_differ": link["holders_differ"],
+            "avoidable_material": link["avoidable_material"],
+            "found_at": link["found_at"]}
+
+
+def holder_materials(conn: Connection, id_type: str, id_hash: str
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every material of a holder (oldest first) and every link touching one of them."""
+    q = (select(MATERIALS).where(and_(MATERIALS.c.holder_id_type == id_type,
+                                      MATERIALS.c.holder_id_hash == id_hash))
+         .order_by(MATERIALS.c.occurred_at, MATERIALS.c.material_id))
+    materials = [_material(r) for r in conn.execute(q).mappings()]
+    return materials, _links_touching(conn, [m["material_id"] for m in materials])
+
+
+def fold_documents(materials: Iterable[dict[str, Any]],
+                   links: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group a holder's materials into documents: materials joined by an EXACT,
+    SAME_DOCUMENT or SAME_CONTENT link (transitively) are one document. Each group
+    lists its submissions oldest first; CONFLICT links are reported on the group.
+    Groups are ordered by their first submission."""
+    mats = {m["material_id"]: m for m in materials}
+    parent = {mid: mid for mid in mats}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    link_list = list(links)
+    for lk in link_list:
+        a, b = lk["material_a"], lk["material_b"]
+        if lk["verdict"] in FOLDING_VERDICTS and a in mats and b in mats:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for mid in mats:
+        groups.setdefault(find(mid), []).append(mats[mid])
+    conflicts: dict[str, list[dict[str, Any]]] = {}
+    for lk in link_list:
+        if lk["verdict"] != "CONFLICT":
+            continue
+        for me in (lk["material_a"], lk["material_b"]):
+            if me in mats:
+                other = _other_side(lk, me)
+                conflicts.setdefault(find(me), []).append({
+                    "material_id": me, "conflicts_with": other["material_id"],
+                    "differing_fields": other["differing_fields"],
+                    "holders_differ": other["holders_differ"]})
+    out = []
+    for root, members in groups.items():
+        members.sort(key=lambda m: (m["occurred_at"], m["material_id"]))
+        first = members[0]
+        numbered = next((m for m in members if m["document_number_masked"]), None)
+        out.append({
+            "material_type": first["material_type"],
+            "name": first["name"],
+            "document_number": None if numbered is None else numbered["document_number"],
+            "document_number_masked": (None if numbered is None
+                                       else numbered["document_number_masked"]),
+            "first_material_id": first["material_id"],
+            "first_on_file_at": first["occurred_at"],
+            "last_submitted_at": members[-1]["occurred_at"],
+            "times_submitted": len(members),
+            "avoidable_submissions": sum(1 for m in members if m["avoidable"]),
+            "materials": members,
+            "conflicts": conflicts.get(root, []),
+        })
+    out.sort(key=lambda g: (g["first_on_file_at"], g["first_material_id"]))
+    return out
+
+
+# ------------------------------------------------------------------------------- dead letters
+
+
+def list_dead_letters(conn: Connection, *, reason: str | None = None,
+                      department: str | None = None, limit: int = 50,
+                      offset: int = 0) -> list[dict[str, Any]]:
+    q = select(DEAD)
+    if reason is not None:
+        q = q.where(DEAD.c.reason == reason)
+    if department is not None:
+        q = q.where(DEAD.c.department == department)
+    q = q.order_by(DEAD.c.dead_lettered_at.desc(), DEAD.c.source_topic,
+                   DEAD.c.source_partition, DEAD.c.source_offset)
+    out = []
+    for r in conn.execute(q.limit(limit).offset(offset)).mappings():
+        d = dict(r)
+        d["original_json"] = None if d["original_json"] is None else json.loads(d["original_json"])
+        out.append(d)
+    return out
+
+
+def count(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
