@@ -21,9 +21,11 @@ from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
+from onewindow.logs import configure_logging
 from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor, InRecord
 from stream_apps.faust_context import use_event as _use_event
+from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.output import OutputProducer
 
@@ -60,7 +62,8 @@ def create_app(settings: Settings, *, app_id: str | None = None,
         table_standby_replicas=0,
         logging_config=None,
     )
-    source = app.topic(*topics.inputs(registry.codes), key_type=bytes, value_type=bytes,
+    inputs = list(topics.inputs(registry.codes))
+    source = app.topic(*inputs, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output")
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
@@ -100,6 +103,10 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     async def measure_table() -> None:
         metrics.table_keys.set(sum(1 for _ in table.keys()))
 
+    @app.timer(10.0)
+    async def measure_consumer_lag() -> None:
+        await measure_lag(app, metrics.lag, inputs)
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
@@ -108,8 +115,14 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
 
 def run_worker(settings: Settings, *, worker_name: str = "worker",
-               loglevel: str = "WARNING") -> None:
-    """Run the case-state worker in the foreground until SIGTERM/SIGINT."""
+               loglevel: str | None = None) -> None:
+    """Run the case-state worker in the foreground until SIGTERM/SIGINT (Faust stops the
+    agent, commits the offsets of the batches it acked and exits 0).
+
+    Logs: ``onewindow.logs`` (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL; ``loglevel``
+    overrides the level), not Faust's own handlers."""
+    configure_logging(settings, level=loglevel)
     app = create_app(settings, worker_name=worker_name)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True,
+                          override_logging=False)
     worker.execute_from_commandline()

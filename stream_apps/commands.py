@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("worker", help="run the case-state stream worker (Faust)")
     p.add_argument("--name", default="worker", help="worker name: its RocksDB directory")
     p.add_argument("--web-port", type=int, help="port of its /metrics page")
-    p.add_argument("--loglevel", default="WARNING")
+    p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
     add_common(p)
     p.set_defaults(func=cmd_worker)
 

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from onewindow.observability import instrument
+from onewindow.observability.lag import ConsumerLag
 from stream_apps.case_processor import APPLIED, DEAD_LETTERED, DUPLICATE, Tally
 
 
@@ -13,6 +15,8 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        instrument(r)  # onewindow_build_info, process_*, python_info
+        self.lag = ConsumerLag(r)  # onewindow_consumer_lag{group,topic,partition}
         labels = ["department", "type"]
         self.consumed = Counter("onewindow_events_consumed_total",
                                 "Input records consumed", labels, registry=r)
