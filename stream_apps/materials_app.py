@@ -142,7 +142,9 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the header itself is fine.
+        return web.bytes(generate_latest(metrics.registry),
+                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
 

@@ -121,10 +121,15 @@ def comparable(view: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- materials
 
 
-def start_materials_worker(kafka: str, topics: Topics, data_dir: Path,
-                           name: str = "m1") -> subprocess.Popen[bytes]:
-    """`onewindow materials-worker` as a process (log in data_dir/<name>.log)."""
-    return start_worker(kafka, topics, data_dir, name=name, command="materials-worker")
+def start_materials_worker(kafka: str, topics: Topics, data_dir: Path, name: str = "m1",
+                           web_port: int | None = None) -> subprocess.Popen[bytes]:
+    """`onewindow materials-worker` as a process (log in data_dir/<name>.log), its
+    /metrics on `web_port` (a free one when None)."""
+    log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "onewindow.cli", "materials-worker", "--name", name,
+         "--web-port", str(web_port or free_port())],
+        env=worker_env(kafka, topics, data_dir), stdout=log, stderr=subprocess.STDOUT)
 
 
 def group_caught_up(kafka: str, group: str, topics: Iterable[str]) -> bool:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from onewindow.domain.materials import all_links, avoidable_set, material_from_event
+from onewindow.kafka_local import free_port
 from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
-from stream_apps.materials_bench import as_links, read_links
+from stream_apps.materials_bench import as_links, read_links, scrape
 from tests.integration.streams import (
     count_topic,
     publish,
@@ -66,10 +67,17 @@ def test_shuffled_replayed_stream_gives_the_links_of_the_pure_rules(
     events = shuffled_with_duplicates(cases, seed=7, dup_rate=0.15)
     publish(kafka, provisioned, events)
     state = start_worker(kafka, provisioned, tmp_path, name="w1")
-    mats = start_materials_worker(kafka, provisioned, tmp_path, name="m1")
+    port = free_port()
+    mats = start_materials_worker(kafka, provisioned, tmp_path, name="m1", web_port=port)
     try:
         _wait_done(kafka, provisioned, [state, mats])
         _assert_equal_to_pure_rules(kafka, provisioned, materials)
+        m = scrape(port)
+        assert m["onewindow_material_links_total"] == sum(verdicts.values())
+        assert m["onewindow_material_links_total{verdict=CONFLICT}"] == verdicts["CONFLICT"]
+        assert m["onewindow_material_conflicts_total"] == verdicts["CONFLICT"]
+        assert m["onewindow_material_avoidable_total"] >= len(avoidable_set(materials))
+        assert m["onewindow_materials_consumed_total"] >= len(materials)
     finally:
         stop(mats)
         stop(state)
