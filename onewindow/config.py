@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
 
-    # Processes and their HTTP ports.
+    # Processes and their HTTP ports. metrics_host: the interface the workers' and the
+    # sink's /metrics pages bind (0.0.0.0 in a container, so Prometheus can reach them).
+    metrics_host: str = "127.0.0.1"
     worker_web_port: int = 6066
     materials_web_port: int = 6067
     sink_metrics_port: int = 9102
