@@ -168,3 +168,21 @@ def wait_caught_up(kafka: str, group: str, topics: Iterable[str], timeout: float
             return
         time.sleep(0.5)
     raise AssertionError(f"group {group} did not catch up on {topics} within {timeout}s")
+
+
+def read_topic(kafka: str, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:
+    """Every record of a topic from the beginning, waiting for at least `expected`."""
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"read-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    md = consumer.list_topics(topic, timeout=10)
+    consumer.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out.extend(m for m in consumer.consume(1000, 0.5) if m.error() is None)
+        if len(out) >= expected:
+            # drain what else is already there, then stop
+            out.extend(m for m in consumer.consume(1000, 1.0) if m.error() is None)
+            break
+    consumer.close()
+    return out

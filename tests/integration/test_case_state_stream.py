@@ -88,3 +88,40 @@ def test_two_workers_split_the_partitions(kafka: str, provisioned: Topics,
     for name in ("a", "b"):
         stores = list((tmp_path / "stream" / name).rglob("*.db"))
         assert stores, f"worker {name} never owned a table partition"
+
+
+def test_bad_records_are_dead_lettered_and_never_stop_the_worker(
+        kafka: str, provisioned: Topics, tmp_path: Path) -> None:
+    from onewindow.codec import get_codec
+    from onewindow.departments import load_registry
+    from producers.publisher import Publisher
+    from tests.integration.streams import read_topic
+
+    cases = _cases(20, seed=14)
+    first, rest = cases[:10], cases[10:]
+    spoof = dict(first[0][1], event_id="spoofed", department="gaj")
+    with Publisher(kafka, topics=provisioned, departments=load_registry().codes,
+                   codec=get_codec()) as pub:
+        for case in first:
+            for e in case:
+                pub.send(e, validate_first=False)
+        scjgj = provisioned.input("scjgj")
+        pub.send_raw(scjgj, b"GZ-garbage", b"\x00\x01 not avro")
+        pub.send_raw(scjgj, b"GZ-garbage", b"\xc3\x01" + b"\x07" * 8 + b"body")
+        pub.send(spoof, validate_first=False, topic=provisioned.input(first[0][1]["department"]))
+        for case in rest:
+            for e in case:
+                pub.send(e, validate_first=False)
+    worker = start_worker(kafka, provisioned, tmp_path)
+    try:
+        _assert_equal_to_fold(kafka, provisioned, cases)
+        dead = [get_codec().decode_record(m.value())
+                for m in read_topic(kafka, provisioned.dead_letters, expected=3)]
+    finally:
+        stop(worker)
+    assert sorted(d["reason"] for d in dead) == ["DEPARTMENT_MISMATCH", "UNDECODABLE",
+                                                 "UNKNOWN_SCHEMA"]
+    originals = {d["reason"]: d for d in dead}
+    assert originals["UNDECODABLE"]["original"] == b"\x00\x01 not avro"
+    assert originals["UNDECODABLE"]["source_topic"] == provisioned.input("scjgj")
+    assert originals["DEPARTMENT_MISMATCH"]["key"] == spoof["case_id"].encode()

@@ -1,0 +1,117 @@
+"""CaseProcessor without Kafka: every record ends applied, duplicate or dead-lettered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from onewindow.calendar_source import load_calendar
+from onewindow.codec import get_codec
+from onewindow.departments import load_registry
+from onewindow.domain.case import fold, project
+from onewindow.topics import Topics
+from stream_apps.case_processor import (
+    APPLIED,
+    DEAD_LETTERED,
+    DUPLICATE,
+    CaseProcessor,
+    InRecord,
+)
+from tests.unit.domain.helpers import accepted, t
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+TOPICS = Topics("p.")
+
+
+def _processor() -> CaseProcessor:
+    return CaseProcessor(codec=get_codec(), topics=TOPICS, departments=load_registry().codes,
+                         calendar=load_calendar(), clock=lambda: NOW)
+
+
+def _rec(event: dict[str, Any] | None, *, offset: int, topic_dept: str | None = None,
+         value: bytes | None = None, key: bytes | None = None) -> InRecord:
+    dept = topic_dept or (event["department"] if event else "zwfw")
+    if value is None and event is not None:
+        value = get_codec().encode(event)
+    if key is None and event is not None:
+        key = event["case_id"].encode()
+    return InRecord(TOPICS.input(dept), 0, offset, key, value, 1_700_000_000_000)
+
+
+def _task(event_id: str, status: str, at: str, dept: str = "scjgj") -> dict[str, Any]:
+    return {"type": "TaskUpdated", "event_id": event_id, "case_id": "C-1", "department": dept,
+            "occurred_at": t(at), "task_id": "T1", "status": status, "officer": None,
+            "note": None}
+
+
+def test_each_record_ends_in_exactly_one_outcome_with_its_reason() -> None:
+    acc = accepted()
+    good = _task("e2", "RECEIVED", "2025-10-09 09:00")
+    conflict = dict(good, status="IN_REVIEW")
+    spoof = _task("e3", "IN_REVIEW", "2025-10-09 10:00", dept="gaj")
+    future = _task("e4", "IN_REVIEW", "2026-01-05 20:30")  # NOW is 20:00 in Shanghai
+    badid = dict(accepted("e5"), applicant=dict(acc["applicant"], id_number="91440101MA5CXYW124"))
+    records = [
+        _rec(acc, offset=0),
+        _rec(good, offset=1),
+        _rec(good, offset=2),                                   # duplicate
+        _rec(conflict, offset=3),                               # same id, other content
+        _rec(spoof, offset=4, topic_dept="scjgj"),              # gaj event on scjgj's topic
+        _rec(future, offset=5),
+        _rec(badid, offset=6),
+        _rec(None, offset=7, value=b"\xc3\x01garbage", key=b"C-1"),
+        _rec(None, offset=8, value=b"not avro at all", key=b"C-1"),
+        _rec(None, offset=9, value=b"\xc3\x01" + b"\0" * 8 + b"x", key=b"C-1"),
+        _rec(_task("e6", "IN_REVIEW", "2025-10-09 11:00"), offset=10, key=b"other-case"),
+    ]
+    result = _processor().process(records, lambda _c, _r: None)
+    outcomes = [(t.result, t.reason) for t in result.tallies]
+    assert outcomes == [
+        (APPLIED, None), (APPLIED, None), (DUPLICATE, None),
+        (DEAD_LETTERED, "EVENT_ID_CONFLICT"), (DEAD_LETTERED, "DEPARTMENT_MISMATCH"),
+        (DEAD_LETTERED, "FUTURE_TIMESTAMP"), (DEAD_LETTERED, "INVALID_ID_NUMBER"),
+        (DEAD_LETTERED, "UNDECODABLE"), (DEAD_LETTERED, "UNDECODABLE"),
+        (DEAD_LETTERED, "UNKNOWN_SCHEMA"), (DEAD_LETTERED, "INVALID_FIELD"),
+    ]
+    dead = [get_codec().decode_record(o.value) for o in result.outputs
+            if o.topic == TOPICS.dead_letters]
+    assert [d["source_offset"] for d in dead] == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert dead[4]["original"] == b"\xc3\x01garbage"
+    assert all(d["source_topic"].startswith("p.dept.") for d in dead)
+    state_bytes, _ = result.states["C-1"]
+    from onewindow.domain.case import CaseState
+
+    assert CaseState.from_bytes(state_bytes) == fold([acc, good])
+
+
+def test_state_is_written_once_per_case_and_carried_across_batches() -> None:
+    proc = _processor()
+    store: dict[str, bytes] = {}
+    events = [accepted(), _task("e2", "RECEIVED", "2025-10-09 09:00"),
+              _task("e3", "APPROVED", "2025-10-10 09:00")]
+    for i, e in enumerate(events):
+        res = proc.process([_rec(e, offset=i)], lambda c, _r: store.get(c))
+        for cid, (state, _r) in res.states.items():
+            store[cid] = state
+    res = proc.process([_rec(events[1], offset=9)], lambda c, _r: store.get(c))
+    assert [x.result for x in res.tallies] == [DUPLICATE]
+    # the duplicate re-emits the current state (outputs are upserts downstream)
+    states = [get_codec().decode_record(o.value) for o in res.outputs
+              if o.topic == TOPICS.case_state]
+    expected = project(fold(events), load_calendar())
+    assert len(states) == 1
+    assert {k: v for k, v in states[0].items() if k in expected} == expected
+
+
+def test_batch_emits_one_state_per_changed_case_and_one_activity_per_event() -> None:
+    events = [accepted(), _task("e2", "RECEIVED", "2025-10-09 09:00"),
+              _task("e3", "IN_REVIEW", "2025-10-09 10:00")]
+    res = _processor().process([_rec(e, offset=i) for i, e in enumerate(events)],
+                               lambda _c, _r: None)
+    topics = [o.topic for o in res.outputs]
+    assert topics.count(TOPICS.case_activity) == 3
+    assert topics.count(TOPICS.case_state) == 1
+    acts = [get_codec().decode_record(o.value) for o in res.outputs
+            if o.topic == TOPICS.case_activity]
+    assert [a["version"] for a in acts] == [1, 2, 3]
+    assert acts[0]["source_timestamp"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
