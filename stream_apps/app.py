@@ -15,13 +15,14 @@ import time
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.logs import configure_logging
+from onewindow.observability import TEXT_CONTENT_TYPE
 from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor, InRecord
 from stream_apps.faust_context import use_event as _use_event
@@ -109,7 +110,8 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return web.bytes(generate_latest(metrics.registry),
+                         headers={"Content-Type": TEXT_CONTENT_TYPE})
 
     return app
 

@@ -19,8 +19,13 @@ from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, Proce
 from onewindow import __version__
 from onewindow.observability.lag import ConsumerLag, confluent_lag
 
-__all__ = ["ConsumerLag", "build_info", "confluent_lag", "instrument",
+__all__ = ["TEXT_CONTENT_TYPE", "ConsumerLag", "build_info", "confluent_lag", "instrument",
            "register_process_metrics"]
+
+#: Content-Type of the text exposition ``generate_latest`` writes (format 0.0.4). Pass it
+#: as a header: aiohttp (Faust's web server) refuses a ``content_type`` that names a
+#: charset, which is why ``web.bytes(..., content_type=CONTENT_TYPE_LATEST)`` fails.
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def build_info(registry: CollectorRegistry) -> Gauge:
