@@ -115,7 +115,16 @@ class RouteResult:
 
 
 def index_value(m: Material, source_ms: int | None) -> bytes:
-    return _JSON.encode({"m": m.to_dict(), "st": source_ms}).encode("utf-8")
+    """An index record: the source timestamp in ms (or nothing), a tab, then the
+    material's bucket line, so the indexer stores the line as it came."""
+    return b"%s\t%s" % (b"" if source_ms is None else b"%d" % source_ms, _line(m))
+
+
+def parse_index_value(value: bytes) -> tuple[Material, bytes, int | None]:
+    head, sep, line = value.partition(b"\t")
+    if not sep:
+        raise ValueError("not an index record")
+    return Material.from_dict(json.loads(line)), line, int(head) if head else None
 
 
 class MaterialRouter:
@@ -238,9 +247,7 @@ class MaterialIndexer:
         for rec in records:
             try:
                 key = (rec.key or b"").decode("utf-8")
-                data = json.loads(rec.value or b"")
-                m = Material.from_dict(data["m"])
-                source_ms = data.get("st")
+                m, line, source_ms = parse_index_value(rec.value or b"")
             except (ValueError, KeyError, TypeError):
                 result.unreadable += 1
                 continue
@@ -248,12 +255,12 @@ class MaterialIndexer:
             if bucket is None:
                 bucket = live[key] = Bucket.decode(load(key, rec))
             result.bucket_sizes.append(len(bucket))
-            self._one(key, m, source_ms, bucket, rec, now, changed, result)
+            self._one(key, m, line, source_ms, bucket, rec, now, changed, result)
         for key, rec in changed.items():
             result.buckets[key] = (live[key].encode(), rec)
         return result
 
-    def _one(self, key: str, m: Material, source_ms: int | None, bucket: Bucket,
+    def _one(self, key: str, m: Material, line: bytes, source_ms: int | None, bucket: Bucket,
              rec: InRecord, now: datetime, changed: dict[str, InRecord],
              result: IndexResult) -> None:
         kind = key_kind(key)
@@ -297,7 +304,7 @@ class MaterialIndexer:
                 bool(lk.differing_fields),
                 None if avoid is None else (avoid.department, avoid.material_type)))
         if outcome == NEW:
-            bucket.add(m)
+            bucket.add(m, line)
             changed[key] = rec
 
     def _link_record(self, lk: Link, m: Material, other: Material, source_ms: int | None,
