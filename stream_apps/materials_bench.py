@@ -350,7 +350,8 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
             "links_total": m.get("onewindow_material_links_total", 0.0),
             "links_reemitted": m.get("onewindow_material_links_reemitted_total", 0.0),
             "conflicts": m.get("onewindow_material_conflicts_total", 0.0),
-            "avoidable_links": m.get("onewindow_material_avoidable_total", 0.0),
+            "avoidable_on_arrival": m.get("onewindow_material_avoidable_total", 0.0),
+            "avoidable_links": m.get("onewindow_material_avoidable_links_total", 0.0),
         },
         "progress": [(round(a, 2), b) for a, b in samples[:: max(1, len(samples) // 60)]],
     }

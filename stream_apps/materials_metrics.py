@@ -41,8 +41,14 @@ class MaterialsMetrics:
             "differs (fields, holders, both)", ["material_type", "differs"], registry=r)
         self.avoidable = Counter(
             "onewindow_material_avoidable_total",
-            "Links that make a submission avoidable, by the submission's department and "
-            "material type", ["department", "material_type"], registry=r)
+            "Submissions found avoidable when they arrived (a document of the same holder was "
+            "already on file), by department and material type; docs/materials.md says "
+            "what it leaves out", ["department", "material_type"], registry=r)
+        self.avoidable_links = Counter(
+            "onewindow_material_avoidable_links_total",
+            "Links that make a submission avoidable (EXACT or SAME_DOCUMENT with an earlier "
+            "document of the same holder), by the submission's department and material type",
+            ["department", "material_type"], registry=r)
         self.bucket_entries = Histogram(
             "onewindow_material_index_bucket_entries",
             "Materials held by the index key a new material was compared with",
@@ -84,4 +90,6 @@ class MaterialsMetrics:
                            else "holders" if f.holders_differ else "fields")
                 self.conflicts.labels(f.material_type, differs).inc()
             if f.avoidable is not None:
-                self.avoidable.labels(*f.avoidable).inc()
+                self.avoidable_links.labels(*f.avoidable).inc()
+        for dept, mtype in res.avoidable_on_arrival:
+            self.avoidable.labels(dept, mtype).inc()

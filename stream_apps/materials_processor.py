@@ -224,6 +224,9 @@ class IndexResult:
     #: entries held by the bucket each record was compared with
     bucket_sizes: list[int] = field(default_factory=list)
     unreadable: int = 0
+    #: (department, material type) of each new material found avoidable on arrival,
+    #: once per material and bucket
+    avoidable_on_arrival: list[tuple[str, str]] = field(default_factory=list)
 
 
 class MaterialIndexer:
@@ -283,6 +286,7 @@ class MaterialIndexer:
         hold = kind == "hold"
         numbered = m.document_number is not None
         mine: list[str] | None = None
+        arrived_avoidable = False
         for other in bucket.materials:
             if other.material_id == m.material_id:
                 continue
@@ -299,10 +303,13 @@ class MaterialIndexer:
                 continue
             result.outputs.append(self._link_record(lk, m, other, source_ms, now))
             avoid = avoidable_of(m, other, lk)
+            arrived_avoidable = arrived_avoidable or (avoid is m and new)
             result.links.append(FoundLink(
                 lk.verdict, m.material_type, new, lk.holders_differ,
                 bool(lk.differing_fields),
                 None if avoid is None else (avoid.department, avoid.material_type)))
+        if arrived_avoidable:
+            result.avoidable_on_arrival.append((m.department, m.material_type))
         if outcome == NEW:
             bucket.add(m, line)
             changed[key] = rec

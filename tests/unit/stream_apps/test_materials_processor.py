@@ -176,8 +176,15 @@ def test_a_certificate_issued_earlier_makes_the_paper_copy_avoidable() -> None:
     (rec,) = p.decoded()
     assert rec["verdict"] == "SAME_DOCUMENT"
     assert rec["avoidable_material"] == "M-9"
-    assert p.metric("onewindow_material_avoidable_total", department="scjgj",
+    assert p.metric("onewindow_material_avoidable_links_total", department="scjgj",
                     material_type="ID_CARD") == 1
+    # Found when the earlier document came in, not on the copy's arrival.
+    assert p.metric("onewindow_material_avoidable_total", department="scjgj",
+                    material_type="ID_CARD") == 0
+    in_order = Pipeline()
+    in_order.feed([cert, copy, dict(copy, material_id="M-10", event_id="e10")])
+    assert in_order.metric("onewindow_material_avoidable_total", department="scjgj",
+                           material_type="ID_CARD") == 2
     # A certificate is never avoidable itself, even when it comes later.
     p2 = Pipeline()
     p2.feed([submitted("M-1", 0), certificate("CERT-2", 60)])
