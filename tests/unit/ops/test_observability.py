@@ -23,7 +23,7 @@ TP = namedtuple("TP", "topic partition")
 def test_build_info_and_process_metrics_on_a_private_registry() -> None:
     r = instrument(CollectorRegistry())
     text = generate_latest(r).decode()
-    assert f'onewindow_build_info{{python="' in text and f'version="{__version__}"' in text
+    assert 'onewindow_build_info{python="' in text and f'version="{__version__}"' in text
     assert r.get_sample_value("process_resident_memory_bytes") > 0
     assert r.get_sample_value("process_cpu_seconds_total") is not None
     assert "python_info" in text

@@ -1,0 +1,33 @@
+# One image for every onewindow process; docker-compose.yml picks the command per service
+# (onewindow worker | materials-worker | sink | counter | provision | rebuild | simulate).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    ONEWINDOW_DATA_DIR=/var/lib/onewindow \
+    ONEWINDOW_METRICS_HOST=0.0.0.0 \
+    ONEWINDOW_LOG_JSON=true
+
+# The Avro schemas (schemas/avro/) and the Alembic scripts are read from the source tree,
+# so the project is installed in place (editable) from /app.
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY onewindow ./onewindow
+COPY producers ./producers
+COPY stream_apps ./stream_apps
+COPY sinks ./sinks
+COPY counter ./counter
+COPY schemas ./schemas
+RUN pip install -e '.[postgres]' \
+    && useradd --system --uid 10001 --home-dir /var/lib/onewindow onewindow \
+    && mkdir -p /var/lib/onewindow \
+    && chown onewindow /var/lib/onewindow
+
+USER onewindow
+VOLUME ["/var/lib/onewindow"]
+# worker /metrics, materials-worker /metrics, sink /metrics, counter HTTP API
+EXPOSE 6066 6067 9102 8000
+ENTRYPOINT ["onewindow"]
+CMD ["--help"]
