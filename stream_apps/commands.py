@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
                        help="run the materials stream worker (duplicate-material detection)")
     p.add_argument("--name", default="materials", help="worker name: its RocksDB directory")
     p.add_argument("--web-port", type=int, help="port of its /metrics page")
-    p.add_argument("--loglevel", default="WARNING")
+    p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
     add_common(p)
     p.set_defaults(func=cmd_materials_worker)
 

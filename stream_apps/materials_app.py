@@ -26,10 +26,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from onewindow.codec import get_codec
 from onewindow.config import Settings
+from onewindow.logs import configure_logging
 from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
 from stream_apps.case_processor import InRecord
 from stream_apps.faust_context import use_event
+from stream_apps.lag import measure_lag
 from stream_apps.materials_metrics import MaterialsMetrics
 from stream_apps.materials_processor import MAX_PER_KEY, MaterialIndexer, MaterialRouter
 from stream_apps.output import OutputProducer
@@ -76,7 +78,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
-        web_host="127.0.0.1",
+        web_host=settings.metrics_host,
         web_port=settings.materials_web_port,
         web_in_thread=False,
         producer_acks=-1,
@@ -140,6 +142,10 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     async def measure_store() -> None:
         metrics.store_bytes.set(dir_bytes(datadir))
 
+    @app.timer(10.0)
+    async def measure_consumer_lag() -> None:
+        await measure_lag(app, metrics.lag, [topics.case_activity, index_name])
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         # aiohttp refuses a charset inside content_type; the header itself is fine.
@@ -150,8 +156,11 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
 
 def run_materials_worker(settings: Settings, *, worker_name: str = "materials",
-                         loglevel: str = "WARNING") -> None:
-    """Run the materials worker in the foreground until SIGTERM/SIGINT."""
+                         loglevel: str | None = None) -> None:
+    """Run the materials worker in the foreground until SIGTERM/SIGINT; logs as
+    ``onewindow.logs`` configures them (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL)."""
+    configure_logging(settings, level=loglevel)
     app = create_app(settings, worker_name=worker_name)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True,
+                          override_logging=False)
     worker.execute_from_commandline()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from onewindow.observability import instrument
+from onewindow.observability.lag import ConsumerLag
 from stream_apps.materials_processor import IndexResult, RouteResult
 
 _BATCH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -13,6 +15,8 @@ class MaterialsMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        instrument(r)  # onewindow_build_info, process_*, python_info
+        self.lag = ConsumerLag(r)  # onewindow_consumer_lag{group,topic,partition}
         self.materials = Counter(
             "onewindow_materials_consumed_total",
             "Materials read from case-activity (MaterialSubmitted, CertificateIssued)",
