@@ -68,8 +68,8 @@ class Ingestor:
                           partition, offset)
             self._count(kind, "unmappable")
             return "unmappable"
-        self._count(kind, "written")
-        return "written"
+        self._count(kind, "accepted")
+        return "accepted"
 
     def _add(self, batch: Batch, kind: str, rec: dict[str, Any]) -> None:
         label = SHORT[kind]

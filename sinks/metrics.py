@@ -24,8 +24,10 @@ class SinkMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.records = Counter("onewindow_sink_records_total",
-                               "Output-topic records consumed by the sink, by result "
-                               "(written, stale, undecodable, tombstone, wrong_type)",
+                               "Output-topic records consumed by the sink, by result: accepted "
+                               "(mapped to rows), stale (of those, a case state older than "
+                               "the stored version), undecodable, tombstone, wrong_type, "
+                               "unmappable (skipped, offset advanced)",
                                ["topic", "result"], registry=r)
         self.rows = Counter("onewindow_sink_rows_written_total",
                             "Rows upserted into the read model, by table", ["table"], registry=r)

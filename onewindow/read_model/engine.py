@@ -40,6 +40,7 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("hide_parameters", True)  # SQL errors never echo row values
         return create_engine(url, **kwargs)
 
     memory = u.database in (None, "", ":memory:")
@@ -50,6 +51,7 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> Engine:
     connect_args.setdefault("check_same_thread", False)
     if memory:
         kwargs.setdefault("poolclass", StaticPool)
+    kwargs.setdefault("hide_parameters", True)  # SQL errors never echo row values
     engine = create_engine(url, connect_args=connect_args, **kwargs)
     begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 

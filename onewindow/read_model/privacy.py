@@ -16,7 +16,8 @@
   details, declared fields): the known numbers of the record however they were typed
   (spaces, dashes, full-width digits), and any 18-character token that passes the
   GB 11643 or GB 32100 check. A harmless 18-character code that happens to pass a check
-  is masked too: over-masking free text is the safe side.
+  is masked too: over-masking free text is the safe side. Text without any digit is
+  left as it is (every resident ID, USCC and passport number has digits).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from onewindow.domain.identifiers import (
@@ -52,9 +54,23 @@ def is_id_like(value: str | None) -> bool:
     return is_valid_resident_id(value) or is_valid_uscc(value)
 
 
+#: normalisation is pure and the same numbers recur in every record of a case
+_norm = lru_cache(maxsize=65536)(normalise_id_number)
+
+_DIGIT = re.compile(r"[0-9\uFF10-\uFF19]")
+
+
+@lru_cache(maxsize=4096)
+def _known_pattern(number: str) -> re.Pattern[str]:
+    """A normalised number, matched with an optional separator between its characters."""
+    return re.compile(f"{_SEP}?".join(re.escape(ch) for ch in number))
+
+
 def _mapped(text: str) -> str:
     """``text`` with each character NFKC'd and upper-cased where that keeps it one
     character, so positions in the result are positions in ``text``."""
+    if text.isascii():
+        return text.upper()
     out = []
     for ch in text:
         m = unicodedata.normalize("NFKC", ch).upper()
@@ -71,6 +87,7 @@ class IdProtector:
         if not key:
             raise ValueError("the ID hash key must not be empty")
         self._key = key
+        self._hash = lru_cache(maxsize=65536)(self._hash_normalised)
 
     @classmethod
     def from_settings(cls, settings: Any) -> IdProtector:
@@ -84,12 +101,14 @@ class IdProtector:
 
     def hash(self, number: str) -> str:
         """HMAC-SHA256 hex of the normalised number."""
-        norm = normalise_id_number(number)
+        return self._hash(_norm(number))
+
+    def _hash_normalised(self, norm: str) -> str:
         return hmac.new(self._key, norm.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def protect(self, number: str | None) -> tuple[str | None, str | None]:
         """``(hash, masked)`` of a number; ``(None, None)`` for None or empty."""
-        if number is None or not normalise_id_number(number):
+        if number is None or not _norm(number):
             return None, None
         return self.hash(number), mask_id(number)
 
@@ -98,13 +117,12 @@ class IdProtector:
     def scrub(self, text: str, known: Iterable[str] = ()) -> str:
         """``text`` with every known ID number (normalised forms) and every
         check-valid 18-character ID number in it replaced by its mask."""
-        if not text or not isinstance(text, str):
-            return text
+        if not text or not isinstance(text, str) or len(text) < 6 or not _DIGIT.search(text):
+            return text  # fast path: every ID number scrubbed here has digits
         mapped = _mapped(text)
         spans: list[tuple[int, int]] = []
         for number in {k for k in known if k and len(k) >= 6}:
-            pattern = f"{_SEP}?".join(re.escape(ch) for ch in number)
-            spans.extend(m.span() for m in re.finditer(pattern, mapped))
+            spans.extend(m.span() for m in _known_pattern(number).finditer(mapped))
         for m in _CANDIDATE.finditer(mapped):
             if is_id_like(m.group(0)):
                 spans.append(m.span())
@@ -134,7 +152,7 @@ class IdProtector:
         for party in ("applicant", "holder"):
             p = event.get(party)
             if isinstance(p, Mapping) and isinstance(p.get("id_number"), str):
-                n = normalise_id_number(p["id_number"])
+                n = _norm(p["id_number"])
                 if n:
                     found.add(n)
         return found
@@ -144,7 +162,7 @@ class IdProtector:
         """Whether a document number is (or contains) an ID number."""
         if not number:
             return False
-        norm = normalise_id_number(number)
+        norm = _norm(number)
         if material_type in _ID_CARD_TYPES or is_id_like(norm):
             return True
         return any(k and k in norm for k in known)

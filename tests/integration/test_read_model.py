@@ -236,6 +236,8 @@ def test_end_to_end_through_produce_workers_sink_and_api_then_rebuild(
     needles = plaintext_ids(flat + bad_events)
     assert "440106198503121230" in needles
     assert scan_text_columns(engine, needles) == []
+    sink_log = (tmp_path / "sink.log").read_text()
+    assert not [n for n in needles if n in sink_log]
 
     # ---- rebuild from the topics gives the same model
     live = dump_model(engine)
