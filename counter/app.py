@@ -128,7 +128,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         t0 = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
+        path = getattr(route, "path", "other")  # a route template: bounded label values
         metrics.requests.labels(request.method, path, str(response.status_code)).inc()
         metrics.seconds.labels(request.method, path).observe(time.perf_counter() - t0)
         log.info("%s %s %d", request.method, path, response.status_code)
