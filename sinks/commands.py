@@ -27,13 +27,14 @@ def cmd_sink(args: argparse.Namespace) -> int:
     runner = SinkRunner(s, batch_max=args.batch_size, linger=args.linger,
                         commit_delay=args.commit_delay)
     port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
+    host = getattr(s, "metrics_host", "127.0.0.1")  # 0.0.0.0 in a container
     if port:
-        start_http_server(port, addr="127.0.0.1", registry=runner.metrics.registry)
+        start_http_server(port, addr=host, registry=runner.metrics.registry)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     print(f"sink: {s.kafka_bootstrap} -> {runner.engine.url.render_as_string(hide_password=True)}"  # noqa: T201
-          f"; metrics on http://127.0.0.1:{port}/metrics", flush=True)
+          f"; metrics on http://{host}:{port}/metrics", flush=True)
     runner.run(stop)
     print(f"sink: stopped after {runner.committed_records} records", flush=True)  # noqa: T201
     return 0
