@@ -48,6 +48,8 @@ from counter.schemas import (
 from onewindow.config import Settings
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.identifiers import mask_id
+from onewindow.observability import instrument
+from onewindow.observability.supervisor import SupervisorCollector
 from onewindow.read_model import queries
 from onewindow.read_model.engine import make_engine
 from onewindow.read_model.privacy import IdProtector
@@ -99,6 +101,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     protector = IdProtector.from_settings(settings)
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     metrics = CounterMetrics()
+    instrument(metrics.registry)  # build info, process metrics
+    # Supervisor gauges (open cases by status, overdue, due soon, avoidable today),
+    # computed from the read model at scrape time.
+    metrics.registry.register(SupervisorCollector(engine, calendar, clock=now))
 
     app = FastAPI(title="onewindow counter API",
                   description="Live case state, timelines and materials on file, read from "

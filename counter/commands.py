@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 
@@ -13,12 +12,11 @@ def cmd_counter(args: argparse.Namespace) -> int:
 
     from counter.app import create_app
     from onewindow.cli import settings_from
+    from onewindow.logs import configure_logging
 
     s = settings_from(args)
     port = args.port or s.counter_port
-    logging.basicConfig(level=getattr(logging, (args.loglevel or s.log_level).upper(),
-                                      logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(s, level=args.loglevel)
     app = create_app(s)
     print(f"counter API on http://{args.host}:{port}/docs", flush=True)  # noqa: T201
     # access_log off: uvicorn would log query strings, which may hold an ID number; the

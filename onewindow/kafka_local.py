@@ -94,7 +94,12 @@ def ensure_jars(version: str, cache_dir: Path) -> Path:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id (URL-safe base64 of a UUID). One that starts with '-' would be
+    read as an option by StorageTool's argument parser, so draw again."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 @dataclass

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 from typing import Any
 
-
-def _logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from onewindow.logs import configure_logging
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
@@ -23,11 +19,11 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from sinks.runner import SinkRunner
 
     s = settings_from(args)
-    _logging(args.loglevel or s.log_level)
+    configure_logging(s, level=args.loglevel)
     runner = SinkRunner(s, batch_max=args.batch_size, linger=args.linger,
                         commit_delay=args.commit_delay)
     port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
-    host = getattr(s, "metrics_host", "127.0.0.1")  # 0.0.0.0 in a container
+    host = s.metrics_host  # 0.0.0.0 in a container
     if port:
         start_http_server(port, addr=host, registry=runner.metrics.registry)
     stop = threading.Event()
@@ -45,7 +41,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from sinks.rebuild import rebuild
 
     s = settings_from(args)
-    _logging(args.loglevel or "WARNING")
+    configure_logging(s, level=args.loglevel or "WARNING")
     report = rebuild(s, batch_max=args.batch_size, out=sys.stdout)
     print(f"rebuilt from {report.records} records in {report.seconds:.1f}s "  # noqa: T201
           f"({', '.join(f'{k} {v}' for k, v in sorted(report.results.items())) or 'none'})")
