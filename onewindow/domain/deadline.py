@@ -53,6 +53,7 @@ __all__ = [
     "paused_dates",
     "sla_status",
     "union_length",
+    "working_days_left",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -236,3 +237,25 @@ def sla_status(view: Mapping[str, Any], now: datetime, calendar: WorkingCalendar
     if due_date <= today or due_date <= next_working_day(today, calendar):
         return DUE_SOON
     return ON_TRACK
+
+
+def working_days_left(due_date: date, today: date, calendar: WorkingCalendar) -> int:
+    """Working days left before ``due_date``, seen on ``today`` (both Asia/Shanghai dates).
+
+    Positive: the working days ``w`` with ``today < w <= due_date`` (today itself is not
+    counted, as the starting day is not counted for the deadline; a case due on the next
+    working day has 1 left). ``0``: due today, or no working day left before a rest-day
+    due date. Negative: overdue by the working days ``w`` with ``due_date < w <= today``
+    (``-1`` on the first working day after the due date). Dates the calendar does not
+    know count Monday to Friday, like the deadline itself.
+    """
+    if due_date >= today:
+        lo, hi, sign = today, due_date, 1
+    else:
+        lo, hi, sign = due_date, today, -1
+    n, d = 0, lo
+    while d < hi:
+        d += _DAY
+        if consult(calendar, d)[0]:
+            n += 1
+    return sign * n

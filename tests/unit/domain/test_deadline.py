@@ -291,3 +291,23 @@ def test_next_working_day() -> None:
     assert next_working_day(date(2025, 9, 30), CAL_2025) == date(2025, 10, 9)
     assert next_working_day(date(2025, 10, 10), CAL_2025) == date(2025, 10, 11)
     assert next_working_day(date(2027, 1, 1), CAL_2025) == date(2027, 1, 4)
+
+
+# --------------------------------------------------------------------- working days left
+
+
+def test_working_days_left_counts_after_today_up_to_the_due_date() -> None:
+    from onewindow.domain.deadline import working_days_left
+
+    # 2025-09-30 (Tue): 10-01..10-08 holiday, Saturday 10-11 a make-up working day.
+    assert working_days_left(date(2025, 10, 14), date(2025, 9, 30), CAL_2025) == 5
+    assert working_days_left(date(2025, 10, 14), date(2025, 10, 11), CAL_2025) == 2
+    assert working_days_left(date(2025, 10, 14), date(2025, 10, 13), CAL_2025) == 1
+    assert working_days_left(date(2025, 10, 14), date(2025, 10, 14), CAL_2025) == 0
+    # overdue: the working days after the due date, up to today
+    assert working_days_left(date(2025, 9, 30), date(2025, 10, 9), CAL_2025) == -1
+    assert working_days_left(date(2025, 9, 30), date(2025, 10, 8), CAL_2025) == 0
+    # a due date on a rest day, seen the working day before: nothing left but not late
+    assert working_days_left(date(2025, 10, 5), date(2025, 9, 30), CAL_2025) == 0
+    # an unknown calendar counts Monday to Friday
+    assert working_days_left(date(2031, 1, 13), date(2031, 1, 10), WeekdayCalendar()) == 1
