@@ -25,6 +25,7 @@ from onewindow.logs import configure_logging
 from onewindow.observability import TEXT_CONTENT_TYPE
 from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor, InRecord
+from stream_apps.faust_base import new_app, run
 from stream_apps.faust_context import use_event as _use_event
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
@@ -42,27 +43,8 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     processor = CaseProcessor(codec=get_codec(), topics=topics,
                               departments=registry.codes,
                               calendar=load_calendar(settings.calendar_override_file))
-    datadir = settings.data_dir / "stream" / worker_name
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id or f"{settings.topic_prefix}onewindow-case-state",
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="rocksdb://",
-        datadir=str(datadir),
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.metrics_host,
-        web_port=settings.worker_web_port,
-        web_in_thread=False,
-        producer_acks=-1,
-        producer_linger_ms=5,
-        broker_commit_interval=1.0,
-        stream_buffer_maxsize=4 * BATCH_MAX,
-        table_standby_replicas=0,
-        logging_config=None,
-    )
+    app = new_app(settings, app_id=app_id or f"{settings.topic_prefix}onewindow-case-state",
+                  worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.worker_web_port)
     inputs = list(topics.inputs(registry.codes))
     source = app.topic(*inputs, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
@@ -118,13 +100,6 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
 def run_worker(settings: Settings, *, worker_name: str = "worker",
                loglevel: str | None = None) -> None:
-    """Run the case-state worker in the foreground until SIGTERM/SIGINT (Faust stops the
-    agent, commits the offsets of the batches it acked and exits 0).
-
-    Logs: ``onewindow.logs`` (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL; ``loglevel``
-    overrides the level), not Faust's own handlers."""
+    """Run the case-state worker in the foreground until SIGTERM/SIGINT."""
     configure_logging(settings, level=loglevel)
-    app = create_app(settings, worker_name=worker_name)
-    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True,
-                          override_logging=False)
-    worker.execute_from_commandline()
+    run(create_app(settings, worker_name=worker_name), settings, loglevel)

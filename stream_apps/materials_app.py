@@ -30,6 +30,7 @@ from onewindow.logs import configure_logging
 from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
 from stream_apps.case_processor import InRecord
+from stream_apps.faust_base import new_app, run
 from stream_apps.faust_context import use_event
 from stream_apps.lag import measure_lag
 from stream_apps.materials_metrics import MaterialsMetrics
@@ -67,34 +68,12 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     router = MaterialRouter(codec=codec, index_topic=index_name)
     indexer = MaterialIndexer(codec=codec, links_topic=topics.material_links,
                               max_per_key=max_per_key)
-    datadir = settings.data_dir / "stream" / worker_name
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id or f"{settings.topic_prefix}onewindow-materials",
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="rocksdb://",
-        datadir=str(datadir),
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.metrics_host,
-        web_port=settings.materials_web_port,
-        web_in_thread=False,
-        producer_acks=-1,
-        producer_linger_ms=5,
+    app = new_app(
+        settings, app_id=app_id or f"{settings.topic_prefix}onewindow-materials",
+        worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.materials_web_port,
         producer_compression_type="lz4",
         # A bucket is one changelog record: up to MAX_PER_KEY entries (docs/materials.md).
-        producer_max_request_size=1_000_000,
-        broker_commit_interval=1.0,
-        # A killed worker's partitions move after 15 s instead of Faust's 60 s. A batch
-        # is bounded (BATCH_MAX records, buckets of MAX_PER_KEY), so the loop never
-        # stalls near that long and heartbeats keep flowing.
-        broker_session_timeout=15.0,
-        stream_buffer_maxsize=4 * BATCH_MAX,
-        table_standby_replicas=0,
-        logging_config=None,
-    )
+        producer_max_request_size=1_000_000)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}
     activity = app.topic(topics.case_activity, **raw)
@@ -140,7 +119,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
     @app.timer(15.0)
     async def measure_store() -> None:
-        metrics.store_bytes.set(dir_bytes(datadir))
+        metrics.store_bytes.set(dir_bytes(Path(app.conf.datadir)))
 
     @app.timer(10.0)
     async def measure_consumer_lag() -> None:
@@ -157,10 +136,6 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
 def run_materials_worker(settings: Settings, *, worker_name: str = "materials",
                          loglevel: str | None = None) -> None:
-    """Run the materials worker in the foreground until SIGTERM/SIGINT; logs as
-    ``onewindow.logs`` configures them (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL)."""
+    """Run the materials worker in the foreground until SIGTERM/SIGINT."""
     configure_logging(settings, level=loglevel)
-    app = create_app(settings, worker_name=worker_name)
-    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True,
-                          override_logging=False)
-    worker.execute_from_commandline()
+    run(create_app(settings, worker_name=worker_name), settings, loglevel)

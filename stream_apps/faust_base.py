@@ -1,0 +1,56 @@
+"""What every onewindow Faust app shares: its settings and how a worker is run.
+
+One place for the choices that keep Faust safe and fast here (docs/architecture.md):
+RocksDB tables, at-least-once with `acks=all`, offsets committed every second, a
+15-second session timeout so a killed worker's partitions move quickly, no standby
+replicas on one machine, and onewindow's own logging instead of Faust's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from onewindow.config import Settings
+
+
+def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
+            batch_max: int, **overrides: Any) -> faust.App:
+    """A Faust app with onewindow's settings; `batch_max` is the app's `take_events`
+    batch size (the stream buffer holds four batches)."""
+    datadir = settings.data_dir / "stream" / worker_name
+    datadir.mkdir(parents=True, exist_ok=True)
+    conf: dict[str, Any] = {
+        "broker": f"kafka://{settings.kafka_bootstrap}",
+        "store": "rocksdb://",
+        "datadir": str(datadir),
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": True,
+        "web_host": settings.metrics_host,
+        "web_port": web_port,
+        "web_in_thread": False,
+        "producer_acks": -1,
+        "producer_linger_ms": 5,
+        "broker_commit_interval": 1.0,
+        # A killed worker's partitions move after 15 s instead of Faust's 60 s. Batches
+        # are bounded, so the loop never stalls near that long and heartbeats flow.
+        "broker_session_timeout": 15.0,
+        "stream_buffer_maxsize": 4 * batch_max,
+        "table_standby_replicas": 0,
+        "logging_config": None,
+    }
+    conf.update(overrides)
+    return faust.App(app_id, **conf)
+
+
+def run(app: faust.App, settings: Settings, loglevel: str | None) -> None:
+    """Run `app` in the foreground until SIGTERM/SIGINT: Faust stops the agents, commits
+    the offsets of the batches they acked and exits 0. Logs go through
+    `onewindow.logs` (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL), not Faust's handlers."""
+    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True,
+                          override_logging=False)
+    worker.execute_from_commandline()
+
