@@ -6,8 +6,10 @@ hashes the query with the same key as the sink, so no plaintext number is stored
 compared in SQL or logged (uvicorn's access log is off: it would print query strings;
 the app logs method, route and status only).
 
-The counter screen (templates, SSE-driven) comes later; ``GET /api/changes`` is a first
-Server-Sent Events change feed of committed case rows.
+The counter screen (``/``, ``/board``) and the citizen's progress lookup (``/lookup``) are
+static pages (``counter/static/``, no build step, no CDN) served by ``counter.pages``; their
+JSON is ``counter.screen_api``; live updates come from ``GET /api/changes``, a
+Server-Sent Events feed of committed case rows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,7 +36,7 @@ from prometheus_client import (
 from sqlalchemy import Connection, Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from counter import present
+from counter import pages, present
 from counter.schemas import (
     CaseList,
     CaseOut,
@@ -45,6 +48,7 @@ from counter.schemas import (
     MaterialWithLinks,
     TimelineOut,
 )
+from counter.screen_api import build_router
 from onewindow.config import Settings
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.identifiers import mask_id
@@ -81,6 +85,30 @@ class CounterMetrics:
                                  ["method", "route"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                           0.5, 1, 2.5))
+
+
+#: set when the uvicorn server of this process starts to exit (SIGINT/SIGTERM): the
+#: endless SSE streams end then, else uvicorn's graceful shutdown would wait for them.
+_SERVER_EXITING = threading.Event()
+
+
+def _watch_server_exit() -> None:
+    """Wrap ``uvicorn.Server.handle_exit`` once to set ``_SERVER_EXITING`` (the pattern of
+    sse-starlette's AppStatus)."""
+    try:
+        from uvicorn.server import Server
+    except ImportError:  # pragma: no cover - served by another ASGI server
+        return
+    original = Server.handle_exit
+    if getattr(original, "_onewindow_watch", False):
+        return
+
+    def handle_exit(self: Any, sig: int, frame: Any) -> None:
+        _SERVER_EXITING.set()
+        original(self, sig, frame)
+
+    handle_exit._onewindow_watch = True  # type: ignore[attr-defined]
+    Server.handle_exit = handle_exit  # type: ignore[method-assign]
 
 
 def _page(items: list[Any], limit: int, offset: int) -> tuple[list[Any], int | None]:
@@ -261,14 +289,22 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         async def feed() -> AsyncIterator[str]:
             since = now() - timedelta(seconds=since_seconds)
             stop_at = None if max_seconds is None else time.monotonic() + max_seconds
-            yield ": onewindow case changes\n\n"
+            # retry: how soon a browser's EventSource reconnects after the stream ends
+            yield "retry: 1000\n: onewindow case changes\n\n"
+            quiet = 0.0
             while stop_at is None or time.monotonic() < stop_at:
+                if _SERVER_EXITING.is_set():  # a closed client cancels the stream itself
+                    return
                 rows = await asyncio.to_thread(_changed, since)
                 for r in rows:
                     since = max(since, r["recorded_at"])
                     data = {"case_id": r["case_id"], "version": r["version"],
                             "status": r["status"]}
                     yield f"event: case\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+                quiet = 0.0 if rows else quiet + poll
+                if quiet >= 15:  # a comment now and then keeps proxies from closing it
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
                 await asyncio.sleep(poll)
 
         def _changed(since: datetime) -> list[dict[str, Any]]:
@@ -279,4 +315,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                                  headers={"Cache-Control": "no-cache"})
 
     app.include_router(api)
+    from onewindow.departments import load_registry
+
+    app.include_router(build_router(protector=protector, calendar=calendar, now=now,
+                                    registry=load_registry(settings.departments_file)))
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
+    _watch_server_exit()
     return app

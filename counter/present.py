@@ -8,7 +8,7 @@ from typing import Any
 
 from onewindow.codec import format_timestamp
 from onewindow.domain.calendar import WorkingCalendar
-from onewindow.domain.deadline import sla_status
+from onewindow.domain.deadline import local_date, sla_status, working_days_left
 
 
 def ts(value: datetime | None) -> str | None:
@@ -104,3 +104,73 @@ def dead_letter_out(d: Mapping[str, Any]) -> dict[str, Any]:
                               "detail", "department", "event_type", "case_id", "event_id",
                               "original_sha256", "original_size")} | {
         "original": d["original_json"], "dead_lettered_at": ts(d["dead_lettered_at"])}
+
+
+# ------------------------------------------------------------------------ counter screen
+
+
+def days_left(row: Mapping[str, Any], now: datetime, calendar: WorkingCalendar) -> int | None:
+    """Working days left for an open, unpaused case with a due date; else None."""
+    if row["closed_at"] is not None or row["paused_since"] is not None \
+            or row["due_date"] is None or row["accepted_at"] is None:
+        return None
+    return working_days_left(row["due_date"], local_date(now), calendar)
+
+
+def screen_case_out(row: Mapping[str, Any], now: datetime,
+                    calendar: WorkingCalendar) -> dict[str, Any]:
+    return case_out(row, now, calendar) | {"working_days_left": days_left(row, now, calendar)}
+
+
+def card_document_out(doc: Mapping[str, Any], case: Mapping[str, Any],
+                      today: date) -> dict[str, Any]:
+    """A folded document as the case card shows it (see ``CardDocumentOut``)."""
+    members = doc["materials"]
+    valid = [m["valid_until"] for m in members if m["valid_until"] is not None]
+    valid_until = max(valid) if valid else None
+    expired = valid_until is not None and valid_until < today
+    accepted = case["accepted_at"]
+    mine = [m for m in members if m["case_id"] == case["case_id"]]
+    independent = (len(members) > 1 or any(m["case_id"] != case["case_id"] for m in members)
+                   or (accepted is not None and doc["first_on_file_at"] < accepted))
+    return document_out(doc) | {
+        "valid_until": day(valid_until), "expired": expired, "in_this_case": bool(mine),
+        "reusable": bool(independent and not expired and not doc["conflicts"])}
+
+
+def mask_name(name: str | None, kind: str | None) -> str:
+    """A name for a citizen's screen: 陈静 -> 陈*, 欧阳娜娜 -> 欧***; a company keeps
+    its first two and last four characters (广州**********有限公司)."""
+    if not name:
+        return ""
+    name = name.strip()
+    if kind == "ORGANIZATION" and len(name) > 6:
+        return name[:2] + "*" * (len(name) - 6) + name[-4:]
+    if len(name) == 1:
+        return "*"
+    return name[0] + "*" * (len(name) - 1)
+
+
+LOOKUP_EVENTS = frozenset({"CaseAccepted", "TaskUpdated", "CertificateIssued", "CaseWithdrawn"})
+
+
+def lookup_out(row: Mapping[str, Any], steps: list[Mapping[str, Any]], now: datetime,
+               calendar: WorkingCalendar) -> dict[str, Any]:
+    """The citizen's reduced view: no materials, officers, notes or unmasked data."""
+    full = case_out(row, now, calendar)
+    return {
+        "case_id": full["case_id"], "service_name": full["service_name"],
+        "status": full["status"], "accepted_at": full["accepted_at"],
+        "due_date": full["due_date"], "due_at": full["due_at"],
+        "working_days_left": days_left(row, now, calendar),
+        "sla_status": full["sla_status"], "paused_since": full["paused_since"],
+        "closed_at": full["closed_at"],
+        "applicant": {"kind": row["applicant_kind"], "id_type": row["applicant_id_type"],
+                      "name_masked": mask_name(row["applicant_name"], row["applicant_kind"]),
+                      "id_masked": row["applicant_id_masked"]},
+        "tasks": [{k: t[k] for k in ("department", "name", "status", "updated_at")}
+                  for t in full["tasks"]],
+        "steps": [{"occurred_at": ts(e["occurred_at"]), "department": e["department"],
+                   "event_type": e["event_type"], "status": e["status"]}
+                  for e in steps if e["event_type"] in LOOKUP_EVENTS],
+    }

@@ -189,3 +189,115 @@ class DeadLetterList(Page):
 class HolderQuery(BaseModel):
     id_type: IdType
     id_number: str = Field(min_length=1, max_length=64)
+
+
+# --------------------------------------------------------------------- counter screen
+
+
+class ScreenCaseOut(CaseOut):
+    working_days_left: int | None = Field(
+        description="working days after today up to due_date (0: due today, negative: "
+                    "working days overdue); null while paused, once closed, or before "
+                    "acceptance")
+
+
+class CardDocumentOut(DocumentOut):
+    valid_until: str | None = Field(description="the latest validity date among the copies")
+    expired: bool
+    in_this_case: bool = Field(description="a copy was submitted in this case")
+    reusable: bool = Field(
+        description="already on file independently of this case's one copy (filed before "
+                    "the case was accepted, in another case, or more than once), not "
+                    "expired and without a conflict: the counter need not ask for it again")
+
+
+class HolderCardOut(BaseModel):
+    holder: HolderOut
+    is_applicant: bool
+    total_documents: int
+    documents: list[CardDocumentOut]
+
+
+class CaseCardOut(BaseModel):
+    case: ScreenCaseOut
+    holders: list[HolderCardOut] = Field(
+        description="the applicant and every holder of a material of the case, with the "
+                    "documents each has on file (duplicates folded)")
+    conflicts: int = Field(description="CONFLICT links touching those documents")
+    avoidable_submissions: int = Field(
+        description="copies of this case handed in although already on file")
+
+
+class SearchQuery(BaseModel):
+    q: str = Field(min_length=1, max_length=64,
+                   description="a case number, or an applicant's ID number (any type)")
+
+
+class SearchOut(BaseModel):
+    match: Literal["case", "applicant", "none"]
+    items: list[ScreenCaseOut]
+
+
+class WindowCount(BaseModel):
+    window_id: str
+    accepted: int
+
+
+class BoardOut(BaseModel):
+    date: str = Field(description="the acceptance day shown (Asia/Shanghai)")
+    today: str
+    window_id: str | None
+    windows: list[WindowCount] = Field(description="windows that accepted cases that day")
+    latest_accepted_on: str | None = Field(description="the newest acceptance day in the model")
+    items: list[ScreenCaseOut]
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    role: str
+
+
+class LookupQuery(BaseModel):
+    case_id: str = Field(min_length=1, max_length=64, pattern=r"^\s*[0-9A-Za-z_-]+\s*$")
+    id_last4: str = Field(min_length=4, max_length=8,
+                          description="the last four characters of the applicant's ID number")
+
+
+class LookupTaskOut(BaseModel):
+    department: str
+    name: str | None
+    status: str
+    updated_at: str | None
+
+
+class LookupStepOut(BaseModel):
+    occurred_at: str
+    department: str
+    event_type: str
+    status: str | None
+
+
+class LookupApplicantOut(BaseModel):
+    kind: str
+    id_type: str
+    name_masked: str
+    id_masked: str | None
+
+
+class LookupOut(BaseModel):
+    case_id: str
+    service_name: str | None
+    status: str
+    accepted_at: str | None
+    due_date: str | None
+    due_at: str | None
+    working_days_left: int | None
+    sla_status: str | None
+    paused_since: str | None
+    closed_at: str | None
+    applicant: LookupApplicantOut
+    tasks: list[LookupTaskOut]
+    steps: list[LookupStepOut] = Field(description="progress steps, oldest first (no "
+                                                   "materials, officers or notes)")

@@ -26,16 +26,21 @@ from onewindow.read_model.tables import (
 
 __all__ = [
     "FOLDING_VERDICTS",
+    "accepted_between",
     "case_exists",
+    "case_holders",
+    "cases_by_applicant_hash",
     "changed_cases",
     "fold_documents",
     "get_case",
     "get_material",
     "holder_materials",
+    "latest_acceptance",
     "list_cases",
     "list_dead_letters",
     "ping",
     "timeline",
+    "window_counts",
 ]
 
 CASES: Table = Case.__table__  # type: ignore[assignment]
@@ -105,6 +110,48 @@ def list_cases(conn: Connection, *, status: str | None = None, department: str |
     for r in rows:
         r["tasks"] = tasks[r["case_id"]]
     return rows
+
+
+def _with_tasks(conn: Connection, q: Any) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    tasks = _tasks_of(conn, [r["case_id"] for r in rows])
+    for r in rows:
+        r["tasks"] = tasks[r["case_id"]]
+    return rows
+
+
+def cases_by_applicant_hash(conn: Connection, id_hash: str, id_types: Sequence[str],
+                            limit: int = 50) -> list[dict[str, Any]]:
+    """Cases of an applicant given by ID hash, under any of ``id_types`` (the counter
+    screen's search, where the clerk does not say which kind of number was typed)."""
+    q = (select(CASES).where(and_(CASES.c.applicant_id_type.in_(list(id_types)),
+                                  CASES.c.applicant_id_hash == id_hash))
+         .order_by(CASES.c.accepted_at.desc().nulls_last(), CASES.c.case_id).limit(limit))
+    return _with_tasks(conn, q)
+
+
+def accepted_between(conn: Connection, start: datetime, end: datetime, *,
+                     window_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Cases accepted in ``[start, end)`` (a window's board for one day), newest first."""
+    q = select(CASES).where(and_(CASES.c.accepted_at >= start, CASES.c.accepted_at < end))
+    if window_id is not None:
+        q = q.where(CASES.c.window_id == window_id)
+    q = q.order_by(CASES.c.accepted_at.desc(), CASES.c.case_id).limit(limit)
+    return _with_tasks(conn, q)
+
+
+def window_counts(conn: Connection, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """``(window_id, cases accepted)`` in ``[start, end)``, by window id."""
+    q = (select(CASES.c.window_id, func.count())
+         .where(and_(CASES.c.accepted_at >= start, CASES.c.accepted_at < end,
+                     CASES.c.window_id.is_not(None)))
+         .group_by(CASES.c.window_id).order_by(CASES.c.window_id))
+    return [(w, int(n)) for w, n in conn.execute(q)]
+
+
+def latest_acceptance(conn: Connection) -> datetime | None:
+    """The newest ``accepted_at`` in the model (None when it holds no accepted case)."""
+    return conn.execute(select(func.max(CASES.c.accepted_at))).scalar()
 
 
 def changed_cases(conn: Connection, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
@@ -180,6 +227,19 @@ def holder_materials(conn: Connection, id_type: str, id_hash: str
          .order_by(MATERIALS.c.occurred_at, MATERIALS.c.material_id))
     materials = [_material(r) for r in conn.execute(q).mappings()]
     return materials, _links_touching(conn, [m["material_id"] for m in materials])
+
+
+def case_holders(conn: Connection, case_id: str) -> list[tuple[str, str]]:
+    """``(holder_id_type, holder_id_hash)`` of every holder of a material of the case,
+    in order of first appearance."""
+    q = (select(MATERIALS.c.holder_id_type, MATERIALS.c.holder_id_hash)
+         .where(MATERIALS.c.case_id == case_id)
+         .order_by(MATERIALS.c.occurred_at, MATERIALS.c.material_id))
+    out: dict[tuple[str, str], None] = {}
+    for t, h in conn.execute(q):
+        if t is not None and h is not None:
+            out.setdefault((t, h), None)
+    return list(out)
 
 
 def fold_documents(materials: Iterable[dict[str, Any]],
