@@ -186,3 +186,25 @@ def read_topic(kafka: str, topic: str, expected: int, timeout: float = 60.0) -> 
             break
     consumer.close()
     return out
+
+
+def wait_group_members(kafka: str, group: str, members: int, timeout: float = 90.0) -> None:
+    """Wait until the consumer group is stable with `members` members, each assigned
+    at least one partition (so a test can be sure every worker takes part)."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": kafka})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except Exception:  # noqa: BLE001 - the group does not exist yet
+            time.sleep(0.5)
+            continue
+        assigned = [m for m in desc.members
+                    if m.assignment and m.assignment.topic_partitions]
+        if desc.state == ConsumerGroupState.STABLE and len(assigned) == members:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"group {group} never had {members} members with partitions")

@@ -20,6 +20,7 @@ from tests.integration.streams import (
     shuffled_with_duplicates,
     start_worker,
     stop,
+    wait_group_members,
 )
 
 pytestmark = pytest.mark.integration
@@ -76,10 +77,13 @@ def test_sigkill_mid_stream_and_restart_loses_nothing(
 def test_two_workers_split_the_partitions(kafka: str, provisioned: Topics,
                                           tmp_path: Path) -> None:
     cases = _cases(300, seed=13)
-    publish(kafka, provisioned, shuffled_with_duplicates(cases, seed=5))
     a = start_worker(kafka, provisioned, tmp_path, name="a")
     b = start_worker(kafka, provisioned, tmp_path, name="b")
     try:
+        # Both in the group before any event: otherwise the first to start may finish
+        # the whole stream alone and the test proves nothing about splitting.
+        wait_group_members(kafka, f"{provisioned.prefix}onewindow-case-state", 2)
+        publish(kafka, provisioned, shuffled_with_duplicates(cases, seed=5))
         _assert_equal_to_fold(kafka, provisioned, cases)
     finally:
         stop(a)
