@@ -34,6 +34,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from counter import pages, present
@@ -295,7 +296,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
             while stop_at is None or time.monotonic() < stop_at:
                 if _SERVER_EXITING.is_set():  # a closed client cancels the stream itself
                     return
-                rows = await asyncio.to_thread(_changed, since)
+                try:
+                    rows = await asyncio.to_thread(_changed, since)
+                except SQLAlchemyError as exc:  # e.g. the sink has not created the model yet
+                    log.warning("change feed: read model unavailable (%s)", type(exc).__name__)
+                    rows = []
                 for r in rows:
                     since = max(since, r["recorded_at"])
                     data = {"case_id": r["case_id"], "version": r["version"],

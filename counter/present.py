@@ -161,7 +161,7 @@ def lookup_out(row: Mapping[str, Any], steps: list[Mapping[str, Any]], now: date
     return {
         "case_id": full["case_id"], "service_name": full["service_name"],
         "status": full["status"], "accepted_at": full["accepted_at"],
-        "due_date": full["due_date"], "due_at": full["due_at"],
+        "due_date": full["due_date"], "due_at": full["due_at"], "promise": full["promise"],
         "working_days_left": days_left(row, now, calendar),
         "sla_status": full["sla_status"], "paused_since": full["paused_since"],
         "closed_at": full["closed_at"],

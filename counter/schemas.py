@@ -293,6 +293,7 @@ class LookupOut(BaseModel):
     accepted_at: str | None
     due_date: str | None
     due_at: str | None
+    promise: PromiseOut | None
     working_days_left: int | None
     sla_status: str | None
     paused_since: str | None

@@ -89,15 +89,16 @@ export function chip(kind, value, extra = "") {
     code(kind, value));
 }
 
-/** The working-days-left text of a case (ScreenCaseOut). */
+/** The working-days-left text of a case (ScreenCaseOut); hour promises by their due time. */
 export function daysText(c) {
   if (c.closed_at) return t("days.closed");
   if (c.paused_since) return t("days.paused");
   const n = c.working_days_left;
   if (n === null || n === undefined) return t("days.none");
+  if (c.sla_status === "OVERDUE") return n < 0 ? t("days.over", { n: -n }) : t("days.overdue");
+  if (c.promise?.unit === "HOUR" && c.due_at) return t("days.due_at", { time: fmtShort(c.due_at) });
   if (n > 0) return t("days.left", { n });
-  if (n === 0) return c.sla_status === "OVERDUE" ? t("days.over", { n: 0 }) : t("days.today");
-  return t("days.over", { n: -n });
+  return t("days.today");
 }
 
 /** Done/total departments of a case. */

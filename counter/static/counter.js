@@ -16,7 +16,8 @@ const state = {
   timeline: null,
   results: null, // an applicant's cases
   board: null,
-  boardDate: null,
+  boardDate: null, // null: today (or the latest day with acceptances while today has none)
+  boardFallback: false,
   boardWindow: "",
   flash: new Set(), // case ids whose row/status changed since the last render
 };
@@ -207,7 +208,8 @@ function timelinePanel() {
 }
 
 function documentsPanel(holders) {
-  const { conflicts, avoidable_submissions: avoidable } = state.card;
+  const { avoidable_submissions: avoidable } = state.card;
+  const conflicts = holders.reduce((n, hd) => n + hd.documents.filter((d) => d.conflicts.length).length, 0);
   const alerts = [];
   if (conflicts) alerts.push(h("p", { class: "alert alert-conflict", id: "conflict-alert" }, "⚠ ", t("card.conflicts", { n: conflicts })));
   if (avoidable) alerts.push(h("p", { class: "alert alert-reuse" }, t("card.avoidable", { n: avoidable })));
@@ -241,9 +243,19 @@ function documentItem(d) {
       number ? h("span", {}, `${t("doc.number")} `, h("span", { class: "mono" }, number)) : null,
       h("span", {}, `${t("doc.first")} ${fmtTime(d.first_on_file_at)}`),
       h("span", {}, t("doc.times", { n: d.times_submitted }))),
-    d.conflicts.map((x) => h("div", { class: "conflict-detail" },
-      "⚠ ", t("doc.conflict_detail", { other: x.conflicts_with, fields: x.differing_fields.join(", ") || "—" }),
-      x.holders_differ ? ` · ${t("doc.holder_differs")}` : "")));
+    conflictSummary(d.conflicts));
+}
+
+/** One line for all the conflicts of a document: how many, which fields, a few of them. */
+function conflictSummary(conflicts) {
+  if (!conflicts.length) return null;
+  const others = [...new Set(conflicts.map((x) => x.conflicts_with))];
+  const fields = [...new Set(conflicts.flatMap((x) => x.differing_fields))];
+  const holders = conflicts.some((x) => x.holders_differ);
+  const shown = others.slice(0, 3).join("、") + (others.length > 3 ? ` ${t("doc.more")}` : "");
+  return h("div", { class: "conflict-detail" }, "⚠ ",
+    t("doc.conflict_detail", { n: others.length, fields: fields.join(", ") || "—", others: shown }),
+    holders ? ` · ${t("doc.holder_differs")}` : "");
 }
 
 // ------------------------------------------------------------------ board
@@ -274,13 +286,21 @@ async function loadBoard() {
   }
   boardLoading = true;
   try {
-    const res = await getJSON(`/api/board?${boardQuery()}`);
+    let res = await getJSON(`/api/board?${boardQuery()}`);
+    state.boardFallback = false;
+    if (!state.boardDate && res.items.length === 0 && res.latest_accepted_on
+        && res.latest_accepted_on < res.date) {
+      // nothing accepted today (yet): show the latest day with acceptances, and say so
+      const p = new URLSearchParams(boardQuery());
+      p.set("date", res.latest_accepted_on);
+      res = await getJSON(`/api/board?${p}`);
+      state.boardFallback = true;
+    }
     const before = new Map((state.board?.items || []).map((c) => [c.case_id, c.version]));
     if (state.board && state.board.date === res.date && state.board.window_id === res.window_id) {
       for (const c of res.items) if (before.get(c.case_id) !== c.version) state.flash.add(c.case_id);
     }
     state.board = res;
-    if (!state.boardDate) state.boardDate = res.date;
     renderBoard();
   } catch {
     /* keep what is shown; the next change retries */
@@ -305,7 +325,11 @@ function renderBoard() {
   sel.value = state.boardWindow;
   $("board-summary").textContent = t("board.summary", { date: b.date, n: b.items.length });
   const latest = $("board-latest");
-  if (b.items.length === 0 && b.latest_accepted_on && b.latest_accepted_on !== b.date) {
+  if (state.boardFallback) {
+    latest.hidden = false;
+    latest.className = "message message-info";
+    latest.textContent = t("board.fallback", { today: b.today, d: b.date });
+  } else if (b.items.length === 0 && b.latest_accepted_on && b.latest_accepted_on !== b.date) {
     latest.hidden = false;
     latest.className = "message message-info";
     latest.replaceChildren(h("a", {
@@ -412,7 +436,7 @@ function start() {
     loadBoard();
   });
   $("board-today").addEventListener("click", () => {
-    state.boardDate = state.board?.today || null;
+    state.boardDate = null; // today, following the latest day while today has none
     loadBoard();
   });
   const params = new URLSearchParams(location.search);

@@ -54,8 +54,10 @@ function render() {
       h("div", { class: "kv" }, h("dt", {}, code("idtype", c.applicant.id_type)),
         h("dd", { id: "lookup-id", class: "mono" }, c.applicant.id_masked || "—")),
       h("div", { class: "kv" }, h("dt", {}, t("card.accepted_at")), h("dd", {}, fmtTime(c.accepted_at))),
-      h("div", { class: "kv" }, h("dt", {}, c.closed_at ? t("card.closed_at") : t("lookup.due")),
-        h("dd", {}, due || "—")),
+      c.paused_since && !c.closed_at
+        ? h("div", { class: "kv" }, h("dt", {}, t("card.paused_since")), h("dd", {}, fmtTime(c.paused_since)))
+        : h("div", { class: "kv" }, h("dt", {}, c.closed_at ? t("card.closed_at") : t("lookup.due")),
+          h("dd", {}, due || "—")),
       h("div", { class: `kv days-kv sla-bg-${sla}` }, h("dt", {}, t("card.deadline")),
         h("dd", { class: `sla-text-${sla}` }, daysText(c)))),
     h("section", {},
