@@ -2,9 +2,9 @@
 
 Thin shell: take a batch of raw records, hand it to `CaseProcessor` (decode, validate,
 de-duplicate, fold: all pure rules), write each changed case once to the RocksDB table,
-and send the output records (`stream_apps.output`, flushed before the batch ends). Faust
-acks a `take_events` batch only after the loop body finished, and flushes its own
-producer (the table changelog) before it commits offsets, so every output and state
+and queue the output records (`stream_apps.output`). Faust acks a `take_events` batch
+only after the loop body finished; before it commits acked offsets it flushes its own
+producer (the table changelog) and, through a sensor, ours. So every output and state
 change of a committed record is on the broker: outputs are at least once, and the
 sinks upsert.
 """
@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     source = app.topic(*inputs, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output")
+    output.guard_commits(app)
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
 
@@ -73,7 +74,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                 table[case_id.encode("utf-8")] = state
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
-            await output.flush()
+            output.after_batch()  # flushed before any commit: stream_apps/output.py
             metrics.count(result.tallies)
             metrics.batch_size.observe(len(records))
             metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -9,9 +9,9 @@ Two agents, both at concurrency 1 and batched with `take_events`:
   holds; each new material is compared with them by the pure rules and the links go to
   `onewindow.material-links` (`MaterialIndexer`).
 
-Outputs go through the confluent-kafka `OutputProducer`, flushed at the end of each batch,
-before Faust may ack the batch's input offsets: every output of a committed input is on
-the broker (at least once; links are identical when repeated, the read model upserts).
+Outputs go through the confluent-kafka `OutputProducer`, flushed before Faust commits any
+input offset (`stream_apps/output.py`): every output of a committed input is on the
+broker (at least once; links are identical when repeated, the read model upserts).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     # murmur2 is Kafka's Java default: any producer of this topic puts a key where we do.
     output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output",
                             config={"partitioner": "murmur2_random"})
+    output.guard_commits(app)
     table = app.Table("material-index", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
 
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             result = router.route(records)
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
-            await output.flush()
+            output.after_batch()  # flushed before any commit: stream_apps/output.py
             metrics.count_route(result)
             metrics.batch_size.labels("route").observe(len(records))
             metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
@@ -112,7 +113,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                 table[key.encode("utf-8")] = value
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
-            await output.flush()
+            output.after_batch()  # flushed before any commit: stream_apps/output.py
             metrics.count_index(result)
             metrics.batch_size.labels("index").observe(len(records))
             metrics.batch_seconds.labels("index").observe(time.perf_counter() - started)
