@@ -21,11 +21,10 @@ from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
-from onewindow.logs import configure_logging
 from onewindow.observability import TEXT_CONTENT_TYPE
 from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor, InRecord
-from stream_apps.faust_base import new_app, run
+from stream_apps.faust_base import new_app
 from stream_apps.faust_context import use_event as _use_event
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
@@ -97,10 +96,3 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                          headers={"Content-Type": TEXT_CONTENT_TYPE})
 
     return app
-
-
-def run_worker(settings: Settings, *, worker_name: str = "worker",
-               loglevel: str | None = None) -> None:
-    """Run the case-state worker in the foreground until SIGTERM/SIGINT."""
-    configure_logging(settings, level=loglevel)
-    run(create_app(settings, worker_name=worker_name), settings, loglevel)

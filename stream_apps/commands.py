@@ -6,28 +6,31 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+# The Faust workers: command -> (module with create_app, settings field of its web port,
+# default worker name, help).
+WORKERS = {
+    "worker": ("stream_apps.app", "worker_web_port", "worker",
+               "run the case-state stream worker (Faust)"),
+    "materials-worker": ("stream_apps.materials_app", "materials_web_port", "materials",
+                         "run the materials stream worker (duplicate-material detection)"),
+}
+
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """The case-state stream worker (Faust) in the foreground."""
-    from onewindow.cli import settings_from
-    from stream_apps.app import run_worker
+    """A Faust stream worker in the foreground until SIGTERM/SIGINT."""
+    import importlib
 
+    from onewindow.cli import settings_from
+    from onewindow.logs import configure_logging
+    from stream_apps.faust_base import run
+
+    module, port_field, _name, _help = WORKERS[args.command]
     s = settings_from(args)
     if args.web_port:
-        s = s.model_copy(update={"worker_web_port": args.web_port})
-    run_worker(s, worker_name=args.name, loglevel=args.loglevel)
-    return 0
-
-
-def cmd_materials_worker(args: argparse.Namespace) -> int:
-    """The materials stream worker (duplicate-material detection) in the foreground."""
-    from onewindow.cli import settings_from
-    from stream_apps.materials_app import run_materials_worker
-
-    s = settings_from(args)
-    if args.web_port:
-        s = s.model_copy(update={"materials_web_port": args.web_port})
-    run_materials_worker(s, worker_name=args.name, loglevel=args.loglevel)
+        s = s.model_copy(update={port_field: args.web_port})
+    configure_logging(s, level=args.loglevel)
+    app = importlib.import_module(module).create_app(s, worker_name=args.name)
+    run(app, s, args.loglevel)
     return 0
 
 
@@ -45,20 +48,13 @@ def cmd_bench_materials(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     from onewindow.cli import add_common
 
-    p = sub.add_parser("worker", help="run the case-state stream worker (Faust)")
-    p.add_argument("--name", default="worker", help="worker name: its RocksDB directory")
-    p.add_argument("--web-port", type=int, help="port of its /metrics page")
-    p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
-    add_common(p)
-    p.set_defaults(func=cmd_worker)
-
-    p = sub.add_parser("materials-worker",
-                       help="run the materials stream worker (duplicate-material detection)")
-    p.add_argument("--name", default="materials", help="worker name: its RocksDB directory")
-    p.add_argument("--web-port", type=int, help="port of its /metrics page")
-    p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
-    add_common(p)
-    p.set_defaults(func=cmd_materials_worker)
+    for command, (_module, _port, name, help_text) in WORKERS.items():
+        p = sub.add_parser(command, help=help_text)
+        p.add_argument("--name", default=name, help="worker name: its RocksDB directory")
+        p.add_argument("--web-port", type=int, help="port of its /metrics page")
+        p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
+        add_common(p)
+        p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("bench-materials",
                        help="scale check of duplicate-material detection on a generated "

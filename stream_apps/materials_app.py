@@ -26,11 +26,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from onewindow.codec import get_codec
 from onewindow.config import Settings
-from onewindow.logs import configure_logging
 from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
 from stream_apps.case_processor import InRecord
-from stream_apps.faust_base import new_app, run
+from stream_apps.faust_base import new_app
 from stream_apps.faust_context import use_event
 from stream_apps.lag import measure_lag
 from stream_apps.materials_metrics import MaterialsMetrics
@@ -133,10 +132,3 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                          headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
-
-
-def run_materials_worker(settings: Settings, *, worker_name: str = "materials",
-                         loglevel: str | None = None) -> None:
-    """Run the materials worker in the foreground until SIGTERM/SIGINT."""
-    configure_logging(settings, level=loglevel)
-    run(create_app(settings, worker_name=worker_name), settings, loglevel)
