@@ -98,6 +98,7 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
         if "counter" in have:
             _wait_http(f"{base}/healthz", 60)
             lines += [f"  counter screen   {base}/",
+                      f"  window board     {base}/board",
                       f"  progress lookup  {base}/lookup",
                       f"  API docs         {base}/docs",
                       f"  metrics          {base}/metrics"]
