@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,6 +178,3 @@ def test_the_counter_app_stops_promptly_with_a_live_feed_open(stack: Stack,
     print(f"\n[e2e] counter app stopped in {took:.1f}s with a live feed open")
     page.close()
 
-
-def test_screenshots_dir_exists() -> None:
-    assert (Path(__file__).resolve().parents[2] / "docs").is_dir()
