@@ -4,7 +4,16 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test install test-unit test-integration lint bench clean kafka-jars
+.PHONY: run test install test-unit test-integration test-e2e lint bench clean kafka-jars \
+	deps-run deps-test
+
+# Debian packages (Java, Maven; for the tests PostgreSQL, kcat, Prometheus, Chromium),
+# installed when missing (as root; otherwise it names the apt-get command).
+deps-run:
+	@bash ops/install-system-deps.sh run
+
+deps-test:
+	@bash ops/install-system-deps.sh test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,18 +27,21 @@ kafka-jars: $(STAMP)
 	$(BIN)/python -c "from onewindow.config import get_settings as g; from onewindow.kafka_local import ensure_jars as e; s=g(); print(e(s.kafka_version, s.cache_dir))"
 
 ## The whole local stack on the embedded default, with simulated department traffic.
-run: $(STAMP)
+run: deps-run $(STAMP)
 	$(BIN)/onewindow up --simulate
 
 ## Everything CI runs: lint, import contracts, unit and integration tests on a real broker.
-test: $(STAMP) lint
+test: deps-test $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test-integration: $(STAMP)
+test-integration: deps-test $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: deps-test $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The Debian packages onewindow needs, installed when missing (as root), so that a
+# newcomer's `make run` / `make test` and CI's `.ci/run` need nothing done by hand.
+#   ops/install-system-deps.sh run    what `make run` needs: Java, Maven
+#   ops/install-system-deps.sh test   plus what the tests need: PostgreSQL, kcat,
+#                                     Prometheus (promtool), Chromium
+set -euo pipefail
+what="${1:-test}"
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ "$what" = test ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)  # tests: read model
+  command -v kcat >/dev/null || need+=(kcat)              # tests: raw bytes from the broker
+  command -v promtool >/dev/null || need+=(prometheus)    # tests: alert rules, a real scrape
+  command -v chromium >/dev/null || need+=(chromium)      # tests/e2e: the counter screen
+fi
+((${#need[@]})) || exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "onewindow needs these Debian packages: sudo apt-get install ${need[*]}" >&2
+  exit 1
+fi
+echo "installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
