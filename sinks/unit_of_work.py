@@ -29,13 +29,13 @@ from sqlalchemy import Connection, Table, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from onewindow.read_model.tables import (
-    Case,
-    ConsumedOffset,
-    DeadLetter,
-    Material,
-    MaterialLink,
-    Task,
-    TimelineEntry,
+    CASES,
+    DEAD,
+    LINKS,
+    MATERIALS,
+    OFFSETS,
+    TASKS,
+    TIMELINE,
 )
 from sinks.rows import Batch
 
@@ -43,13 +43,6 @@ __all__ = ["WriteResult", "load_offsets", "write_batch"]
 
 CHUNK = 500  # keys per IN (...) list
 
-CASES: Table = Case.__table__  # type: ignore[assignment]
-TASKS: Table = Task.__table__  # type: ignore[assignment]
-TIMELINE: Table = TimelineEntry.__table__  # type: ignore[assignment]
-MATERIALS: Table = Material.__table__  # type: ignore[assignment]
-LINKS: Table = MaterialLink.__table__  # type: ignore[assignment]
-DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
-OFFSETS: Table = ConsumedOffset.__table__  # type: ignore[assignment]
 
 
 @dataclass

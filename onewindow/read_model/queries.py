@@ -15,14 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, exists, func, or_, select
 
-from onewindow.read_model.tables import (
-    Case,
-    DeadLetter,
-    Material,
-    MaterialLink,
-    Task,
-    TimelineEntry,
-)
+from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASKS, TIMELINE
 
 __all__ = [
     "FOLDING_VERDICTS",
@@ -43,12 +36,6 @@ __all__ = [
     "window_counts",
 ]
 
-CASES: Table = Case.__table__  # type: ignore[assignment]
-TASKS: Table = Task.__table__  # type: ignore[assignment]
-TIMELINE: Table = TimelineEntry.__table__  # type: ignore[assignment]
-MATERIALS: Table = Material.__table__  # type: ignore[assignment]
-LINKS: Table = MaterialLink.__table__  # type: ignore[assignment]
-DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 
 #: verdicts that say two materials are the same document (folded together);
 #: CONFLICT says the opposite and is reported beside the documents.

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -260,3 +261,13 @@ class ConsumedOffset(Base):
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Core Table objects, for the sinks' bulk upserts and the read queries (one place).
+CASES: Table = Case.__table__  # type: ignore[assignment]
+TASKS: Table = Task.__table__  # type: ignore[assignment]
+TIMELINE: Table = TimelineEntry.__table__  # type: ignore[assignment]
+MATERIALS: Table = Material.__table__  # type: ignore[assignment]
+LINKS: Table = MaterialLink.__table__  # type: ignore[assignment]
+DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
+OFFSETS: Table = ConsumedOffset.__table__  # type: ignore[assignment]
