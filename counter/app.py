@@ -19,11 +19,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import (
@@ -38,11 +38,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from counter import pages, present
+from counter.dependencies import ERRORS, Conn, Limit, Offset
 from counter.schemas import (
     CaseList,
     CaseOut,
     DeadLetterList,
-    ErrorOut,
     HolderDocuments,
     HolderQuery,
     IdType,
@@ -63,18 +63,6 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("onewindow.counter")
 
-Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
-ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
-
-
-def _conn(request: Request) -> Iterator[Connection]:
-    """A read-only connection for one request."""
-    with request.app.state.engine.connect() as c:
-        yield c
-
-
-Conn = Annotated[Connection, Depends(_conn)]
 
 
 class CounterMetrics:

@@ -22,15 +22,15 @@ import threading
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy import Connection
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from counter import present
+from counter.dependencies import ERRORS, Conn
 from counter.schemas import (
     BoardOut,
     CaseCardOut,
@@ -52,15 +52,6 @@ __all__ = ["LookupLimiter", "build_router"]
 
 ID_TYPES = ("RESIDENT_ID", "USCC", "PASSPORT", "OTHER")
 NOT_FOUND = "no case matches this case number and ID"  # the same for every miss
-ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
-
-
-def _conn(request: Request) -> Iterator[Connection]:
-    with request.app.state.engine.connect() as c:
-        yield c
-
-
-Conn = Annotated[Connection, Depends(_conn)]
 
 
 class LookupLimiter:
