@@ -1,4 +1,4 @@
-"""`onewindow bench`: throughput of the case-state worker against a plain consumer.
+"""`onewindow bench`: the case-state worker's throughput, latency and recovery.
 
 Each round pre-loads N realistic events (the scenario generator) under a fresh topic
 prefix, then measures, in the same process tree:
@@ -7,9 +7,15 @@ prefix, then measures, in the same process tree:
   processing (the ceiling the broker and client allow);
 - `pure_processor`: `CaseProcessor` in this process over the same records, no Kafka
   (the cost of our own decode, validate, fold and encode);
-- `faust_worker`: the real `onewindow worker` process, from the first to the last
-  case-state record it emitted (Kafka timestamps), so start-up and rebalancing are
-  not counted.
+- `faust_worker`: the real `onewindow worker` process over the backlog, from the first
+  to the last case-state record it emitted (Kafka timestamps), so start-up and
+  rebalancing are not counted;
+- latency: then a steady stream at a set rate; for each case-state record, its Kafka
+  timestamp minus that of the input record that produced it (`source_timestamp`):
+  p50, p95, p99;
+- recovery: the worker is killed with SIGKILL, its local RocksDB wiped (as on a new
+  machine: the table comes back from the changelog), restarted, and given one new
+  case: the seconds from the restart to that case's final state.
 
 It reports medians over the rounds and the ratios against the plain consumer.
 Speed is measured here, never asserted by a timed test.
@@ -20,12 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,56 +98,129 @@ def _pure(records: list[Any], settings: Settings, prefix: str) -> float:
     return len(records) / (time.perf_counter() - start)
 
 
-def _worker_rate(bootstrap: str, prefix: str, n_cases: int, data_dir: Path,
-                 timeout: float = 600) -> float:
-    from confluent_kafka import Consumer, TopicPartition
+class _Worker:
+    """The real `onewindow worker` process, and a reader of the case-state it emits."""
 
-    from onewindow.kafka_local import free_port
-    from onewindow.topics import Topics
+    def __init__(self, bootstrap: str, prefix: str, data_dir: Path) -> None:
+        from confluent_kafka import Consumer, TopicPartition
 
-    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=bootstrap, ONEWINDOW_TOPIC_PREFIX=prefix,
-               ONEWINDOW_DATA_DIR=str(data_dir))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "onewindow.cli", "worker", "--name", "bench",
-                             "--web-port", str(free_port())], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    topic = Topics(prefix).case_state
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                  "enable.auto.commit": False})
-    try:
-        md = c.list_topics(topic, timeout=10)
-        c.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
-        versions: dict[bytes, int] = {}
-        first_ts = last_ts = None
-        seen_cases: set[bytes] = set()
+        from onewindow.topics import Topics
+
+        self.bootstrap, self.prefix, self.data_dir = bootstrap, prefix, data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+        topic = Topics(prefix).case_state
+        self.consumer = Consumer({"bootstrap.servers": bootstrap,
+                                  "group.id": f"bench-{uuid.uuid4().hex}",
+                                  "enable.auto.commit": False})
+        md = self.consumer.list_topics(topic, timeout=10)
+        self.consumer.assign([TopicPartition(topic, p, 0)
+                              for p in md.topics[topic].partitions])
+
+    def start(self) -> None:
+        from onewindow.kafka_local import free_port
+
+        env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=self.bootstrap,
+                   ONEWINDOW_TOPIC_PREFIX=self.prefix, ONEWINDOW_DATA_DIR=str(self.data_dir))
+        with open(self.data_dir / "worker.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "onewindow.cli", "worker", "--name", "bench",
+                 "--web-port", str(free_port())], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(60)
+
+    def wipe_local_state(self) -> None:
+        """As on a new machine: the worker must restore its table from the changelog."""
+        shutil.rmtree(self.data_dir / "stream", ignore_errors=True)
+
+    def states(self, done: Callable[[dict[bytes, int]], bool], timeout: float = 600
+               ) -> list[Any]:
+        """Case-state records until `done(latest version per case)` holds."""
+        from onewindow.codec import get_codec
+
+        codec = get_codec()
+        latest: dict[bytes, int] = {}
+        out: list[Any] = []
         deadline = time.monotonic() + timeout
-        idle_since = None
         while time.monotonic() < deadline:
-            msgs = [m for m in c.consume(10000, 0.5) if m.error() is None]
-            if msgs:
-                idle_since = None
-                for m in msgs:
-                    ts = m.timestamp()[1]
-                    first_ts = ts if first_ts is None else min(first_ts, ts)
-                    last_ts = ts if last_ts is None else max(last_ts, ts)
-                    seen_cases.add(m.key())
-                    versions[m.key()] = versions.get(m.key(), 0) + 1
-            elif len(seen_cases) >= n_cases:
-                idle_since = idle_since or time.monotonic()
-                if time.monotonic() - idle_since > 3:
-                    break
+            for m in self.consumer.consume(10000, 0.2):
+                if m.error() is None:
+                    out.append(m)
+                    v = codec.decode_record(m.value())["version"]
+                    latest[m.key()] = max(v, latest.get(m.key(), 0))
+            if done(latest):
+                return out
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+        raise RuntimeError(f"the worker did not finish; see {self.data_dir / 'worker.log'}")
+
+    def close(self) -> None:
+        self.kill()
+        self.consumer.close()
+
+
+def _versions(cases: list[list[dict[str, Any]]]) -> dict[bytes, int]:
+    return {c[0]["case_id"].encode(): len({e["event_id"] for e in c}) for c in cases}
+
+
+def _reached(want: dict[bytes, int]) -> Callable[[dict[bytes, int]], bool]:
+    return lambda latest: all(latest.get(k, 0) >= v for k, v in want.items())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _worker_phases(bootstrap: str, prefix: str, data_dir: Path, preloaded: list[list[Any]],
+                   more: Callable[[int], list[list[dict[str, Any]]]],
+                   publish: Callable[[list[dict[str, Any]], float | None], None],
+                   latency_events: int, latency_rate: float) -> dict[str, float]:
+    """Throughput over the pre-loaded backlog, latency at a steady rate, recovery after
+    SIGKILL with the local state wiped."""
+    from onewindow.codec import get_codec
+
+    w = _Worker(bootstrap, prefix, data_dir)
+    try:
+        w.start()
+        msgs = w.states(_reached(_versions(preloaded)))
+        stamps = [m.timestamp()[1] for m in msgs]
+        seconds = (max(stamps) - min(stamps)) / 1000.0
+        events = sum(len(c) for c in preloaded)
+
+        steady = more(latency_events)
+        publish([e for c in steady for e in sorted(c, key=lambda e: e["occurred_at"])],
+                 latency_rate)
+        msgs = w.states(_reached(_versions(steady)))
+        codec = get_codec()
+        keys = set(_versions(steady))
+        lat = []
+        for m in msgs:
+            if m.key() in keys:
+                src = codec.decode_record(m.value())["source_timestamp"]
+                lat.append(m.timestamp()[1] / 1000.0 - src.timestamp())
+
+        w.kill(signal.SIGKILL)
+        w.wipe_local_state()
+        probe = more(1)
+        restarted = time.monotonic()
+        w.start()
+        publish([e for c in probe for e in c], None)
+        w.states(_reached(_versions(probe)))
+        recovery = time.monotonic() - restarted
     finally:
-        c.close()
-        proc.terminate()
-        proc.wait(60)
-        log.close()
-    if first_ts is None or last_ts is None or last_ts == first_ts:
-        raise RuntimeError(f"worker emitted nothing measurable; see {data_dir / 'worker.log'}")
-    return (last_ts - first_ts) / 1000.0
+        w.close()
+    return {"faust_worker_eps": events / seconds,
+            "latency_p50_s": _percentile(lat, 0.5), "latency_p95_s": _percentile(lat, 0.95),
+            "latency_p99_s": _percentile(lat, 0.99),
+            "recovery_s": recovery}
 
 
-def run(settings: Settings, *, events: int, rounds: int, out_dir: Path) -> dict[str, Any]:
+def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
+        latency_events: int = 3000, latency_rate: float = 300.0) -> dict[str, Any]:
     from onewindow.codec import get_codec
     from onewindow.departments import load_registry
     from onewindow.kafka_local import LocalKafka, free_port
@@ -163,31 +245,44 @@ def run(settings: Settings, *, events: int, rounds: int, out_dir: Path) -> dict[
             topics = Topics(prefix)
             ensure_topics(bootstrap, plan(topics, codes, settings.partitions))
             gen = ScenarioGenerator(ScenarioConfig(seed=100 + r))
-            batch: list[dict[str, Any]] = []
-            n_cases = 0
-            while len(batch) < events:
-                batch.extend(gen.case())
-                n_cases += 1
-            with Publisher(bootstrap, topics=topics, departments=codes,
-                           codec=get_codec()) as pub:
-                for e in batch:
-                    pub.send(e, validate_first=False)
-            n = len(batch)
+
+            def more(n_events: int, gen: ScenarioGenerator = gen) -> list[list[dict[str, Any]]]:
+                cases: list[list[dict[str, Any]]] = []
+                while sum(len(c) for c in cases) < n_events:
+                    cases.append(gen.case())
+                return cases
+
+            def publish(batch: list[dict[str, Any]], rate: float | None,
+                        topics: Topics = topics) -> None:
+                started = time.monotonic()
+                with Publisher(bootstrap, topics=topics, departments=codes,
+                               codec=get_codec()) as pub:
+                    for i, e in enumerate(batch):
+                        if rate is not None:  # paced: the latency of a steady stream
+                            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+                        pub.send(e, validate_first=False)
+
+            preloaded = more(events)
+            publish([e for c in preloaded for e in c], None)
+            n = sum(len(c) for c in preloaded)
             inputs = topics.inputs(codes)
             plain = _plain_consume(bootstrap, inputs, n)
             pure = _pure(_records(bootstrap, inputs, n), settings, prefix)
-            seconds = _worker_rate(bootstrap, prefix, n_cases, tmp / f"round{r}")
-            results.append({"events": n, "cases": n_cases, "plain_consumer_eps": plain,
-                            "pure_processor_eps": pure, "faust_worker_eps": n / seconds})
+            phases = _worker_phases(bootstrap, prefix, tmp / f"round{r}", preloaded, more,
+                                    publish, latency_events, latency_rate)
+            results.append({"events": n, "cases": len(preloaded), "plain_consumer_eps": plain,
+                            "pure_processor_eps": pure, **phases})
     finally:
         if broker is not None:
             broker.stop()
     med = {k: statistics.median(x[k] for x in results)
-           for k in ("plain_consumer_eps", "pure_processor_eps", "faust_worker_eps")}
+           for k in ("plain_consumer_eps", "pure_processor_eps", "faust_worker_eps",
+                     "latency_p50_s", "latency_p95_s", "latency_p99_s", "recovery_s")}
     summary = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "events_per_round": events, "rounds": rounds, "partitions": settings.partitions,
+        "latency_phase": {"events": latency_events, "rate_eps": latency_rate},
         "median_eps": med,
         "ratio_worker_to_plain": med["faust_worker_eps"] / med["plain_consumer_eps"],
         "ratio_pure_to_plain": med["pure_processor_eps"] / med["plain_consumer_eps"],
@@ -204,7 +299,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from onewindow.cli import settings_from
 
     s = settings_from(args)
-    summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out))
+    summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
+                  latency_events=args.latency_events, latency_rate=args.latency_rate)
     med = summary["median_eps"]
     lines = [
         f"case-state throughput, {args.events} events x {args.rounds} rounds "
@@ -214,6 +310,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"  ({summary['ratio_pure_to_plain']:.3f} x plain)",
         f"  {'Faust worker, first to last state':34} {med['faust_worker_eps']:>12,.0f} events/s"
         f"  ({summary['ratio_worker_to_plain']:.3f} x plain)",
+        f"  {'latency, input to case state':34} p50 {med['latency_p50_s'] * 1000:,.0f} ms, "
+        f"p95 {med['latency_p95_s'] * 1000:,.0f} ms, p99 {med['latency_p99_s'] * 1000:,.0f} ms"
+        f"  (at {args.latency_rate:g} events/s)",
+        f"  {'recovery after SIGKILL, state wiped':34} {med['recovery_s']:>12.1f} s "
+        "to the first new state",
         f"results: {summary['path']}",
     ]
     print("\n".join(lines))  # noqa: T201
@@ -223,9 +324,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     from onewindow.cli import add_common
 
-    p = sub.add_parser("bench", help="benchmark suite: stream throughput against baselines")
+    p = sub.add_parser("bench", help="benchmark suite: throughput against baselines, "
+                                     "latency percentiles, recovery")
     p.add_argument("--events", type=int, default=50_000, help="events pre-loaded per round")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--latency-events", type=int, default=3000,
+                   help="events of the steady stream whose latency is measured")
+    p.add_argument("--latency-rate", type=float, default=300.0,
+                   help="events/s of that stream")
     p.add_argument("--out", default="bench-results", help="directory for the JSON results")
     add_common(p)
     p.set_defaults(func=cmd_bench)
