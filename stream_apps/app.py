@@ -23,9 +23,9 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.observability import TEXT_CONTENT_TYPE
 from onewindow.topics import Topics
-from stream_apps.case_processor import CaseProcessor, InRecord
+from stream_apps.case_processor import CaseProcessor
 from stream_apps.faust_base import new_app
-from stream_apps.faust_context import use_event as _use_event
+from stream_apps.faust_context import TableAccess, records
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.output import OutputProducer
@@ -51,34 +51,23 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     output.guard_commits(app)
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
-
-    def load(case_id: str, rec: InRecord) -> bytes | None:
-        _use_event(rec.ref)
-        return table.get(case_id.encode("utf-8"))
+    access = TableAccess(table)
 
     @app.agent(source, concurrency=1)
     async def fold_cases(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             started = time.perf_counter()
-            records = [
-                InRecord(e.message.topic, e.message.partition, e.message.offset,
-                         e.message.key, e.message.value,
-                         int(e.message.timestamp * 1000) if e.message.timestamp else None,
-                         e)
-                for e in batch
-            ]
-            result = processor.process(records, load)
-            for case_id, (state, rec) in result.states.items():
-                _use_event(rec.ref)
-                table[case_id.encode("utf-8")] = state
+            recs = records(batch)
+            result = processor.process(recs, access.load)
+            access.store(result.states)
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
             output.after_batch()  # flushed before any commit: stream_apps/output.py
             metrics.count(result.tallies)
-            metrics.batch_size.observe(len(records))
+            metrics.batch_size.observe(len(recs))
             metrics.batch_seconds.observe(time.perf_counter() - started)
             now = time.time()
-            for rec in records:
+            for rec in recs:
                 if rec.timestamp_ms:
                     metrics.event_lag.observe(max(0.0, now - rec.timestamp_ms / 1000))
 

@@ -1,18 +1,47 @@
-"""Faust's "current event", set explicitly before every table access.
+"""How the Faust shells hand records to the processors and touch their tables.
 
 Faust's RocksDB store and its changelog pick the partition of a table read or write from
-the current event; inside a `take_events` batch that is the batch's last event, so each
-read and write of a batch must name its own event first.
+the *current event*; inside a `take_events` batch that is the batch's last event, so
+each read and write of a batch must name its own event first (`use_event`). `records`
+and `TableAccess` are the one place where that happens for both apps.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from faust.streams import _current_event  # noqa: PLC2701 - no public setter exists
+
+from stream_apps.case_processor import InRecord
 
 
 def use_event(event: Any) -> None:
     """Make `event` (a Faust event of the stream being processed) the current event."""
     _current_event.set(weakref.ref(event))
+
+
+def records(batch: Iterable[Any]) -> list[InRecord]:
+    """A `take_events` batch as the processors' `InRecord`s (the event kept as `ref`)."""
+    return [InRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                     e.message.value,
+                     int(e.message.timestamp * 1000) if e.message.timestamp else None, e)
+            for e in batch]
+
+
+class TableAccess:
+    """Reads and writes of a bytes-keyed, bytes-valued Faust table, each under the event
+    of the record it belongs to."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def load(self, key: str, rec: InRecord) -> bytes | None:
+        use_event(rec.ref)
+        return self.table.get(key.encode("utf-8"))
+
+    def store(self, changed: Mapping[str, tuple[bytes, InRecord]]) -> None:
+        for key, (value, rec) in changed.items():
+            use_event(rec.ref)
+            self.table[key.encode("utf-8")] = value

@@ -28,9 +28,8 @@ from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
-from stream_apps.case_processor import InRecord
 from stream_apps.faust_base import new_app
-from stream_apps.faust_context import use_event
+from stream_apps.faust_context import TableAccess, records
 from stream_apps.lag import measure_lag
 from stream_apps.materials_metrics import MaterialsMetrics
 from stream_apps.materials_processor import MAX_PER_KEY, MaterialIndexer, MaterialRouter
@@ -38,13 +37,6 @@ from stream_apps.output import OutputProducer
 
 BATCH_MAX = 2000
 BATCH_WITHIN = 0.05  # seconds: a lone record waits at most this long for company
-
-
-def _records(batch: list[Any]) -> list[InRecord]:
-    return [InRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                     e.message.value,
-                     int(e.message.timestamp * 1000) if e.message.timestamp else None, e)
-            for e in batch]
 
 
 def dir_bytes(path: Path) -> int:
@@ -83,38 +75,33 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     output.guard_commits(app)
     table = app.Table("material-index", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
-
-    def load(key: str, rec: InRecord) -> bytes | None:
-        use_event(rec.ref)
-        return table.get(key.encode("utf-8"))
+    access = TableAccess(table)
 
     @app.agent(activity, concurrency=1)
     async def route_materials(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             started = time.perf_counter()
-            records = _records(batch)
-            result = router.route(records)
+            recs = records(batch)
+            result = router.route(recs)
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
             output.after_batch()  # flushed before any commit: stream_apps/output.py
             metrics.count_route(result)
-            metrics.batch_size.labels("route").observe(len(records))
+            metrics.batch_size.labels("route").observe(len(recs))
             metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
 
     @app.agent(index_topic, concurrency=1)
     async def detect_links(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             started = time.perf_counter()
-            records = _records(batch)
-            result = indexer.process(records, load)
-            for key, (value, rec) in result.buckets.items():
-                use_event(rec.ref)
-                table[key.encode("utf-8")] = value
+            recs = records(batch)
+            result = indexer.process(recs, access.load)
+            access.store(result.buckets)
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
             output.after_batch()  # flushed before any commit: stream_apps/output.py
             metrics.count_index(result)
-            metrics.batch_size.labels("index").observe(len(records))
+            metrics.batch_size.labels("index").observe(len(recs))
             metrics.batch_seconds.labels("index").observe(time.perf_counter() - started)
 
     @app.timer(15.0)
