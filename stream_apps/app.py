@@ -63,7 +63,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             for out in result.outputs:
                 output.send(out.topic, out.key, out.value)
             output.after_batch()  # flushed before any commit: stream_apps/output.py
-            metrics.count(result.tallies)
+            metrics.count(result.tallies, result.provisional_states)
             metrics.batch_size.observe(len(recs))
             metrics.batch_seconds.observe(time.perf_counter() - started)
             now = time.time()

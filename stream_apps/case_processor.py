@@ -67,6 +67,9 @@ class BatchResult:
     #: output records in the order they were produced
     outputs: list[OutRecord] = field(default_factory=list)
     tallies: list[Tally] = field(default_factory=list)
+    #: case states emitted whose deadline is provisional (a date outside every known
+    #: holiday schedule was consulted: domain.md section 4 wants a metric for it)
+    provisional_states: int = 0
 
 
 class CaseProcessor:
@@ -88,17 +91,17 @@ class CaseProcessor:
         result = BatchResult()
         now = self.clock()
         live: dict[str, CaseState] = {}
-        changed: dict[str, InRecord] = {}
+        changed: dict[str, tuple[InRecord, str]] = {}
         for rec in records:
             self._one(rec, now, load, live, changed, result)
-        for case_id, rec in changed.items():
+        for case_id, (rec, event_id) in changed.items():
             state = live[case_id]
             result.states[case_id] = (state.to_bytes(), rec)
-            result.outputs.append(self._state_record(state, rec))
+            result.outputs.append(self._state_record(state, rec, event_id, result))
         return result
 
     def _one(self, rec: InRecord, now: datetime, load: Callable[[str, InRecord], bytes | None],
-             live: dict[str, CaseState], changed: dict[str, InRecord],
+             live: dict[str, CaseState], changed: dict[str, tuple[InRecord, str]],
              result: BatchResult) -> None:
         owner = self.topics.department_of(rec.topic) or "unknown"
         try:
@@ -133,7 +136,7 @@ class CaseProcessor:
             return
         # A duplicate re-emits its activity and the current state: after a crash the
         # state may have been saved while the outputs were not, and the sinks upsert.
-        changed[case_id] = rec
+        changed[case_id] = (rec, event["event_id"])
         result.outputs.append(self._activity_record(event, state, rec))
         result.tallies.append(Tally(owner, etype, APPLIED if outcome is Outcome.APPLIED
                                     else DUPLICATE))
@@ -175,10 +178,13 @@ class CaseProcessor:
         })
         return OutRecord(self.topics.case_activity, rec.key, value)
 
-    def _state_record(self, state: CaseState, rec: InRecord) -> OutRecord:
+    def _state_record(self, state: CaseState, rec: InRecord, event_id: str,
+                      result: BatchResult) -> OutRecord:
         view = project(state, self.calendar)
         view["source_timestamp"] = _ts(rec.timestamp_ms)
-        view["last_event_id"] = None
+        view["last_event_id"] = event_id
+        if view["due_provisional"]:
+            result.provisional_states += 1
         return OutRecord(self.topics.case_state, rec.key,
                          self.codec.encode_record("CaseState", view))
 

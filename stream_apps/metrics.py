@@ -28,6 +28,10 @@ class WorkerMetrics:
         self.dead_lettered = Counter("onewindow_events_dead_lettered_total",
                                      "Records written to the dead-letter topic",
                                      [*labels, "reason"], registry=r)
+        self.provisional = Counter(
+            "onewindow_provisional_deadlines_total",
+            "Case states emitted whose deadline consulted a date outside every known holiday "
+            "schedule (due_provisional: Monday to Friday assumed)", registry=r)
         self.batch_seconds = Histogram(
             "onewindow_stream_batch_processing_seconds",
             "Time to process one batch of input records (decode, validate, fold, encode)",
@@ -46,7 +50,8 @@ class WorkerMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r)
 
-    def count(self, tallies: Iterable[Tally]) -> None:
+    def count(self, tallies: Iterable[Tally], provisional_states: int = 0) -> None:
+        self.provisional.inc(provisional_states)
         for t in tallies:
             self.consumed.labels(t.department, t.event_type).inc()
             if t.result == APPLIED:

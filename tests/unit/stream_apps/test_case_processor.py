@@ -23,9 +23,9 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 TOPICS = Topics("p.")
 
 
-def _processor() -> CaseProcessor:
+def _processor(now: datetime = NOW) -> CaseProcessor:
     return CaseProcessor(codec=get_codec(), topics=TOPICS, departments=load_registry().codes,
-                         calendar=load_calendar(), clock=lambda: NOW)
+                         calendar=load_calendar(), clock=lambda: now)
 
 
 def _rec(event: dict[str, Any] | None, *, offset: int, topic_dept: str | None = None,
@@ -115,3 +115,21 @@ def test_batch_emits_one_state_per_changed_case_and_one_activity_per_event() -> 
             if o.topic == TOPICS.case_activity]
     assert [a["version"] for a in acts] == [1, 2, 3]
     assert acts[0]["source_timestamp"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+
+
+def test_provisional_deadlines_are_counted_and_the_last_event_named() -> None:
+    from stream_apps.metrics import WorkerMetrics
+
+    known = accepted()                                   # 2025: in chinesecalendar
+    unknown = accepted("acc-2027", at="2027-03-01 10:00", case_id="C-2027")
+    later = datetime(2027, 6, 1, tzinfo=UTC)  # 2027 is not yet in the official schedule
+    res = _processor(later).process([_rec(known, offset=0), _rec(unknown, offset=1)],
+                               lambda _c, _r: None)
+    assert res.provisional_states == 1
+    states = {s["case_id"]: s for s in (get_codec().decode_record(o.value)
+                                        for o in res.outputs if o.topic == TOPICS.case_state)}
+    assert states["C-2027"]["due_provisional"] and not states["C-1"]["due_provisional"]
+    assert states["C-1"]["last_event_id"] == "acc-1"
+    metrics = WorkerMetrics()
+    metrics.count(res.tallies, res.provisional_states)
+    assert metrics.registry.get_sample_value("onewindow_provisional_deadlines_total") == 1
