@@ -60,9 +60,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             recs = records(batch)
             result = processor.process(recs, access.load)
             access.store(result.states)
-            for out in result.outputs:
-                output.send(out.topic, out.key, out.value)
-            output.after_batch()  # flushed before any commit: stream_apps/output.py
+            output.send_batch(result.outputs)
             metrics.count(result.tallies, result.provisional_states)
             metrics.batch_size.observe(len(recs))
             metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -83,9 +83,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             started = time.perf_counter()
             recs = records(batch)
             result = router.route(recs)
-            for out in result.outputs:
-                output.send(out.topic, out.key, out.value)
-            output.after_batch()  # flushed before any commit: stream_apps/output.py
+            output.send_batch(result.outputs)
             metrics.count_route(result)
             metrics.batch_size.labels("route").observe(len(recs))
             metrics.batch_seconds.labels("route").observe(time.perf_counter() - started)
@@ -97,9 +95,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             recs = records(batch)
             result = indexer.process(recs, access.load)
             access.store(result.buckets)
-            for out in result.outputs:
-                output.send(out.topic, out.key, out.value)
-            output.after_batch()  # flushed before any commit: stream_apps/output.py
+            output.send_batch(result.outputs)
             metrics.count_index(result)
             metrics.batch_size.labels("index").observe(len(recs))
             metrics.batch_seconds.labels("index").observe(time.perf_counter() - started)

@@ -17,6 +17,7 @@ worker stops uncommitted, and the batches are replayed (outputs are upserts down
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -69,8 +70,12 @@ class OutputProducer:
         """Flush on the calling thread (the commit guard must not yield to the loop)."""
         self._check(self._producer.flush(timeout), timeout)
 
-    def after_batch(self) -> None:
-        """Serve delivery reports without waiting; raise a failure seen so far."""
+    def send_batch(self, records: Iterable[Any]) -> None:
+        """Queue a batch's output records (`.topic`, `.key`, `.value`), serve delivery
+        reports without waiting, and raise a failure seen so far. They are flushed
+        before any commit (`guard_commits`), not here."""
+        for out in records:
+            self.send(out.topic, out.key, out.value)
         self._producer.poll(0)
         self._check(0, 0)
 
