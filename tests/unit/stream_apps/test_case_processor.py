@@ -133,3 +133,18 @@ def test_provisional_deadlines_are_counted_and_the_last_event_named() -> None:
     metrics = WorkerMetrics()
     metrics.count(res.tallies, res.provisional_states)
     assert metrics.registry.get_sample_value("onewindow_provisional_deadlines_total") == 1
+
+
+def test_invalid_and_conflicting_records_are_dead_lettered_every_time() -> None:
+    """domain.md section 2: the rules come before the duplicate check, so an invalid
+    record sent again is dead-lettered again, never ignored as a duplicate; a
+    conflicting record stays a conflict (the first in partition order wins)."""
+    good = _task("e2", "RECEIVED", "2025-10-09 09:00")
+    conflict = dict(good, status="IN_REVIEW")
+    bad = dict(_task("e3", "IN_REVIEW", "2025-10-09 10:00"), task_id="")
+    records = [_rec(accepted(), offset=0), _rec(good, offset=1)]
+    records += [_rec(r, offset=2 + i) for i, r in enumerate([bad, bad, conflict, conflict])]
+    res = _processor().process(records, lambda _c, _r: None)
+    assert [(t.result, t.reason) for t in res.tallies[2:]] == [
+        (DEAD_LETTERED, "INVALID_FIELD"), (DEAD_LETTERED, "INVALID_FIELD"),
+        (DEAD_LETTERED, "EVENT_ID_CONFLICT"), (DEAD_LETTERED, "EVENT_ID_CONFLICT")]
