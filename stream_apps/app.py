@@ -11,6 +11,7 @@ sinks upsert.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
     @app.timer(15.0)
     async def measure_table() -> None:
-        metrics.table_keys.set(sum(1 for _ in table.keys()))
+        metrics.table_keys.set(await asyncio.to_thread(access.count_keys))
 
     @app.timer(10.0)
     async def measure_consumer_lag() -> None:

@@ -20,7 +20,7 @@ from onewindow.config import REPO_ROOT
 from onewindow.kafka_local import free_port
 from onewindow.topics import Topics
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
-from tests.integration.ops_support import start_worker_on
+from tests.integration.ops_support import scrape, start_worker_on
 from tests.integration.streams import publish, shuffled_with_duplicates, stop
 
 pytestmark = pytest.mark.integration
@@ -93,6 +93,13 @@ def test_prometheus_scrapes_the_worker_and_sees_the_applied_events(
             f"Prometheus saw applied={applied} duplicates={dups} lag={lag}; "
             f"want {distinct}, {duplicates}, 0")
         assert _value(base, 'up{job="worker"}') == 1
+        # the table-size gauge (refreshed every 15 s) counts exactly the cases
+        keys = 0.0
+        until = time.monotonic() + 25
+        while time.monotonic() < until and keys != len(cases):
+            keys = scrape(worker_port).get("onewindow_case_table_keys", 0.0)
+            time.sleep(1)
+        assert keys == len(cases)
         assert _value(base, "sum(onewindow_events_dead_lettered_total)") in (None, 0)
         assert _value(base, 'count(onewindow_build_info{job="worker"})') == 1
         assert (_value(base, 'process_resident_memory_bytes{job="worker"}') or 0) > 0
