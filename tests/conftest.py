@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from onewindow.config import REPO_ROOT
-
-SHARED = REPO_ROOT.parent / "shared"
+from tests.examples import RESTAURANT_EVENTS
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +54,7 @@ def provisioned(kafka: str, topic_prefix: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def example_events_path() -> Path:
-    return SHARED / "spec" / "examples" / "restaurant-case.jsonl"
+    return RESTAURANT_EVENTS
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -9,9 +9,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from tests.examples import RESTAURANT_EVENTS
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED = REPO_ROOT.parent / "shared"
-EXAMPLE = SHARED / "spec" / "examples" / "restaurant-case.jsonl"
+EXAMPLE = RESTAURANT_EVENTS
 SCHEMA_DIR = REPO_ROOT / "schemas" / "avro"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

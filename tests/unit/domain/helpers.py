@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from onewindow.domain.calendar import SetCalendar
+from tests.examples import EXAMPLES  # noqa: F401 - re-exported to the domain tests
 
 CST = timezone(timedelta(hours=8))
 CASE = "C-1"
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"
-EXAMPLES = SHARED / "spec" / "examples"
 
 VALID_RID = "11010519491231002X"
 VALID_RID_2 = "440106198503121237"

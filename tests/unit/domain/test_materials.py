@@ -6,7 +6,6 @@ import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import combinations
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -29,9 +28,7 @@ from onewindow.domain.materials import (
     normalise_value,
     verdict,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = REPO_ROOT.parent / "shared" / "spec" / "examples"
+from tests.examples import EXAMPLES
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2025, 9, 30, 10, 0, tzinfo=CST)

@@ -1,4 +1,4 @@
-"""The worked example of shared/spec/examples, end to end through the domain core."""
+"""The worked example of the contract (tests/examples/), end to end through the domain core."""
 
 from __future__ import annotations
 

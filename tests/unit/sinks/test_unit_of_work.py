@@ -22,6 +22,7 @@ from sinks.ingest import Ingestor
 from sinks.migrations import current_revision, downgrade, head_revision, upgrade
 from sinks.rows import Batch, RowMaker
 from sinks.unit_of_work import load_offsets, write_batch
+from tests.examples import RESTAURANT_EVENTS
 from tests.read_model_support import (
     case_outputs,
     dump_model,
@@ -195,9 +196,7 @@ def test_unreadable_records_are_skipped_and_their_offsets_advance(engine, topics
 
 
 def _example():
-    from tests.conftest import SHARED
-
-    return SHARED / "spec" / "examples" / "restaurant-case.jsonl"
+    return RESTAURANT_EVENTS
 
 
 @pytest.mark.parametrize("seed", [1, 2])
