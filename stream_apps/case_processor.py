@@ -20,34 +20,15 @@ from typing import Any
 from onewindow.codec import Codec
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.case import CaseState, Outcome, event_fingerprint, project
+from onewindow.domain.clock import from_ms
 from onewindow.domain.validation import validate
 from onewindow.errors import DecodeError
 from onewindow.topics import Topics
+from stream_apps.records import InRecord, OutRecord
 
 APPLIED = "applied"
 DUPLICATE = "duplicate"
 DEAD_LETTERED = "dead_lettered"
-
-
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    """One consumed Kafka record, as the transport gave it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None
-    #: the transport's own handle on the record (the Faust event), for the adapter
-    ref: Any = field(default=None, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    topic: str
-    key: bytes | None
-    value: bytes
 
 
 @dataclass(slots=True)
@@ -174,20 +155,16 @@ class CaseProcessor:
             "source_topic": rec.topic,
             "source_partition": rec.partition,
             "source_offset": rec.offset,
-            "source_timestamp": _ts(rec.timestamp_ms),
+            "source_timestamp": from_ms(rec.timestamp_ms),
         })
         return OutRecord(self.topics.case_activity, rec.key, value)
 
     def _state_record(self, state: CaseState, rec: InRecord, event_id: str,
                       result: BatchResult) -> OutRecord:
         view = project(state, self.calendar)
-        view["source_timestamp"] = _ts(rec.timestamp_ms)
+        view["source_timestamp"] = from_ms(rec.timestamp_ms)
         view["last_event_id"] = event_id
         if view["due_provisional"]:
             result.provisional_states += 1
         return OutRecord(self.topics.case_state, rec.key,
                          self.codec.encode_record("CaseState", view))
-
-
-def _ts(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)

@@ -14,7 +14,7 @@ from typing import Any
 
 from faust.streams import _current_event  # noqa: PLC2701 - no public setter exists
 
-from stream_apps.case_processor import InRecord
+from stream_apps.records import InRecord
 
 
 def use_event(event: Any) -> None:

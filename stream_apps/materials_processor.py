@@ -4,22 +4,26 @@ Two steps, each a thin Faust agent in `stream_apps.materials_app`:
 
 1. `MaterialRouter` reads `onewindow.case-activity` (only events the case-state app
    validated and applied reach it), keeps MaterialSubmitted / CertificateIssued, and
-   emits one *index record* per candidate key of the material (`routed_keys`) to the
+   emits one *index record* per candidate key of the material (`index_keys`) to the
    repartition topic `<prefix>onewindow.material-index`, keyed by that key. Every
    material sharing a key lands in one partition.
 2. `MaterialIndexer` reads that topic. Its table maps an index key to a *bucket*: the
    materials that key holds (`Material.to_dict`, one JSON line each). A new material is
-   compared with every one its bucket holds by the pure `link()` on both whole materials;
-   each link goes to `onewindow.material-links`, keyed `material_a|material_b`.
+   compared with every one its bucket holds (`links_owned_at`: the pure `link()` on both
+   whole materials); each link goes to `onewindow.material-links`, keyed
+   `material_a|material_b`.
+
+Every rule (which keys, which key owns a pair, the verdict, which material a link makes
+avoidable) is in `onewindow.domain.material_index` and `onewindow.domain.materials`;
+this module decodes, keeps the buckets and encodes.
 
 Order independence: a pair sharing a key meets in that key's bucket whichever arrives
 second, and its verdict is a pure function of the two materials. A pair sharing two keys
-meets twice; it is emitted only at its *owner key*, the first key the two share in the
-order sha, doc, hold (a pure function of both materials too), so each pair is emitted
-once and counted once. A replayed material (same id again: a duplicate input re-emitted
-by the case-state app, or a restart) re-emits its links: the table may have saved it
-before a crash while its links were not sent, and the links are identical (the read
-model upserts by pair).
+meets twice; it is emitted only at its *owner key* (`owner_key`: a pure function of both
+materials too), so each pair is emitted once and counted once. A replayed material (same
+id again: a duplicate input re-emitted by the case-state app, or a restart) re-emits its
+links: the table may have saved it before a crash while its links were not sent, and the
+links are identical (the read model upserts by pair).
 """
 
 from __future__ import annotations
@@ -28,26 +32,21 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from onewindow.codec import Codec
+from onewindow.domain.clock import from_ms, to_ms
+from onewindow.domain.material_index import index_keys, key_kind, links_owned_at
 from onewindow.domain.materials import (
-    AVOIDING_VERDICTS,
-    CERTIFICATE_ISSUED,
-    MATERIAL_SUBMITTED,
+    MATERIAL_EVENTS,
     Link,
     Material,
     VerdictKind,
+    avoidable_of,
     canonical,
-    index_keys,
-    link,
     material_from_event,
-    order_key,
 )
 from onewindow.errors import DecodeError
-from stream_apps.case_processor import InRecord, OutRecord
-
-MATERIAL_EVENTS = frozenset({MATERIAL_SUBMITTED, CERTIFICATE_ISSUED})
+from stream_apps.records import InRecord, OutRecord
 
 #: Most materials one index key holds. A bucket is one table value and one changelog
 #: record; Kafka's default record limit is 1 MB and an entry is ~300 bytes of JSON, so
@@ -61,43 +60,6 @@ REPLACED = "replaced"
 OVERFLOW = "overflow"
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def routed_keys(m: Material) -> list[str]:
-    """The index keys a material is routed to: `index_keys(m)` (sha, doc, hold, in that
-    order) without the `hold:` key when it has fewer than two declared fields. The
-    `hold:` key exists only for SAME_CONTENT, which needs two declared keys in common;
-    CONFLICT and SAME_DOCUMENT always share the `doc:` key, EXACT the `sha:` key."""
-    keys = index_keys(m)
-    if len(m.declared_fields) < 2:
-        return [k for k in keys if not k.startswith("hold:")]
-    return keys
-
-
-def key_kind(key: str) -> str:
-    """`sha`, `doc` or `hold`: which index a key belongs to."""
-    return key.split(":", 1)[0]
-
-
-def owner_key(a: Material, b: Material) -> str | None:
-    """The one key at which the pair {a, b} is emitted: the first routed key they share
-    (sha, then doc, then hold). Both lists keep that order and each holds at most one key
-    of each kind, so the answer is the same from either side."""
-    theirs = set(routed_keys(b))
-    for k in routed_keys(a):
-        if k in theirs:
-            return k
-    return None
-
-
-def avoidable_of(a: Material, b: Material, lk: Link) -> Material | None:
-    """The material of the pair that the link makes avoidable, or None: the newer one
-    (by `order_key`) when the verdict is EXACT or SAME_DOCUMENT, both have the same
-    holder identity and the newer one is a MaterialSubmitted (docs/materials.md)."""
-    if lk.verdict not in AVOIDING_VERDICTS or a.holder.key != b.holder.key:
-        return None
-    newer = a if order_key(a) > order_key(b) else b
-    return newer if newer.kind == MATERIAL_SUBMITTED else None
 
 
 # --------------------------------------------------------------------------- step 1
@@ -121,6 +83,9 @@ def index_value(m: Material, source_ms: int | None) -> bytes:
 
 
 def parse_index_value(value: bytes) -> tuple[Material, bytes, int | None]:
+    """``(material, its bucket line, source timestamp in ms or None)`` of an index record
+    (:func:`index_value`). Raises ``ValueError`` (also ``json.JSONDecodeError``),
+    ``KeyError`` or ``TypeError`` for a record that is not one."""
     head, sep, line = value.partition(b"\t")
     if not sep:
         raise ValueError("not an index record")
@@ -135,6 +100,10 @@ class MaterialRouter:
         self.index_topic = index_topic
 
     def route(self, records: Iterable[InRecord]) -> RouteResult:
+        """Index records for the materials among case-activity ``records``: one per
+        `index_keys` key of each, keyed by the key (UTF-8), value `index_value` with the
+        activity's source timestamp. Never raises for a bad record: it is counted in
+        `RouteResult.unreadable`."""
         result = RouteResult()
         for rec in records:
             try:
@@ -149,9 +118,8 @@ class MaterialRouter:
             except (DecodeError, ValueError, KeyError, TypeError) as exc:
                 result.unreadable.append(getattr(exc, "reason", type(exc).__name__))
                 continue
-            ts = activity.get("source_timestamp")
-            value = index_value(m, _ms(ts))
-            for key in routed_keys(m):
+            value = index_value(m, to_ms(activity.get("source_timestamp")))
+            for key in index_keys(m):
                 result.outputs.append(OutRecord(self.index_topic, key.encode("utf-8"), value))
             result.materials.append((m.kind, m.material_type))
         return result
@@ -283,26 +251,10 @@ class MaterialIndexer:
             outcome = NEW
         result.outcomes.append((kind, outcome))
         new = outcome != REPLAY
-        hold = kind == "hold"
-        numbered = m.document_number is not None
-        mine: list[str] | None = None
         arrived_avoidable = False
-        for other in bucket.materials:
-            if other.material_id == m.material_id:
-                continue
-            # At a hold: key two numbered materials can only be linked through their
-            # doc: or sha: key, which owns the pair: skip them without comparing.
-            if hold and numbered and other.document_number is not None:
-                continue
-            lk = link(m, other)
-            if lk is None:
-                continue
-            if mine is None:
-                mine = routed_keys(m)
-            if _first_shared(mine, other) != key:
-                continue
-            result.outputs.append(self._link_record(lk, m, other, source_ms, now))
+        for other, lk in links_owned_at(key, m, bucket.materials):
             avoid = avoidable_of(m, other, lk)
+            result.outputs.append(self._link_record(lk, m, other, avoid, source_ms, now))
             arrived_avoidable = arrived_avoidable or (avoid is m and new)
             result.links.append(FoundLink(
                 lk.verdict, m.material_type, new, lk.holders_differ,
@@ -314,10 +266,9 @@ class MaterialIndexer:
             bucket.add(m, line)
             changed[key] = rec
 
-    def _link_record(self, lk: Link, m: Material, other: Material, source_ms: int | None,
-                     now: datetime) -> OutRecord:
+    def _link_record(self, lk: Link, m: Material, other: Material, avoid: Material | None,
+                     source_ms: int | None, now: datetime) -> OutRecord:
         a, b = (m, other) if m.material_id == lk.material_a else (other, m)
-        avoid = avoidable_of(a, b, lk)
         value = self.codec.encode_record("MaterialLink", {
             "material_a": lk.material_a,
             "material_b": lk.material_b,
@@ -328,28 +279,12 @@ class MaterialIndexer:
             "case_a": a.case_id or None,
             "case_b": b.case_id or None,
             "found_at": now,
-            "source_timestamp": None if source_ms is None
-            else datetime.fromtimestamp(source_ms / 1000, UTC),
+            "source_timestamp": from_ms(source_ms),
         })
         return OutRecord(self.links_topic, link_key(lk.material_a, lk.material_b), value)
 
 
 def link_key(material_a: str, material_b: str) -> bytes:
-    """The record key of a link: the same pair always lands in the same partition."""
+    """The record key of a link, ``b"<material_a>|<material_b>"`` (UTF-8): the same pair
+    always lands in the same partition."""
     return f"{material_a}|{material_b}".encode()
-
-
-def _first_shared(mine: list[str], other: Material) -> str | None:
-    theirs = set(routed_keys(other))
-    for k in mine:
-        if k in theirs:
-            return k
-    return None
-
-
-def _ms(ts: Any) -> int | None:
-    if ts is None:
-        return None
-    if isinstance(ts, datetime):
-        return int(ts.timestamp() * 1000)
-    return int(ts)

@@ -30,11 +30,12 @@ import bisect
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from onewindow.domain.calendar import WorkingCalendar
+from onewindow.domain.clock import from_ms, to_ms
 from onewindow.domain.deadline import compute_deadline, pause_intervals
 from onewindow.domain.events import (
     ALL_FIELDS,
@@ -56,13 +57,9 @@ __all__ = [
     "VIEW_KEYS",
     "event_fingerprint",
     "fold",
-    "from_ms",
     "project",
-    "to_ms",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 _FORMAT = 1  # first element of the serialised state, bumped on incompatible change
 
 #: The keys of a projected case view, in order.
@@ -81,16 +78,6 @@ class Outcome(StrEnum):
 
 class CaseMismatchError(OneWindowError, ValueError):
     """An event was applied to the state of another case (a routing bug)."""
-
-
-def to_ms(instant: datetime) -> int:
-    """UTC epoch milliseconds of an aware datetime (floor)."""
-    return (instant - _EPOCH) // _MS
-
-
-def from_ms(ms: int) -> datetime:
-    """The UTC datetime of epoch milliseconds."""
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 # ------------------------------------------------------------------ fingerprint

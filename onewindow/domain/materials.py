@@ -1,9 +1,11 @@
 """Materials submitted more than once: the pure verdict rules of domain.md section 5.
 
 Everything here is standard library only and free of I/O and clocks.  The stream
-app (candidate finding by :func:`index_keys`, RocksDB tables via
-:meth:`Material.to_dict`), the sinks and the counter screen all call these
-functions, so the rules exist once.
+app (RocksDB tables via :meth:`Material.to_dict`, the verdict and avoidable material of
+each pair), the sinks and the counter screen all call these functions, so the rules
+exist once.  How the stream app finds candidate pairs is in
+:mod:`onewindow.domain.material_index`; how a holder's materials fold into documents in
+:mod:`onewindow.domain.documents`.
 
 Choices where the contract is silent (docs/materials.md explains them):
 
@@ -32,27 +34,30 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import combinations
 from types import MappingProxyType
 from typing import Any
 
+from onewindow.domain.clock import EPOCH
+from onewindow.domain.events import CERTIFICATE_ISSUED, MATERIAL_SUBMITTED
+
 __all__ = [
     "AVOIDING_VERDICTS",
+    "MATERIAL_EVENTS",
     "Holder",
     "Link",
     "Material",
     "Verdict",
     "VerdictKind",
     "all_links",
+    "avoidable_of",
     "avoidable_set",
     "canonical",
     "dedupe",
-    "index_keys",
     "is_avoidable",
     "link",
-    "links_via_index",
     "material_from_event",
     "normalise_number",
     "normalise_value",
@@ -60,11 +65,11 @@ __all__ = [
     "verdict",
 ]
 
-MATERIAL_SUBMITTED = "MaterialSubmitted"
-CERTIFICATE_ISSUED = "CertificateIssued"
 _KINDS = (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED)
+#: The event types that are materials (domain.md section 5: MaterialSubmitted and
+#: CertificateIssued alike); :func:`material_from_event` refuses any other.
+MATERIAL_EVENTS = frozenset(_KINDS)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
@@ -72,8 +77,9 @@ _MICRO = timedelta(microseconds=1)
 
 
 def normalise_number(value: str | None) -> str:
-    """A document number or holder id number as compared: NFKC, upper case,
-    every white-space character and every ``-`` removed.
+    """A document number or holder id number as compared (domain.md section 5,
+    normalisation): NFKC, upper case, every white-space character and every ``-``
+    removed.
 
     ``"４４０１　０６１９－９００１"`` (full-width) and ``"4401 0619-9001"`` both
     give ``"440106199001"``.  Returns ``""`` for ``None``.
@@ -85,8 +91,9 @@ def normalise_number(value: str | None) -> str:
 
 
 def normalise_value(value: str | None) -> str:
-    """A declared field value as compared: NFKC, stripped, inner runs of white
-    space collapsed to one space.  ``None`` gives ``""``."""
+    """A declared field value as compared (domain.md section 5, normalisation): NFKC,
+    stripped, inner runs of white space collapsed to one space.  ``None`` gives ``""``;
+    a non-string value is compared as its ``str()``."""
     if value is None:
         return ""
     return " ".join(unicodedata.normalize("NFKC", str(value)).split())
@@ -155,7 +162,7 @@ class Material:
             "n": self.document_number,
             "s": self.sha256,
             "f": [list(kv) for kv in self.declared_fields],
-            "t": (self.occurred_at - _EPOCH) // _MICRO,
+            "t": (self.occurred_at - EPOCH) // _MICRO,
             "c": self.case_id,
             "d": self.department,
             "fo": self.form,
@@ -164,6 +171,8 @@ class Material:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Material:
+        """The material of a :meth:`to_dict` dict.  Raises ``ValueError`` for an unknown
+        record version ``v`` and ``KeyError`` for a missing key."""
         if data.get("v") != 1:
             raise ValueError(f"unknown material record version {data.get('v')!r}")
         id_type, id_number, name = data["h"]
@@ -174,7 +183,7 @@ class Material:
             document_number=data["n"],
             sha256=data["s"],
             declared_fields=tuple((k, v) for k, v in data["f"]),
-            occurred_at=_EPOCH + timedelta(microseconds=data["t"]),
+            occurred_at=EPOCH + timedelta(microseconds=data["t"]),
             case_id=data["c"],
             department=data["d"],
             form=data["fo"],
@@ -307,7 +316,8 @@ class Link:
             )
 
     def other(self, material_id: str) -> str:
-        """The other end of the link from ``material_id``."""
+        """The other end of the link from ``material_id``; ``ValueError`` when
+        ``material_id`` is neither end."""
         if material_id == self.material_a:
             return self.material_b
         if material_id == self.material_b:
@@ -319,6 +329,8 @@ class Link:
         return (self.material_a, self.material_b, str(self.verdict))
 
     def to_dict(self) -> dict[str, Any]:
+        """``{material_a, material_b, verdict, differing_fields, holders_differ}``, JSON-safe
+        (the fields of the MaterialLink record)."""
         return {
             "material_a": self.material_a,
             "material_b": self.material_b,
@@ -329,6 +341,9 @@ class Link:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Link:
+        """The link of a :meth:`to_dict`-shaped mapping (other keys, such as a stored
+        row's, are ignored).  Raises ``KeyError`` for a missing end or verdict and
+        ``ValueError`` for an unknown verdict or ends out of order."""
         return cls(
             material_a=data["material_a"],
             material_b=data["material_b"],
@@ -339,7 +354,8 @@ class Link:
 
 
 def link(a: Material, b: Material) -> Link | None:
-    """The link of ``{a, b}``, or ``None`` when the pair has no verdict."""
+    """The link of ``{a, b}`` (domain.md section 5: ``material_a < material_b``), or
+    ``None`` when the pair has no :func:`verdict`.  Symmetric in ``a`` and ``b``."""
     v = verdict(a, b)
     if v is None:
         return None
@@ -370,7 +386,8 @@ def canonical(a: Material, b: Material) -> Material:
 
 
 def dedupe(materials: Iterable[Material]) -> dict[str, Material]:
-    """One material per material id (see :func:`canonical`)."""
+    """``material_id -> material``, one per id (see :func:`canonical`), in order of
+    first appearance."""
     out: dict[str, Material] = {}
     for m in materials:
         seen = out.get(m.material_id)
@@ -382,7 +399,9 @@ def dedupe(materials: Iterable[Material]) -> dict[str, Material]:
 
 
 def all_links(materials: Iterable[Material]) -> set[Link]:
-    """The reference: every unordered pair of distinct material ids, O(n^2)."""
+    """The reference link set of domain.md section 5: :func:`link` of every unordered
+    pair of distinct material ids (replays deduplicated by :func:`dedupe`), O(n^2).
+    :func:`onewindow.domain.material_index.links_via_index` finds the same set."""
     unique = sorted(dedupe(materials).values(), key=lambda m: m.material_id)
     links: set[Link] = set()
     for a, b in combinations(unique, 2):
@@ -392,93 +411,48 @@ def all_links(materials: Iterable[Material]) -> set[Link]:
     return links
 
 
-def index_keys(m: Material) -> list[str]:
-    """The candidate keys the stream app partitions materials by.
-
-    * ``sha:<sha256>`` (when the hash is not empty),
-    * ``doc:<material_type>:<document_number>`` (when the number is present),
-    * ``hold:<id_type>:<id_number>:<material_type>``.
-
-    Any pair with a verdict shares at least one key:
-
-    * CONFLICT and SAME_DOCUMENT need the same type and the same non-empty number,
-      so both materials have the same ``doc:`` key;
-    * EXACT needs the same non-empty sha256: the same ``sha:`` key;
-    * SAME_CONTENT needs the same holder identity (id_type, id_number) and the same
-      type: the same ``hold:`` key.
-
-    Each key is a pure function of fields compared with ``==``, so equal fields give
-    equal keys.  ``:`` inside a type or number can make two different tuples give one
-    key; that only adds candidates (compared and found unlinked), never loses one.
-    """
-    keys = []
-    if m.sha256:
-        keys.append(f"sha:{m.sha256}")
-    if m.document_number is not None:
-        keys.append(f"doc:{m.material_type}:{m.document_number}")
-    keys.append(f"hold:{m.holder.id_type}:{m.holder.id_number}:{m.material_type}")
-    return keys
-
-
-def links_via_index(materials: Iterable[Material]) -> set[Link]:
-    """The same set as :func:`all_links`, comparing only materials that share an
-    :func:`index_keys` key (how the stream app finds candidates)."""
-    buckets: dict[str, list[Material]] = defaultdict(list)
-    for m in dedupe(materials).values():
-        for key in index_keys(m):
-            buckets[key].append(m)
-    links: set[Link] = set()
-    compared: set[tuple[str, str]] = set()
-    for bucket in buckets.values():
-        for a, b in combinations(bucket, 2):
-            pair = (
-                (a.material_id, b.material_id)
-                if a.material_id < b.material_id
-                else (b.material_id, a.material_id)
-            )
-            if pair in compared:
-                continue
-            compared.add(pair)
-            lk = link(a, b)
-            if lk is not None:
-                links.add(lk)
-    return links
-
-
 # --------------------------------------------------------------------------- avoidable
 
 
 def order_key(m: Material) -> tuple[datetime, str]:
-    """The sort key of "came before" in the avoidable rule: ``occurred_at``, then id."""
+    """``(occurred_at, material_id)``: the sort key of "came before" in the avoidable
+    rule of domain.md section 5 (and of a document's submissions)."""
     return (m.occurred_at, m.material_id)
 
 
-def is_avoidable(m: Material, others_linked: Iterable[tuple[Material, Link]]) -> bool:
-    """Whether the MaterialSubmitted ``m`` was already on file.
+def avoidable_of(a: Material, b: Material, lk: Link) -> Material | None:
+    """The material of the pair ``{a, b}`` that their link ``lk`` makes avoidable, or
+    ``None`` (domain.md section 5, "avoidable"; symmetric in ``a`` and ``b``).
 
-    ``others_linked`` holds ``(other, link)`` with ``link`` the link between ``m``
-    and ``other`` (passing an unrelated link raises ``ValueError``).  ``m`` is
-    avoidable when some ``other`` of the same holder identity came before it and
-    the link's verdict is EXACT or SAME_DOCUMENT.  A CertificateIssued is never
-    avoidable itself (it was issued, not handed in) but does make later ones so.
+    That is the later of the two by :func:`order_key` when the verdict is EXACT or
+    SAME_DOCUMENT, both have the same holder identity and the later one is a
+    MaterialSubmitted: a CertificateIssued is never avoidable itself (it was issued,
+    not handed in) but does make later submissions so.  Returns ``a`` or ``b`` itself.
+
+    Raises ``ValueError`` when ``lk`` is not the link of ``a`` and ``b``.
     """
-    if m.kind != MATERIAL_SUBMITTED:
-        return False
-    mine = order_key(m)
-    for other, lk in others_linked:
-        if {lk.material_a, lk.material_b} != {m.material_id, other.material_id}:
-            raise ValueError(f"{lk} is not the link of {m.material_id!r} and {other.material_id!r}")
-        if (
-            lk.verdict in AVOIDING_VERDICTS
-            and other.holder.key == m.holder.key
-            and order_key(other) < mine
-        ):
-            return True
-    return False
+    ends = (lk.material_a, lk.material_b)
+    if ends != (a.material_id, b.material_id) and ends != (b.material_id, a.material_id):
+        raise ValueError(f"{lk} is not the link of {a.material_id!r} and {b.material_id!r}")
+    if lk.verdict not in AVOIDING_VERDICTS or a.holder.key != b.holder.key:
+        return None
+    later = a if order_key(a) > order_key(b) else b
+    return later if later.kind == MATERIAL_SUBMITTED else None
+
+
+def is_avoidable(m: Material, others_linked: Iterable[tuple[Material, Link]]) -> bool:
+    """Whether the material ``m`` was already on file: some link of ``m`` makes ``m``
+    avoidable (:func:`avoidable_of`, the rule itself).
+
+    ``others_linked`` holds ``(other, link)`` with ``link`` the link between ``m`` and
+    ``other``.  Raises ``ValueError`` for a link that is not between ``m`` and ``other``.
+    """
+    return any(avoidable_of(m, other, lk) is m for other, lk in others_linked)
 
 
 def avoidable_set(materials: Iterable[Material]) -> set[str]:
-    """The reference: ids of every avoidable material among ``materials``."""
+    """The reference: ids of every avoidable material among ``materials`` (domain.md
+    section 5; :func:`is_avoidable` over :func:`all_links`, O(n^2))."""
     by_id = dedupe(materials)
     partners: dict[str, list[tuple[Material, Link]]] = defaultdict(list)
     for lk in all_links(by_id.values()):

@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, exists, func, or_, select
 
+from onewindow.domain import documents
+from onewindow.domain.materials import Link
 from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASKS, TIMELINE
 
 __all__ = [
-    "FOLDING_VERDICTS",
     "accepted_between",
     "case_exists",
     "case_holders",
@@ -35,11 +36,6 @@ __all__ = [
     "timeline",
     "window_counts",
 ]
-
-
-#: verdicts that say two materials are the same document (folded together);
-#: CONFLICT says the opposite and is reported beside the documents.
-FOLDING_VERDICTS = frozenset({"EXACT", "SAME_DOCUMENT", "SAME_CONTENT"})
 
 
 def ping(conn: Connection) -> None:
@@ -192,18 +188,18 @@ def get_material(conn: Connection, material_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     m = _material(row)
-    m["links"] = [_other_side(link, material_id)
-                  for link in _links_touching(conn, [material_id])]
+    m["links"] = [_seen_from(link_row, material_id)
+                  for link_row in _links_touching(conn, [material_id])]
     return m
 
 
-def _other_side(link: dict[str, Any], me: str) -> dict[str, Any]:
-    other = link["material_b"] if link["material_a"] == me else link["material_a"]
-    return {"material_id": other, "verdict": link["verdict"],
-            "differing_fields": link["differing_fields"],
-            "holders_differ": link["holders_differ"],
-            "avoidable_material": link["avoidable_material"],
-            "found_at": link["found_at"]}
+def _seen_from(row: dict[str, Any], me: str) -> dict[str, Any]:
+    """A stored link as seen from its end ``me`` (``Link.other`` names the other end)."""
+    return {"material_id": Link.from_dict(row).other(me), "verdict": row["verdict"],
+            "differing_fields": row["differing_fields"],
+            "holders_differ": row["holders_differ"],
+            "avoidable_material": row["avoidable_material"],
+            "found_at": row["found_at"]}
 
 
 def holder_materials(conn: Connection, id_type: str, id_hash: str
@@ -231,43 +227,25 @@ def case_holders(conn: Connection, case_id: str) -> list[tuple[str, str]]:
 
 def fold_documents(materials: Iterable[dict[str, Any]],
                    links: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group a holder's materials into documents: materials joined by an EXACT,
-    SAME_DOCUMENT or SAME_CONTENT link (transitively) are one document. Each group
-    lists its submissions oldest first; CONFLICT links are reported on the group.
-    Groups are ordered by their first submission."""
-    mats = {m["material_id"]: m for m in materials}
-    parent = {mid: mid for mid in mats}
+    """A holder's documents as rows (domain.md section 5).
 
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    The rule (which materials are one document, their order, the CONFLICT links reported
+    on each) is :func:`onewindow.domain.documents.fold_documents`; this applies it to the
+    material and link rows of :func:`holder_materials` (links to materials not given are
+    ignored) and shapes the result.
 
-    link_list = list(links)
-    for lk in link_list:
-        a, b = lk["material_a"], lk["material_b"]
-        if lk["verdict"] in FOLDING_VERDICTS and a in mats and b in mats:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for mid in mats:
-        groups.setdefault(find(mid), []).append(mats[mid])
-    conflicts: dict[str, list[dict[str, Any]]] = {}
-    for lk in link_list:
-        if lk["verdict"] != "CONFLICT":
-            continue
-        for me in (lk["material_a"], lk["material_b"]):
-            if me in mats:
-                other = _other_side(lk, me)
-                conflicts.setdefault(find(me), []).append({
-                    "material_id": me, "conflicts_with": other["material_id"],
-                    "differing_fields": other["differing_fields"],
-                    "holders_differ": other["holders_differ"]})
+    Each document gives its first material's type and name, the number of its first
+    numbered material (None when none has one), first and last ``occurred_at``,
+    ``times_submitted``, ``avoidable_submissions``, its material rows (oldest first) and
+    ``conflicts`` ``[{material_id, conflicts_with, differing_fields, holders_differ}]``.
+    Raises ``ValueError`` for a link row whose verdict is not one of domain.md section 5.
+    """
+    rows = {m["material_id"]: m for m in materials}
+    folded = documents.fold_documents(((r["occurred_at"], mid) for mid, r in rows.items()),
+                                      [Link.from_dict(row) for row in links])
     out = []
-    for root, members in groups.items():
-        members.sort(key=lambda m: (m["occurred_at"], m["material_id"]))
+    for doc in folded:
+        members = [rows[mid] for mid in doc.material_ids]
         first = members[0]
         numbered = next((m for m in members if m["document_number_masked"]), None)
         out.append({
@@ -282,9 +260,11 @@ def fold_documents(materials: Iterable[dict[str, Any]],
             "times_submitted": len(members),
             "avoidable_submissions": sum(1 for m in members if m["avoidable"]),
             "materials": members,
-            "conflicts": conflicts.get(root, []),
+            "conflicts": [{"material_id": me, "conflicts_with": lk.other(me),
+                           "differing_fields": list(lk.differing_fields),
+                           "holders_differ": lk.holders_differ}
+                          for me, lk in doc.conflicts],
         })
-    out.sort(key=lambda g: (g["first_on_file_at"], g["first_material_id"]))
     return out
 
 

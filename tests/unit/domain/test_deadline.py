@@ -22,6 +22,7 @@ from onewindow.domain.deadline import (
     paused_dates,
     sla_status,
     union_length,
+    working_days_left,
 )
 
 from .helpers import CAL_2025, accepted, t, task, withdrawn
@@ -297,8 +298,6 @@ def test_next_working_day() -> None:
 
 
 def test_working_days_left_counts_after_today_up_to_the_due_date() -> None:
-    from onewindow.domain.deadline import working_days_left
-
     # 2025-09-30 (Tue): 10-01..10-08 holiday, Saturday 10-11 a make-up working day.
     assert working_days_left(date(2025, 10, 14), date(2025, 9, 30), CAL_2025) == 5
     assert working_days_left(date(2025, 10, 14), date(2025, 10, 11), CAL_2025) == 2

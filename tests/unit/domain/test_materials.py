@@ -11,6 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onewindow.domain.material_index import (
+    DOC,
+    HOLD,
+    SHA,
+    index_keys,
+    key_kind,
+    links_owned_at,
+    links_via_index,
+    owner_key,
+)
 from onewindow.domain.materials import (
     Holder,
     Link,
@@ -18,11 +28,10 @@ from onewindow.domain.materials import (
     Verdict,
     VerdictKind,
     all_links,
+    avoidable_of,
     avoidable_set,
-    index_keys,
     is_avoidable,
     link,
-    links_via_index,
     material_from_event,
     normalise_number,
     normalise_value,
@@ -397,6 +406,73 @@ def test_is_avoidable_refuses_a_foreign_link():
     a, b = m(material_id="a"), m(material_id="b")
     with pytest.raises(ValueError):
         is_avoidable(b, [(a, Link("a", "z", VerdictKind.EXACT))])
+    with pytest.raises(ValueError):
+        avoidable_of(a, b, Link("a", "z", VerdictKind.EXACT))
+
+
+def test_avoidable_of_names_the_later_submission_from_either_side():
+    cert = material_from_event(certificate(occurred_at=T0))
+    paper = material_from_event(
+        certificate(occurred_at=T0 + timedelta(days=1), sha256=SHA_B)
+        | {"type": "MaterialSubmitted", "material_id": "mat-2",
+           "material_type": "FOOD_BUSINESS_LICENSE", "form": "COPY"}
+    )
+    lk = link(cert, paper)
+    assert lk is not None and lk.verdict is VerdictKind.SAME_DOCUMENT
+    assert avoidable_of(cert, paper, lk) is paper
+    assert avoidable_of(paper, cert, lk) is paper
+    # The same pair the other way round in time: a certificate is never avoidable.
+    early_paper = material_from_event(
+        certificate(occurred_at=T0 - timedelta(days=1), sha256=SHA_B)
+        | {"type": "MaterialSubmitted", "material_id": "mat-2",
+           "material_type": "FOOD_BUSINESS_LICENSE", "form": "COPY"}
+    )
+    assert avoidable_of(cert, early_paper, link(cert, early_paper)) is None
+    # SAME_CONTENT (not the same document for sure) never makes avoidable.
+    a = m(material_id="a", sha256=SHA_A, document_number=None, occurred_at=T0)
+    b = m(material_id="b", sha256=SHA_B, document_number=None, occurred_at=T0 + timedelta(hours=1))
+    assert avoidable_of(a, b, link(a, b)) is None
+
+
+# --------------------------------------------------------------------------- index keys
+
+
+def test_a_pair_sharing_three_keys_is_owned_by_its_sha_key():
+    a = m(material_id="A", sha256=SHA_A, occurred_at=T0)
+    b = m(material_id="B", sha256=SHA_A, occurred_at=T0 + timedelta(minutes=5))
+    assert set(index_keys(a)) == set(index_keys(b))  # sha, doc and hold all shared
+    assert owner_key(a, b) == owner_key(b, a) == f"sha:{SHA_A}"
+    assert owner_key(a, b, index_keys(a)) == f"sha:{SHA_A}"
+    assert [key_kind(k) for k in index_keys(a)] == [SHA, DOC, HOLD]
+    # The pair is emitted at its owner key only.
+    for key in index_keys(a):
+        owned = [(o.material_id, lk.verdict) for o, lk in links_owned_at(key, b, [a, b])]
+        assert owned == ([("A", VerdictKind.EXACT)] if key_kind(key) == SHA else [])
+
+
+def test_the_hold_key_is_left_out_when_same_content_is_impossible():
+    one_field = material_from_event(certificate(declared_fields={"经营者名称": "花城餐饮"}))
+    assert [key_kind(k) for k in index_keys(one_field)] == ["sha", "doc"]
+    assert [key_kind(k) for k in index_keys(m())] == ["sha", "doc", "hold"]
+    assert index_keys(m(sha256="", document_number=None, declared_fields={})) == []
+
+
+def test_key_kind():
+    assert key_kind("doc:ID_CARD:N:1") == DOC
+    assert key_kind(f"hold:RESIDENT_ID:{'1' * 18}:ID_CARD") == HOLD
+    assert key_kind("sha") == "sha"
+
+
+def test_numbered_pairs_are_not_compared_at_a_hold_key():
+    a = m(material_id="a", document_number="N1", sha256=SHA_A)
+    b = m(material_id="b", document_number="N2", sha256=SHA_B)
+    unnumbered = m(material_id="c", document_number=None, sha256=SHA_C,
+                   occurred_at=T0 + timedelta(hours=1))
+    hold = next(k for k in index_keys(a) if key_kind(k) == HOLD)
+    assert hold in index_keys(b) and hold in index_keys(unnumbered)
+    assert list(links_owned_at(hold, a, [a, b])) == []
+    owned = [(o.material_id, lk.verdict) for o, lk in links_owned_at(hold, unnumbered, [a, b])]
+    assert owned == [("a", VerdictKind.SAME_CONTENT), ("b", VerdictKind.SAME_CONTENT)]
 
 
 # --------------------------------------------------------------------------- worked example
@@ -553,6 +629,39 @@ def test_a_pair_with_a_verdict_shares_an_index_key(pair):
     a, b = pair
     if verdict(a, b) is not None:
         assert set(index_keys(a)) & set(index_keys(b))
+
+
+@given(pairs_st)
+def test_a_linked_pair_is_owned_by_one_key_from_either_side(pair):
+    a, b = pair
+    lk = link(a, b)
+    if lk is None:
+        return
+    key = owner_key(a, b)
+    assert key is not None and key == owner_key(b, a)
+    for k in set(index_keys(a)) & set(index_keys(b)):
+        assert list(links_owned_at(k, a, [b])) == ([(b, lk)] if k == key else [])
+        assert list(links_owned_at(k, b, [a])) == ([(a, lk)] if k == key else [])
+
+
+@given(pairs_st)
+def test_avoidable_of_follows_the_rule(pair):
+    """An independent restatement of "avoidable" (domain.md section 5)."""
+    a, b = pair
+    lk = link(a, b)
+    if lk is None:
+        return
+    got = avoidable_of(a, b, lk)
+    assert got is avoidable_of(b, a, lk)
+    later, earlier = sorted((a, b), key=lambda x: (x.occurred_at, x.material_id), reverse=True)
+    want = (
+        later
+        if lk.verdict in (VerdictKind.EXACT, VerdictKind.SAME_DOCUMENT)
+        and later.kind == "MaterialSubmitted"
+        and later.holder.key == earlier.holder.key
+        else None
+    )
+    assert got is want
 
 
 @settings(max_examples=500)

@@ -8,15 +8,16 @@ from typing import Any
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
-from onewindow.domain.case import fold, project
+from onewindow.domain.case import CaseState, fold, project
 from onewindow.topics import Topics
 from stream_apps.case_processor import (
     APPLIED,
     DEAD_LETTERED,
     DUPLICATE,
     CaseProcessor,
-    InRecord,
 )
+from stream_apps.metrics import WorkerMetrics
+from stream_apps.records import InRecord
 from tests.unit.domain.helpers import accepted, t
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -79,8 +80,6 @@ def test_each_record_ends_in_exactly_one_outcome_with_its_reason() -> None:
     assert dead[4]["original"] == b"\xc3\x01garbage"
     assert all(d["source_topic"].startswith("p.dept.") for d in dead)
     state_bytes, _ = result.states["C-1"]
-    from onewindow.domain.case import CaseState
-
     assert CaseState.from_bytes(state_bytes) == fold([acc, good])
 
 
@@ -118,8 +117,6 @@ def test_batch_emits_one_state_per_changed_case_and_one_activity_per_event() -> 
 
 
 def test_provisional_deadlines_are_counted_and_the_last_event_named() -> None:
-    from stream_apps.metrics import WorkerMetrics
-
     known = accepted()                                   # 2025: in chinesecalendar
     unknown = accepted("acc-2027", at="2027-03-01 10:00", case_id="C-2027")
     later = datetime(2027, 6, 1, tzinfo=UTC)  # 2027 is not yet in the official schedule

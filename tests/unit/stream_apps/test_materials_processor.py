@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from onewindow.codec import get_codec
+from onewindow.domain.material_index import index_keys
 from onewindow.domain.materials import (
     Link,
     Material,
@@ -17,9 +19,8 @@ from onewindow.domain.materials import (
     avoidable_set,
     material_from_event,
 )
+from onewindow_cli.bench.materials import activity_value
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
-from stream_apps.case_processor import InRecord, OutRecord
-from stream_apps.materials_bench import activity_value
 from stream_apps.materials_metrics import MaterialsMetrics
 from stream_apps.materials_processor import (
     NEW,
@@ -28,9 +29,8 @@ from stream_apps.materials_processor import (
     REPLAY,
     MaterialIndexer,
     MaterialRouter,
-    owner_key,
-    routed_keys,
 )
+from stream_apps.records import InRecord, OutRecord
 
 CODEC = get_codec()
 T0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
@@ -140,11 +140,9 @@ def test_without_replays_every_pair_is_emitted_exactly_once() -> None:
 
 
 def test_a_pair_sharing_three_keys_is_emitted_at_its_owner_key_only() -> None:
+    # owner_key itself: tests/unit/domain/test_materials.py
     a = submitted("A", 0, sha="a" * 64)
     b = submitted("B", 5, sha="a" * 64)
-    ma, mb = material_from_event(a), material_from_event(b)
-    assert set(routed_keys(ma)) == set(routed_keys(mb))  # sha, doc and hold all shared
-    assert owner_key(ma, mb) == owner_key(mb, ma) == f"sha:{'a' * 64}"
     p = Pipeline()
     p.feed([a, b])
     (rec,) = p.decoded()
@@ -201,13 +199,6 @@ def test_number_missing_at_one_desk_gives_same_content_through_the_hold_key() ->
     assert rec["avoidable_material"] is None
 
 
-def test_the_hold_key_is_skipped_when_same_content_is_impossible() -> None:
-    m = material_from_event(certificate("C", 0))  # one declared field
-    assert [k.split(":")[0] for k in routed_keys(m)] == ["sha", "doc"]
-    m2 = material_from_event(submitted("A", 0))
-    assert [k.split(":")[0] for k in routed_keys(m2)] == ["sha", "doc", "hold"]
-
-
 def test_replay_re_emits_identical_links_but_counts_them_once() -> None:
     a, b = submitted("A", 0), submitted("B", 1)
     p = Pipeline()
@@ -229,8 +220,6 @@ def test_replayed_id_with_other_content_keeps_the_canonical_one() -> None:
     p.feed([late, early])
     bucket_key = next(k for k in p.store if k.startswith("doc:"))
     (line,) = p.store[bucket_key].split(b"\n")
-    import json
-
     assert Material.from_dict(json.loads(line)) == material_from_event(early)
     assert p.outcomes[("doc", REPLACED)] == 1
 
@@ -269,6 +258,6 @@ def test_links_are_the_same_whatever_the_batching() -> None:
     assert results[0] == results[1] == results[2]
     by_bucket: dict[str, int] = defaultdict(int)
     for e in events:
-        for k in routed_keys(material_from_event(e)):
+        for k in index_keys(material_from_event(e)):
             by_bucket[k] += 1
     assert max(by_bucket.values()) < 2000

@@ -1,52 +1,38 @@
 """`onewindow`: one entry point for every process and tool of the project.
 
-Each runtime package owns its subcommands in a `commands` module with
-`register(subparsers)`; this module adds the shared ones (provision, kafka) and
-loads the rest. Errors the user can fix end the command with exit status 2 and one
-readable line; nothing here prints a traceback for them.
+Each runtime declares its subcommands in its `commands` module (`register(subparsers)`);
+this module imports them directly and adds the commands that wire several runtimes
+together or stand on the core alone (`up`, `bench`, `bench-materials`, `provision`,
+`kafka`). Errors the user can fix end the command with exit status 2 and one readable
+line; nothing here prints a traceback for them.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
-from onewindow.config import Settings
+import counter.commands
+import producers.commands
+import sinks.commands
+import stream_apps.commands
+from onewindow.cli_options import add_common, settings_from
+from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
+from onewindow.kafka_local import LocalKafka
+from onewindow.provision import ensure_topics, plan
+from onewindow.topics import Topics
+from onewindow_cli import bench, stack
 
-COMMAND_MODULES = ("producers.commands", "stream_apps.commands", "sinks.commands",
-                   "counter.commands", "producers.simulator", "onewindow.stack",
-                   "onewindow.bench")
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, with the common command-line flags on top."""
-    from onewindow.config import get_settings
-
-    s = get_settings()
-    updates = {k: v for k, v in (("kafka_bootstrap", getattr(args, "bootstrap", None)),
-                                  ("database_url", getattr(args, "database_url", None)),
-                                  ("topic_prefix", getattr(args, "topic_prefix", None)))
-               if v is not None}
-    return s.model_copy(update=updates) if updates else s
-
-
-def add_common(p: argparse.ArgumentParser, *, database: bool = False) -> None:
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (ONEWINDOW_KAFKA_BOOTSTRAP)")
-    p.add_argument("--topic-prefix", dest="topic_prefix",
-                   help="prefix for every topic name (ONEWINDOW_TOPIC_PREFIX)")
-    if database:
-        p.add_argument("--database-url", dest="database_url",
-                       help="read model URL (ONEWINDOW_DATABASE_URL)")
+#: Every module that adds subcommands, in the order `onewindow --help` lists them.
+COMMAND_MODULES = (producers.commands, stream_apps.commands, sinks.commands,
+                   counter.commands, stack, bench)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from onewindow.departments import load_registry
-    from onewindow.provision import ensure_topics, plan
-    from onewindow.topics import Topics
-
     s = settings_from(args)
     registry = load_registry(s.departments_file)
     created = ensure_topics(s.kafka_bootstrap,
@@ -59,11 +45,6 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 def cmd_kafka(args: argparse.Namespace) -> int:
     """Run only the local broker in the foreground (for development)."""
-    import signal
-    import threading
-
-    from onewindow.kafka_local import LocalKafka
-
     s = settings_from(args)
     broker = LocalKafka(data_dir=s.data_dir / "kafka", port=s.kafka_port,
                         controller_port=s.kafka_controller_port, version=s.kafka_version,
@@ -82,6 +63,7 @@ def cmd_kafka(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole `onewindow` parser: every runtime's subcommands and this package's."""
     parser = argparse.ArgumentParser(prog="onewindow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -92,18 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kafka", help="run the local Kafka broker from the jars in the foreground")
     p.set_defaults(func=cmd_kafka)
 
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # that runtime has no commands yet
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; its exit status (2 for a `OneWindowError`, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

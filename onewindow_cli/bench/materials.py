@@ -39,17 +39,17 @@ from typing import Any
 from onewindow.codec import Codec, get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
+from onewindow.domain.material_index import index_keys as routed_keys
+from onewindow.domain.material_index import links_via_index
 from onewindow.domain.materials import (
     Link,
     Material,
     is_avoidable,
-    links_via_index,
     material_from_event,
 )
 from onewindow.errors import OneWindowError
 from onewindow.provision import ensure_topics, plan
 from onewindow.topics import Topics, record_key
-from stream_apps.materials_processor import routed_keys
 
 
 class BenchError(OneWindowError):
@@ -87,7 +87,7 @@ def material_events(materials: int, seed: int, workdir: Path) -> list[dict[str, 
     belongs to the producer runtime, which this one never imports: it runs as
     `onewindow scenario` and hands over a JSON-lines file."""
     path = workdir / "materials.jsonl"
-    subprocess.run([sys.executable, "-m", "onewindow.cli", "scenario", "--materials",
+    subprocess.run([sys.executable, "-m", "onewindow_cli", "scenario", "--materials",
                     str(materials), "--seed", str(seed), "--only-materials", "-o", str(path)],
                    check=True)
     codec = get_codec()
@@ -265,7 +265,7 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
     worker_log = tmp / "materials-worker.log"
     with worker_log.open("ab") as wl:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "onewindow.cli", "materials-worker", "--name", "bench",
+            [sys.executable, "-m", "onewindow_cli", "materials-worker", "--name", "bench",
              "--web-port", str(port)], env=env, stdout=wl, stderr=subprocess.STDOUT)
     started = time.monotonic()
     first = last = None

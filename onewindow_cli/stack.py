@@ -15,11 +15,17 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from onewindow.cli_options import add_common, settings_from
 from onewindow.config import Settings
+from onewindow.departments import load_registry
+from onewindow.kafka_local import LocalKafka
+from onewindow.provision import ensure_topics, plan
+from onewindow.topics import Topics
 
 
 @dataclass
@@ -30,18 +36,7 @@ class Child:
     log: Path | None = None
 
 
-def _available_commands() -> set[str]:
-    from onewindow.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse has no API
-        return set(action.choices)
-    return set()
-
-
 def _wait_http(url: str, timeout: float) -> bool:
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -55,11 +50,6 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
        external_kafka: bool) -> int:
-    from onewindow.departments import load_registry
-    from onewindow.kafka_local import LocalKafka
-    from onewindow.provision import ensure_topics, plan
-    from onewindow.topics import Topics
-
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -75,18 +65,16 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     registry = load_registry(settings.departments_file)
     ensure_topics(bootstrap, plan(Topics(settings.topic_prefix), registry.codes,
                                   settings.partitions), replication=settings.replication_factor)
-    have = _available_commands()
-    py = [sys.executable, "-m", "onewindow.cli"]
-    wanted = [
+    py = [sys.executable, "-m", "onewindow_cli"]
+    children = [
         Child("worker", [*py, "worker"]),
         Child("materials-worker", [*py, "materials-worker"]),
         Child("sink", [*py, "sink"]),
         Child("counter", [*py, "counter"]),
     ]
     if simulate:
-        wanted.append(Child("simulate", [*py, "simulate", "--rate", str(rate),
-                                         "--compression", str(compression)]))
-    children = [c for c in wanted if c.argv[3] in have]
+        children.append(Child("simulate", [*py, "simulate", "--rate", str(rate),
+                                           "--compression", str(compression)]))
     env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=bootstrap)
     try:
         for c in children:
@@ -95,13 +83,12 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{settings.counter_port}"
         lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})"]
-        if "counter" in have:
-            _wait_http(f"{base}/healthz", 60)
-            lines += [f"  counter screen   {base}/",
-                      f"  window board     {base}/board",
-                      f"  progress lookup  {base}/lookup",
-                      f"  API docs         {base}/docs",
-                      f"  metrics          {base}/metrics"]
+        _wait_http(f"{base}/healthz", 60)
+        lines += [f"  counter screen   {base}/",
+                  f"  window board     {base}/board",
+                  f"  progress lookup  {base}/lookup",
+                  f"  API docs         {base}/docs",
+                  f"  metrics          {base}/metrics"]
         lines += [f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics"]
         lines += [f"  logs             {logs}/", "Ctrl-C stops everything."]
         print("\n".join(lines), flush=True)  # noqa: T201
@@ -135,8 +122,6 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from onewindow.cli import settings_from
-
     s = settings_from(args)
     external = args.bootstrap is not None or "ONEWINDOW_KAFKA_BOOTSTRAP" in os.environ
     return up(s, simulate=args.simulate, rate=args.rate, compression=args.compression,
@@ -144,8 +129,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from onewindow.cli import add_common
-
     p = sub.add_parser("up", help="start the whole local stack in the foreground")
     p.add_argument("--simulate", action="store_true", help="also run simulated department traffic")
     p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")

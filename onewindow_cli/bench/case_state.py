@@ -23,7 +23,6 @@ Speed is measured here, never asserted by a timed test.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -63,7 +62,7 @@ def _plain_consume(bootstrap: str, topics: list[str], n: int) -> float:
 def _records(bootstrap: str, topics: list[str], n: int) -> list[Any]:
     from confluent_kafka import Consumer
 
-    from stream_apps.case_processor import InRecord
+    from stream_apps.records import InRecord
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
@@ -124,7 +123,7 @@ class _Worker:
                    ONEWINDOW_TOPIC_PREFIX=self.prefix, ONEWINDOW_DATA_DIR=str(self.data_dir))
         with open(self.data_dir / "worker.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "onewindow.cli", "worker", "--name", "bench",
+                [sys.executable, "-m", "onewindow_cli", "worker", "--name", "bench",
                  "--web-port", str(free_port())], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, sig: int = signal.SIGTERM) -> None:
@@ -295,45 +294,3 @@ def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
     path.write_text(json.dumps(summary, indent=2))
     summary["path"] = str(path)
     return summary
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from onewindow.cli import settings_from
-
-    s = settings_from(args)
-    summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
-                  latency_events=args.latency_events, latency_rate=args.latency_rate)
-    med = summary["median_eps"]
-    lines = [
-        f"case-state throughput, {args.events} events x {args.rounds} rounds "
-        f"({summary['partitions']} partitions), medians:",
-        f"  {'plain confluent-kafka consumer':34} {med['plain_consumer_eps']:>12,.0f} events/s",
-        f"  {'pure CaseProcessor (no Kafka)':34} {med['pure_processor_eps']:>12,.0f} events/s"
-        f"  ({summary['ratio_pure_to_plain']:.3f} x plain)",
-        f"  {'Faust worker, first to last state':34} {med['faust_worker_eps']:>12,.0f} events/s"
-        f"  ({summary['ratio_worker_to_plain']:.3f} x plain)",
-        f"  {'latency, input to case state':34} p50 {med['latency_p50_s'] * 1000:,.0f} ms, "
-        f"p95 {med['latency_p95_s'] * 1000:,.0f} ms, p99 {med['latency_p99_s'] * 1000:,.0f} ms"
-        f"  (at {args.latency_rate:g} events/s)",
-        f"  {'recovery after SIGKILL, state wiped':34} {med['recovery_s']:>12.1f} s "
-        "to the first new state",
-        f"results: {summary['path']}",
-    ]
-    print("\n".join(lines))  # noqa: T201
-    return 0
-
-
-def register(sub: Any) -> None:
-    from onewindow.cli import add_common
-
-    p = sub.add_parser("bench", help="benchmark suite: throughput against baselines, "
-                                     "latency percentiles, recovery")
-    p.add_argument("--events", type=int, default=50_000, help="events pre-loaded per round")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--latency-events", type=int, default=3000,
-                   help="events of the steady stream whose latency is measured")
-    p.add_argument("--latency-rate", type=float, default=300.0,
-                   help="events/s of that stream")
-    p.add_argument("--out", default="bench-results", help="directory for the JSON results")
-    add_common(p)
-    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,73 @@
+"""The benchmarks, in one place: `onewindow bench` (the case-state worker's throughput
+against baselines, latency and recovery) and `onewindow bench-materials` (the scale check
+of duplicate-material detection). Speed is measured here, never asserted by a timed test."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from onewindow.bench import run
+from onewindow.cli_options import add_common, settings_from
+from stream_apps.materials_bench import BenchOptions, run_bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    s = settings_from(args)
+    summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
+                  latency_events=args.latency_events, latency_rate=args.latency_rate)
+    med = summary["median_eps"]
+    lines = [
+        f"case-state throughput, {args.events} events x {args.rounds} rounds "
+        f"({summary['partitions']} partitions), medians:",
+        f"  {'plain confluent-kafka consumer':34} {med['plain_consumer_eps']:>12,.0f} events/s",
+        f"  {'pure CaseProcessor (no Kafka)':34} {med['pure_processor_eps']:>12,.0f} events/s"
+        f"  ({summary['ratio_pure_to_plain']:.3f} x plain)",
+        f"  {'Faust worker, first to last state':34} {med['faust_worker_eps']:>12,.0f} events/s"
+        f"  ({summary['ratio_worker_to_plain']:.3f} x plain)",
+        f"  {'latency, input to case state':34} p50 {med['latency_p50_s'] * 1000:,.0f} ms, "
+        f"p95 {med['latency_p95_s'] * 1000:,.0f} ms, p99 {med['latency_p99_s'] * 1000:,.0f} ms"
+        f"  (at {args.latency_rate:g} events/s)",
+        f"  {'recovery after SIGKILL, state wiped':34} {med['recovery_s']:>12.1f} s "
+        "to the first new state",
+        f"results: {summary['path']}",
+    ]
+    print("\n".join(lines))  # noqa: T201
+    return 0
+
+
+def cmd_bench_materials(args: argparse.Namespace) -> int:
+    """The materials scale check: generate, run through the materials worker, compare."""
+    opts = BenchOptions(materials=args.materials, seed=args.seed, replay_rate=args.replay_rate,
+                        partitions=args.partitions, out_dir=args.out,
+                        external=args.bootstrap is not None)
+    return run_bench(settings_from(args), opts)
+
+
+def register(sub: Any) -> None:
+    """Add `bench` and `bench-materials` to `sub` (an argparse subparsers action)."""
+    p = sub.add_parser("bench", help="benchmark suite: throughput against baselines, "
+                                     "latency percentiles, recovery")
+    p.add_argument("--events", type=int, default=50_000, help="events pre-loaded per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--latency-events", type=int, default=3000,
+                   help="events of the steady stream whose latency is measured")
+    p.add_argument("--latency-rate", type=float, default=300.0,
+                   help="events/s of that stream")
+    p.add_argument("--out", default="bench-results", help="directory for the JSON results")
+    add_common(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("bench-materials",
+                       help="scale check of duplicate-material detection on a generated "
+                            "population; compares the links with the pure rules")
+    p.add_argument("--materials", type=int, default=100_000,
+                   help="at least this many materials (default 100000)")
+    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--replay-rate", type=float, default=0.05,
+                   help="share of activity records sent twice (replays)")
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--out", default="bench-results", help="directory of the JSON results")
+    add_common(p)
+    p.set_defaults(func=cmd_bench_materials)

@@ -1,0 +1,42 @@
+"""The records every stream processor takes and gives, free of Faust and Kafka clients.
+
+The Faust shells (`stream_apps.app`, `stream_apps.materials_app`) turn a batch into
+`InRecord`s (`stream_apps.faust_context.records`), a processor (`CaseProcessor`,
+`MaterialRouter`, `MaterialIndexer`) returns `OutRecord`s, and `OutputProducer` sends
+them; the tests and benchmarks build both directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["InRecord", "OutRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """One consumed Kafka record, as the transport gave it.
+
+    ``timestamp_ms`` is the record timestamp in milliseconds since the Unix epoch, or
+    ``None`` when the record has none (`onewindow.domain.clock.from_ms` turns it into a
+    datetime).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None
+    #: the transport's own handle on the record (the Faust event), for the adapter
+    ref: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to produce: topic, key bytes (``None``: no key) and value bytes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
