@@ -1,15 +1,25 @@
-"""What every router of the counter app shares: the read-only connection of a request,
-its paging parameters and the documented error responses."""
+"""What every router of the counter app shares: the parts ``create_app`` keeps on
+``app.state`` (read model, calendar, clock, ID protector, department registry,
+metrics), the read-only connection of a request, its paging parameters and the
+documented error responses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
+from counter.metrics import CounterMetrics
 from counter.schemas import ErrorOut
+from onewindow.departments import Registry
+from onewindow.domain.calendar import WorkingCalendar
+from onewindow.read_model.privacy import IdProtector
+
+__all__ = ["ERRORS", "Calendar", "Conn", "Departments", "Limit", "Metrics", "Now", "Offset",
+           "Protector", "ReadModel", "paged"]
 
 
 def _conn(request: Request) -> Iterator[Connection]:
@@ -18,7 +28,47 @@ def _conn(request: Request) -> Iterator[Connection]:
         yield c
 
 
+async def _engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+async def _now(request: Request) -> datetime:
+    """The time of this request, from the app's clock (tests set it)."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+async def _calendar(request: Request) -> WorkingCalendar:
+    return request.app.state.calendar  # type: ignore[no-any-return]
+
+
+async def _protector(request: Request) -> IdProtector:
+    return request.app.state.protector  # type: ignore[no-any-return]
+
+
+async def _departments(request: Request) -> Registry:
+    return request.app.state.departments  # type: ignore[no-any-return]
+
+
+async def _metrics(request: Request) -> CounterMetrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
 Conn = Annotated[Connection, Depends(_conn)]
+#: the engine itself, for what opens its own connections (health check, change feed)
+ReadModel = Annotated[Engine, Depends(_engine)]
+Now = Annotated[datetime, Depends(_now)]
+Calendar = Annotated[WorkingCalendar, Depends(_calendar)]
+Protector = Annotated[IdProtector, Depends(_protector)]
+Departments = Annotated[Registry, Depends(_departments)]
+Metrics = Annotated[CounterMetrics, Depends(_metrics)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, description="rows to skip")]
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+
+def paged(items: list[Any], limit: int, offset: int) -> tuple[list[Any], int | None]:
+    """``items`` fetched with ``limit + 1``: the page and the next offset (or None)."""
+    if len(items) > limit:
+        return items[:limit], offset + limit
+    return items, None

@@ -22,15 +22,14 @@ import threading
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from counter import present
-from counter.dependencies import ERRORS, Conn
+from counter.dependencies import ERRORS, Calendar, Conn, Departments, Now, Protector
 from counter.schemas import (
     BoardOut,
     CaseCardOut,
@@ -41,14 +40,11 @@ from counter.schemas import (
     SearchOut,
     SearchQuery,
 )
-from onewindow.departments import Registry
-from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.deadline import SHANGHAI, local_date
 from onewindow.domain.identifiers import normalise_id_number
 from onewindow.read_model import queries
-from onewindow.read_model.privacy import IdProtector
 
-__all__ = ["LookupLimiter", "build_router"]
+__all__ = ["LookupLimiter", "router"]
 
 ID_TYPES = ("RESIDENT_ID", "USCC", "PASSPORT", "OTHER")
 NOT_FOUND = "no case matches this case number and ID"  # the same for every miss
@@ -85,98 +81,103 @@ def _last4(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().upper()[-4:]
 
 
-def build_router(*, protector: IdProtector, calendar: WorkingCalendar,
-                 now: Callable[[], datetime], registry: Registry,
-                 limiter: LookupLimiter | None = None) -> APIRouter:
-    api = APIRouter(prefix="/api", responses=ERRORS)
-    limiter = limiter or LookupLimiter()
+async def _limiter(request: Request) -> LookupLimiter:
+    return request.app.state.lookup_limiter  # type: ignore[no-any-return]
 
-    @api.get("/cases/{case_id}/card", response_model=CaseCardOut, tags=["counter screen"],
-             summary="The case card: case, working days left, documents on file")
-    def case_card(case_id: str, c: Conn) -> dict[str, Any]:
-        row = queries.get_case(c, case_id)
-        if row is None:
-            raise HTTPException(404, f"case {case_id!r} is not in the read model")
-        t = now()
-        today = local_date(t)
-        holders: list[tuple[str, str]] = []
-        if row["applicant_id_type"] and row["applicant_id_hash"]:
-            holders.append((row["applicant_id_type"], row["applicant_id_hash"]))
-        holders += [h for h in queries.case_holders(c, case_id) if h not in holders]
-        out_holders = []
-        conflicts = 0
-        for id_type, id_hash in holders:
-            materials, links = queries.holder_materials(c, id_type, id_hash)
-            docs = queries.fold_documents(materials, links)
-            is_applicant = (id_type, id_hash) == (row["applicant_id_type"],
-                                                  row["applicant_id_hash"])
-            if materials:
-                name, masked = materials[-1]["holder_name"], materials[-1]["holder_id_masked"]
-            else:
-                name, masked = row["applicant_name"], row["applicant_id_masked"]
-            conflicts += sum(len(d["conflicts"]) for d in docs)
-            out_holders.append({
-                "holder": {"id_type": id_type, "id_masked": masked, "name": name},
-                "is_applicant": is_applicant, "total_documents": len(docs),
-                "documents": [present.card_document_out(d, row, today) for d in docs[:100]]})
-        avoidable = sum(1 for h in out_holders for d in h["documents"]
-                        for s in d["submissions"] if s["avoidable"] and s["case_id"] == case_id)
-        return {"case": present.screen_case_out(row, t, calendar), "holders": out_holders,
-                "conflicts": conflicts, "avoidable_submissions": avoidable}
 
-    @api.post("/search", response_model=SearchOut, tags=["counter screen"],
-              summary="Find cases by case number or by the applicant's ID number (in the body)")
-    def search(body: SearchQuery, c: Conn) -> dict[str, Any]:
-        q = body.q.strip()
-        t = now()
-        row = queries.get_case(c, q) if q else None
-        if row is not None:
-            return {"match": "case", "items": [present.screen_case_out(row, t, calendar)]}
-        number = normalise_id_number(q)
-        if not number:
-            return {"match": "none", "items": []}
-        rows = queries.cases_by_applicant_hash(c, protector.hash(number), ID_TYPES, limit=50)
-        return {"match": "applicant" if rows else "none",
-                "items": [present.screen_case_out(r, t, calendar) for r in rows]}
+Limiter = Annotated[LookupLimiter, Depends(_limiter)]
 
-    @api.get("/board", response_model=BoardOut, tags=["counter screen"],
-             summary="Cases a counter window accepted on a day (today by default)")
-    def board(c: Conn, window_id: Annotated[str | None, Query(max_length=64)] = None,
-              day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
-        t = now()
-        today = local_date(t)
-        d = day or today
-        start, end = _day_bounds(d)
-        windows = queries.window_counts(c, start, end)
-        rows = queries.accepted_between(c, start, end, window_id=window_id or None)
-        latest = queries.latest_acceptance(c)
-        return {"date": d.isoformat(), "today": today.isoformat(), "window_id": window_id,
-                "windows": [{"window_id": w, "accepted": n} for w, n in windows],
-                "latest_accepted_on": None if latest is None else local_date(latest).isoformat(),
-                "items": [present.screen_case_out(r, t, calendar) for r in rows]}
+router = APIRouter(prefix="/api", responses=ERRORS)
 
-    @api.get("/departments", response_model=list[DepartmentOut], tags=["counter screen"],
-             summary="The department registry (codes and names)")
-    def departments() -> list[dict[str, str]]:
-        return [{"code": d.code, "name": d.name, "name_en": d.name_en, "role": d.role}
-                for d in registry.departments]
 
-    @api.post("/lookup", response_model=LookupOut, tags=["progress lookup"],
-              responses={429: {"model": ErrorOut}},
-              summary="办件进度查询: case number and the last four characters of the ID")
-    def lookup(body: LookupQuery, request: Request, c: Conn) -> dict[str, Any]:
-        client = request.client.host if request.client else "unknown"
-        if not limiter.allow(client):
-            raise HTTPException(429, "too many lookups; try again in a minute")
-        row = queries.get_case(c, body.case_id.strip())
-        masked = None if row is None else row["applicant_id_masked"]
-        given = _last4(body.id_last4)
-        # compare in constant time, and answer a wrong pair exactly like an unknown case
-        ok = (masked is not None and len(given) == 4
-              and hmac.compare_digest(masked[-4:].upper().encode(), given.encode()))
-        if not ok or row is None:
-            raise HTTPException(404, NOT_FOUND)
-        steps = queries.timeline(c, row["case_id"], limit=200)
-        return present.lookup_out(row, steps, now(), calendar)
+@router.get("/cases/{case_id}/card", response_model=CaseCardOut, tags=["counter screen"],
+            summary="The case card: case, working days left, documents on file")
+def case_card(case_id: str, c: Conn, t: Now, calendar: Calendar) -> dict[str, Any]:
+    row = queries.get_case(c, case_id)
+    if row is None:
+        raise HTTPException(404, f"case {case_id!r} is not in the read model")
+    today = local_date(t)
+    holders: list[tuple[str, str]] = []
+    if row["applicant_id_type"] and row["applicant_id_hash"]:
+        holders.append((row["applicant_id_type"], row["applicant_id_hash"]))
+    holders += [h for h in queries.case_holders(c, case_id) if h not in holders]
+    out_holders = []
+    conflicts = 0
+    for id_type, id_hash in holders:
+        materials, links = queries.holder_materials(c, id_type, id_hash)
+        docs = queries.fold_documents(materials, links)
+        is_applicant = (id_type, id_hash) == (row["applicant_id_type"],
+                                              row["applicant_id_hash"])
+        if materials:
+            name, masked = materials[-1]["holder_name"], materials[-1]["holder_id_masked"]
+        else:
+            name, masked = row["applicant_name"], row["applicant_id_masked"]
+        conflicts += sum(len(d["conflicts"]) for d in docs)
+        out_holders.append({
+            "holder": {"id_type": id_type, "id_masked": masked, "name": name},
+            "is_applicant": is_applicant, "total_documents": len(docs),
+            "documents": [present.card_document_out(d, row, today) for d in docs[:100]]})
+    avoidable = sum(1 for h in out_holders for d in h["documents"]
+                    for s in d["submissions"] if s["avoidable"] and s["case_id"] == case_id)
+    return {"case": present.screen_case_out(row, t, calendar), "holders": out_holders,
+            "conflicts": conflicts, "avoidable_submissions": avoidable}
 
-    return api
+
+@router.post("/search", response_model=SearchOut, tags=["counter screen"],
+             summary="Find cases by case number or by the applicant's ID number (in the body)")
+def search(body: SearchQuery, c: Conn, t: Now, calendar: Calendar,
+           protector: Protector) -> dict[str, Any]:
+    q = body.q.strip()
+    row = queries.get_case(c, q) if q else None
+    if row is not None:
+        return {"match": "case", "items": [present.screen_case_out(row, t, calendar)]}
+    number = normalise_id_number(q)
+    if not number:
+        return {"match": "none", "items": []}
+    rows = queries.cases_by_applicant_hash(c, protector.hash(number), ID_TYPES, limit=50)
+    return {"match": "applicant" if rows else "none",
+            "items": [present.screen_case_out(r, t, calendar) for r in rows]}
+
+
+@router.get("/board", response_model=BoardOut, tags=["counter screen"],
+            summary="Cases a counter window accepted on a day (today by default)")
+def board(c: Conn, t: Now, calendar: Calendar,
+          window_id: Annotated[str | None, Query(max_length=64)] = None,
+          day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
+    today = local_date(t)
+    d = day or today
+    start, end = _day_bounds(d)
+    windows = queries.window_counts(c, start, end)
+    rows = queries.accepted_between(c, start, end, window_id=window_id or None)
+    latest = queries.latest_acceptance(c)
+    return {"date": d.isoformat(), "today": today.isoformat(), "window_id": window_id,
+            "windows": [{"window_id": w, "accepted": n} for w, n in windows],
+            "latest_accepted_on": None if latest is None else local_date(latest).isoformat(),
+            "items": [present.screen_case_out(r, t, calendar) for r in rows]}
+
+
+@router.get("/departments", response_model=list[DepartmentOut], tags=["counter screen"],
+            summary="The department registry (codes and names)")
+def departments(registry: Departments) -> list[dict[str, str]]:
+    return [{"code": d.code, "name": d.name, "name_en": d.name_en, "role": d.role}
+            for d in registry.departments]
+
+
+@router.post("/lookup", response_model=LookupOut, tags=["progress lookup"],
+             responses={429: {"model": ErrorOut}},
+             summary="办件进度查询: case number and the last four characters of the ID")
+def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calendar,
+           limiter: Limiter) -> dict[str, Any]:
+    client = request.client.host if request.client else "unknown"
+    if not limiter.allow(client):
+        raise HTTPException(429, "too many lookups; try again in a minute")
+    row = queries.get_case(c, body.case_id.strip())
+    masked = None if row is None else row["applicant_id_masked"]
+    given = _last4(body.id_last4)
+    # compare in constant time, and answer a wrong pair exactly like an unknown case
+    ok = (masked is not None and len(given) == 4
+          and hmac.compare_digest(masked[-4:].upper().encode(), given.encode()))
+    if not ok or row is None:
+        raise HTTPException(404, NOT_FOUND)
+    steps = queries.timeline(c, row["case_id"], limit=200)
+    return present.lookup_out(row, steps, t, calendar)

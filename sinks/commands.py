@@ -8,20 +8,23 @@ import sys
 import threading
 from typing import Any
 
+from prometheus_client import start_http_server
+
+from onewindow.cli_options import add_common, settings_from
 from onewindow.logs import configure_logging
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
     """Run the sinks in the foreground; SIGTERM/Ctrl-C commit the batch in hand and exit."""
-    from prometheus_client import start_http_server
-
-    from onewindow.cli import settings_from
-    from sinks.runner import SinkRunner
+    # SQLAlchemy, Alembic and the sink (~0.8 s to import) load only for the sink commands,
+    # so the other `onewindow` commands start quickly.
+    from sinks.bootstrap import build_sink  # noqa: PLC0415 - heavy, see above
+    from sinks.runner import SinkRunner  # noqa: PLC0415 - heavy, see above
 
     s = settings_from(args)
     configure_logging(s, level=args.loglevel)
-    runner = SinkRunner(s, batch_max=args.batch_size, linger=args.linger,
-                        commit_delay=args.commit_delay)
+    runner = SinkRunner(build_sink(s, commit_delay=args.commit_delay),
+                        batch_max=args.batch_size, linger=args.linger)
     port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
     host = s.metrics_host  # 0.0.0.0 in a container
     if port:
@@ -37,12 +40,12 @@ def cmd_sink(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from onewindow.cli import settings_from
-    from sinks.rebuild import rebuild
+    from sinks.bootstrap import build_sink  # noqa: PLC0415 - SQLAlchemy, see cmd_sink
+    from sinks.rebuild import rebuild  # noqa: PLC0415 - heavy, see above
 
     s = settings_from(args)
     configure_logging(s, level=args.loglevel or "WARNING")
-    report = rebuild(s, batch_max=args.batch_size, out=sys.stdout)
+    report = rebuild(build_sink(s, migrate=False), batch_max=args.batch_size, out=sys.stdout)
     print(f"rebuilt from {report.records} records in {report.seconds:.1f}s "  # noqa: T201
           f"({', '.join(f'{k} {v}' for k, v in sorted(report.results.items())) or 'none'})")
     for table, n in report.tables.items():
@@ -51,8 +54,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from onewindow.cli import add_common
-
+    """Add `sink` and `rebuild` to `sub` (an argparse subparsers action)."""
     p = sub.add_parser("sink", help="run the read-model sinks (output topics -> SQL)")
     p.add_argument("--metrics-port", type=int, dest="metrics_port",
                    help="port of /metrics (ONEWINDOW_SINK_METRICS_PORT; 0 for none)")

@@ -3,9 +3,10 @@
 1. Drop the model (Alembic downgrade to base) and create it again (upgrade to head).
 2. Note the end offsets (high watermarks) of every partition of the four output topics.
 3. Read every partition from its beginning up to that end with a plain consumer, and
-   write with the same :class:`~sinks.ingest.Ingestor` and
-   :func:`~sinks.unit_of_work.write_batch` as the live sink, offsets included, so a sink
-   started afterwards continues exactly where the rebuild stopped.
+   write with the same parts as the live sink (:func:`sinks.bootstrap.build_sink`: the
+   :class:`~sinks.ingest.Ingestor` and the :class:`~sinks.unit_of_work.UnitOfWork`),
+   offsets included, so a sink started afterwards continues exactly where the rebuild
+   stopped.
 
 Stop the sink first: the rebuild is the database's only writer while it runs. The
 case-state topic is compacted, so the rebuild reads each case's newest states only;
@@ -20,22 +21,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from sqlalchemy import Engine, func, select
 
-from onewindow.codec import get_codec
-from onewindow.config import Settings
 from onewindow.errors import OneWindowError
-from onewindow.read_model.engine import make_engine
-from onewindow.read_model.privacy import IdProtector
 from onewindow.read_model.tables import metadata
-from onewindow.topics import Topics
-from sinks.ingest import Ingestor
-from sinks.metrics import SinkMetrics
+from sinks.bootstrap import SinkParts
 from sinks.migrations import downgrade, upgrade
-from sinks.rows import Batch, RowMaker
-from sinks.runner import consumer_config
-from sinks.unit_of_work import write_batch
+from sinks.rows import Batch
 
 __all__ = ["RebuildReport", "rebuild", "table_counts"]
 
@@ -54,18 +47,14 @@ def table_counts(engine: Engine) -> dict[str, int]:
                 for t in metadata.sorted_tables}
 
 
-def rebuild(settings: Settings, *, engine: Engine | None = None, batch_max: int = 5000,
-            timeout: float = 3600.0, out: TextIO | None = None,
-            stop: threading.Event | None = None) -> RebuildReport:
-    engine = engine or make_engine(settings.database_url, writer=True)
+def rebuild(parts: SinkParts, *, batch_max: int = 5000, timeout: float = 3600.0,
+            out: TextIO | None = None, stop: threading.Event | None = None) -> RebuildReport:
+    """Recreate the read model of ``parts`` (built with ``migrate=False``: the model is
+    dropped and created here) from the output topics."""
+    engine, ingestor = parts.engine, parts.ingestor
     stop = stop or threading.Event()
     t0 = time.perf_counter()
-    topics = Topics(settings.topic_prefix)
-    codec = get_codec()
-    metrics = SinkMetrics()
-    ingestor = Ingestor(topics, codec, RowMaker(codec, IdProtector.from_settings(settings)),
-                        metrics)
-    consumer = Consumer(consumer_config(settings, f"onewindow-rebuild-{uuid.uuid4().hex}"))
+    consumer = parts.consumer(f"onewindow-rebuild-{uuid.uuid4().hex}")
     report = RebuildReport()
     try:
         md = consumer.list_topics(timeout=10)
@@ -105,8 +94,7 @@ def rebuild(settings: Settings, *, engine: Engine | None = None, batch_max: int 
                                       msg.value())
                 report.results[result] = report.results.get(result, 0) + 1
             if batch.records:
-                with engine.begin() as conn:
-                    write_batch(conn, batch)
+                parts.uow.write(batch)
                 report.records += batch.records
             # done when the position reached the end (compaction or control records may
             # leave no record at end - 1)

@@ -25,62 +25,33 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from sqlalchemy import Engine
 
-from onewindow.codec import get_codec
-from onewindow.config import Settings
-from onewindow.read_model.engine import make_engine
-from onewindow.read_model.privacy import IdProtector
-from onewindow.topics import Topics
-from sinks.ingest import Ingestor
-from sinks.metrics import SinkMetrics
-from sinks.rows import Batch, RowMaker
-from sinks.unit_of_work import WriteResult, load_offsets, write_batch
+from sinks.bootstrap import SinkParts
+from sinks.rows import Batch
+from sinks.unit_of_work import WriteResult
 
-__all__ = ["SinkRunner", "consumer_config"]
+__all__ = ["SinkRunner"]
 
 log = logging.getLogger(__name__)
 
 
-def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, Any]:
-    conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": group,  # required by librdkafka; offsets are never committed to it
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": False,
-        "fetch.wait.max.ms": 50,
-        "queued.max.messages.kbytes": 65536,
-    }
-    conf.update(extra)
-    return conf
-
-
 class SinkRunner:
-    def __init__(self, settings: Settings, *, engine: Engine | None = None,
-                 metrics: SinkMetrics | None = None, batch_max: int = 2000,
-                 linger: float = 0.02, idle_wait: float = 0.5, commit_delay: float = 0.0,
-                 migrate: bool = True,
+    """The live sink over the parts :func:`sinks.bootstrap.build_sink` built."""
+
+    def __init__(self, parts: SinkParts, *, batch_max: int = 2000, linger: float = 0.02,
+                 idle_wait: float = 0.5,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.settings = settings
-        self.engine = engine or make_engine(settings.database_url, writer=True)
-        self.metrics = metrics or SinkMetrics()
-        self.topics = Topics(settings.topic_prefix)
-        protector = IdProtector.from_settings(settings)
-        if protector.is_dev_key:
-            log.warning("ONEWINDOW_ID_HASH_KEY is the development default: set a secret key "
-                        "in production")
-        codec = get_codec()
-        self.ingestor = Ingestor(self.topics, codec, RowMaker(codec, protector), self.metrics)
+        self.parts = parts
+        self.settings = parts.settings
+        self.engine = parts.engine
+        self.metrics = parts.metrics
+        self.ingestor = parts.ingestor
+        self.uow = parts.uow
         self.batch_max = batch_max
         self.linger = linger
         self.idle_wait = idle_wait
-        self.commit_delay = commit_delay  # test-only fault injection: sleep before COMMIT
-        self.migrate = migrate
         self.clock = clock
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.committed_records = 0
@@ -105,27 +76,22 @@ class SinkRunner:
         return []
 
     def _assign(self, consumer: Consumer, stop: threading.Event) -> None:
-        parts = self._partitions(consumer, stop)
-        with self.engine.connect() as conn:
-            stored = load_offsets(conn, self.ingestor.topic_names)
+        partitions = self._partitions(consumer, stop)
+        stored = self.uow.stored_offsets(self.ingestor.topic_names)
         assignment = []
-        for t, p in parts:
+        for t, p in partitions:
             off = stored.get((t, p))
             assignment.append(TopicPartition(t, p, OFFSET_BEGINNING if off is None else off))
             if off is not None:
                 self.next_offsets[(t, p)] = off
         consumer.assign(assignment)
-        log.info("sink assigned %d partitions, %d with stored offsets", len(parts), len(stored))
+        log.info("sink assigned %d partitions, %d with stored offsets", len(partitions),
+                 len(stored))
 
     # ------------------------------------------------------------------ loop
 
     def run(self, stop: threading.Event) -> None:
-        if self.migrate:
-            from sinks.migrations import upgrade
-
-            upgrade(self.engine)
-        group = f"{self.settings.topic_prefix}onewindow-sink"
-        consumer = Consumer(consumer_config(self.settings, group))
+        consumer = self.parts.consumer(f"{self.settings.topic_prefix}onewindow-sink")
         try:
             self._assign(consumer, stop)
             while not stop.is_set():
@@ -160,11 +126,7 @@ class SinkRunner:
     def write(self, batch: Batch) -> tuple[WriteResult, datetime, float]:
         """One transaction: rows + offsets. Returns the result, commit time and duration."""
         t0 = time.perf_counter()
-        now = self.clock()
-        with self.engine.begin() as conn:
-            result = write_batch(conn, batch, now)
-            if self.commit_delay:
-                time.sleep(self.commit_delay)
+        result = self.uow.write(batch, self.clock())
         return result, self.clock(), time.perf_counter() - t0
 
     def _commit(self, batch: Batch, stop: threading.Event) -> bool:

@@ -14,18 +14,22 @@ every statement is an upsert that is safe to repeat:
   of the two arrives first (both are checked in the same transaction).
 * ``consumed_offsets``: the next offset per partition, never moved backwards.
 
+:class:`UnitOfWork` is that transaction on an engine, as the live sink and the rebuild use
+it (``sinks.bootstrap`` builds one per process).
+
 Dialects: PostgreSQL and SQLite both speak ``INSERT ... ON CONFLICT``; SQLAlchemy's
 dialect-specific ``insert`` builds it and sends many rows per statement.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from onewindow.read_model.tables import (
@@ -39,10 +43,9 @@ from onewindow.read_model.tables import (
 )
 from sinks.rows import Batch
 
-__all__ = ["WriteResult", "load_offsets", "write_batch"]
+__all__ = ["UnitOfWork", "WriteResult", "load_offsets", "write_batch"]
 
 CHUNK = 500  # keys per IN (...) list
-
 
 
 @dataclass
@@ -149,3 +152,24 @@ def load_offsets(conn: Connection, topics: Iterable[str]) -> dict[tuple[str, int
     rows = conn.execute(select(OFFSETS.c.topic, OFFSETS.c.partition, OFFSETS.c.next_offset)
                         .where(OFFSETS.c.topic.in_(names))).all()
     return {(t, p): o for t, p, o in rows}
+
+
+class UnitOfWork:
+    """A batch's rows and next offsets in ONE transaction on ``engine``: both are committed
+    or neither is."""
+
+    def __init__(self, engine: Engine, *, commit_delay: float = 0.0) -> None:
+        self.engine = engine
+        self.commit_delay = commit_delay  # test-only fault injection: sleep before COMMIT
+
+    def write(self, batch: Batch, now: datetime | None = None) -> WriteResult:
+        with self.engine.begin() as conn:
+            result = write_batch(conn, batch, now)
+            if self.commit_delay:
+                time.sleep(self.commit_delay)
+        return result
+
+    def stored_offsets(self, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        """The next offsets committed with the rows (see :func:`load_offsets`)."""
+        with self.engine.connect() as conn:
+            return load_offsets(conn, topics)

@@ -26,8 +26,14 @@ from onewindow.domain.materials import (
     material_from_event,
     order_key,
 )
+from onewindow.read_model.privacy import IdProtector
 from onewindow.read_model.tables import metadata
 from onewindow.topics import Topics
+from sinks.ingest import Ingestor
+from sinks.rows import Batch, RowMaker
+from sinks.unit_of_work import write_batch
+from stream_apps.case_processor import CaseProcessor
+from stream_apps.records import InRecord
 
 #: columns that describe delivery (when a row was committed), not content
 DELIVERY_COLUMNS = frozenset({"recorded_at", "updated_at"})
@@ -133,8 +139,6 @@ def case_outputs(events: Iterable[dict[str, Any]], topics: Topics,
                  ts_ms: int = 1_700_000_000_000) -> list[tuple[str, bytes]]:
     """(topic, value) of every output record the case-state step gives for ``events``
     (the stream app's own code, without Kafka)."""
-    from stream_apps.case_processor import CaseProcessor, InRecord
-
     codec = get_codec()
     proc = CaseProcessor(codec=codec, topics=topics, departments=load_registry().codes,
                          calendar=load_calendar())
@@ -154,11 +158,6 @@ def load_model(engine: Engine, topics: Topics, records: Sequence[tuple[str, byte
                settings: Any, batch: int = 50, seed: int | None = None) -> None:
     """Write records through the sink's own ingest + unit of work, in batches (random
     batch sizes when ``seed`` is given)."""
-    from onewindow.read_model.privacy import IdProtector
-    from sinks.ingest import Ingestor
-    from sinks.rows import Batch, RowMaker
-    from sinks.unit_of_work import write_batch
-
     codec = get_codec()
     ing = Ingestor(topics, codec, RowMaker(codec, IdProtector.from_settings(settings)))
     rng = random.Random(seed)

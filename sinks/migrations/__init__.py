@@ -10,6 +10,7 @@ with ``python -m sinks.migrations revision -m "..." [--autogenerate] --url URL``
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from onewindow.read_model.engine import make_engine
 
 __all__ = ["HERE", "alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
 
@@ -60,10 +63,6 @@ def head_revision() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m sinks.migrations revision -m MSG [--autogenerate] --url URL``."""
-    import argparse
-
-    from onewindow.read_model.engine import make_engine
-
     p = argparse.ArgumentParser(prog="python -m sinks.migrations")
     p.add_argument("action", choices=["revision", "upgrade", "downgrade", "current"])
     p.add_argument("-m", "--message", default="change")

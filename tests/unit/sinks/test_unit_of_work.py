@@ -1,11 +1,12 @@
-"""The unit of work on SQLite: idempotent upserts, version guard, rows and offsets in one
-transaction, and the whole pure pipeline (case step -> sink) equal to the fold."""
+"""The unit of work on SQLite and PostgreSQL (``database_url``, tests/unit/conftest.py):
+idempotent upserts, version guard, rows and offsets in one transaction, and the whole
+pure pipeline (case step -> sink) equal to the fold."""
 
 from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.read_model import queries
+from onewindow.read_model.engine import make_engine
 from onewindow.read_model.privacy import IdProtector
 from onewindow.read_model.tables import Case, ConsumedOffset, Material, Task, metadata
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
@@ -35,24 +37,8 @@ from tests.read_model_support import (
     read_jsonl,
     scan_text_columns,
 )
-
-T0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
-
-
-def _state(case_id: str, version: int, tasks: list[tuple[str, str]], **kw) -> dict:
-    rec = {"case_id": case_id, "status": "IN_PROGRESS", "version": version,
-           "service_code": "S1", "service_name": "svc", "case_kind": "JOINT",
-           "channel": "COUNTER", "window_id": "W1",
-           "applicant": {"kind": "PERSON", "id_type": "RESIDENT_ID",
-                         "id_number": "440106198503121237", "name": "陈静"},
-           "promise": {"amount": 5, "unit": "WORKING_DAY"}, "accepted_at": T0,
-           "due_date": None, "due_at": None, "due_provisional": False, "paused_since": None,
-           "closed_at": None,
-           "tasks": [{"task_id": t, "department": "scjgj", "name": None, "status": s,
-                      "updated_at": T0} for t, s in tasks],
-           "source_timestamp": T0, "last_event_id": None}
-    rec.update(kw)
-    return rec
+from tests.unit.sinks.helpers import T0
+from tests.unit.sinks.helpers import case_state as _state
 
 
 def _write(engine, topics, settings, records: list[tuple[str, str, dict]],
@@ -78,6 +64,7 @@ def test_migrations_create_exactly_the_models_and_go_back(engine) -> None:
     assert current_revision(engine) == head_revision()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_runs_in_wal_mode(engine) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -201,7 +188,7 @@ def _example():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_pipeline_equals_the_pure_fold_and_link_rules_in_any_batching(
-        engine, topics, settings, seed) -> None:
+        engine, topics, settings, seed, tmp_path) -> None:
     cases = list(ScenarioGenerator(ScenarioConfig(seed=seed)).cases(60))
     cases.append(read_jsonl(_example()))
     flat = [e for c in cases for e in c]
@@ -234,11 +221,8 @@ def test_pipeline_equals_the_pure_fold_and_link_rules_in_any_batching(
     assert cal is not None
     assert scan_text_columns(engine, plaintext_ids(flat)) == []
 
-    # the same records in other batches give the same model
-    other = engine.url.database.replace("model.db", "other.db")
-    from onewindow.read_model.engine import make_engine
-
-    e2 = make_engine(f"sqlite:///{other}", writer=True)
+    # the same records in other batches (in one, on SQLite) give the same model
+    e2 = make_engine(f"sqlite:///{tmp_path / 'other.db'}", writer=True)
     upgrade(e2)
     load_model(e2, topics, records, settings, batch=len(records))
     assert dump_model(e2) == dump_model(engine)

@@ -1,18 +1,10 @@
-"""The counter screen's JSON (card, search, board, lookup) and its pages (no Kafka)."""
+"""The counter screen's JSON (counter.screen_api): card, search, board, lookup."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
-from counter.pages import STATIC
-from tests.unit.sinks import test_counter_api as base
-from tests.unit.sinks.test_counter_api import CASE, RID, USCC
-
-# the same model as the API tests: the worked example, scenario cases and an open case
-client, clock, events = base.client, base.clock, base.events
-
-NAME = "广州花城餐饮管理有限公司"
+from tests.unit.counter.helpers import CASE, NAME, RID, USCC
 
 
 def test_card_has_working_days_left_and_documents_on_file(client, clock) -> None:
@@ -104,40 +96,3 @@ def test_lookup_is_rate_limited_per_client(client) -> None:
     codes = [client.post("/api/lookup", json={"case_id": CASE, "id_last4": f"{i:04d}"}
                          ).status_code for i in range(31)]
     assert codes[:30] == [404] * 30 and codes[30] == 429
-
-
-def test_mask_name() -> None:
-    from counter.present import mask_name
-
-    assert mask_name("陈静", "PERSON") == "陈*"
-    assert mask_name("欧阳娜娜", "PERSON") == "欧***"
-    assert mask_name("李", "PERSON") == "*"
-    assert mask_name(NAME, "ORGANIZATION") == "广州******有限公司"
-    assert mask_name(None, "PERSON") == ""
-
-
-def test_pages_and_assets_are_served_by_the_app(client) -> None:
-    for path, marker in (("/", "counter.js"), ("/board", "counter.js"),
-                         ("/lookup", "lookup.js")):
-        r = client.get(path)
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-        assert marker in r.text and 'name="viewport"' in r.text
-        assert "default-src 'self'" in r.headers["content-security-policy"]
-    for name in ("counter.js", "lookup.js", "common.js", "i18n.js", "style.css"):
-        r = client.get(f"/static/{name}")
-        assert r.status_code == 200, name
-    assert "javascript" in client.get("/static/counter.js").headers["content-type"]
-    assert client.get("/static/nope.js").status_code == 404
-    assert "/" not in client.get("/openapi.json").json()["paths"]
-    deps = {d["code"]: d for d in client.get("/api/departments").json()}
-    assert deps["scjgj"]["name"] == "市场监督管理局"
-
-
-def test_no_external_assets() -> None:
-    """No CDN, no font or script from elsewhere: every URL in the pages is the app's own."""
-    for f in STATIC.iterdir():
-        text = f.read_text("utf-8")
-        assert not re.search(r"https?://|//cdn|@import", text), f.name
-        if f.suffix == ".html":
-            for url in re.findall(r'(?:src|href)="([^"]+)"', text):
-                assert url.startswith("/") or url.startswith("data:"), (f.name, url)

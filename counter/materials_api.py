@@ -1,0 +1,60 @@
+"""Materials on file: one material with its links, and a holder's documents (duplicates
+folded together, the submissions that could have been avoided marked). The ID number of
+a holder is hashed with the sink's key before it reaches SQL; ``POST`` keeps it out of
+URLs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import Connection
+
+from counter import present
+from counter.dependencies import ERRORS, Conn, Limit, Offset, Protector
+from counter.schemas import HolderDocuments, HolderQuery, IdType, MaterialWithLinks
+from onewindow.domain.identifiers import mask_id
+from onewindow.read_model import queries
+from onewindow.read_model.privacy import IdProtector
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["materials"], responses=ERRORS)
+
+
+@router.get("/materials/{material_id}", response_model=MaterialWithLinks,
+            summary="A material on file and its links")
+def get_material(material_id: str, c: Conn) -> dict[str, Any]:
+    m = queries.get_material(c, material_id)
+    if m is None:
+        raise HTTPException(404, f"material {material_id!r} is not in the read model")
+    return present.material_out(m) | {"links": [present.link_out(lk) for lk in m["links"]]}
+
+
+@router.get("/holders/materials", response_model=HolderDocuments,
+            summary="Documents already on file for a holder, duplicates folded together")
+def get_holder_materials(c: Conn, protector: Protector, id_type: IdType,
+                         id_number: Annotated[str, Query(min_length=1, max_length=64)],
+                         limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    return _holder_documents(c, protector, HolderQuery(id_type=id_type, id_number=id_number),
+                             limit, offset)
+
+
+@router.post("/holders/materials", response_model=HolderDocuments,
+             summary="The same lookup with the ID number in the body (kept out of URLs)")
+def post_holder_materials(q: HolderQuery, c: Conn, protector: Protector, limit: Limit = 50,
+                          offset: Offset = 0) -> dict[str, Any]:
+    return _holder_documents(c, protector, q, limit, offset)
+
+
+def _holder_documents(c: Connection, protector: IdProtector, q: HolderQuery, limit: int,
+                      offset: int) -> dict[str, Any]:
+    materials, links = queries.holder_materials(c, q.id_type, protector.hash(q.id_number))
+    docs = queries.fold_documents(materials, links)
+    page = docs[offset:offset + limit]
+    name = materials[-1]["holder_name"] if materials else None
+    return {"holder": {"id_type": q.id_type, "id_masked": mask_id(q.id_number), "name": name},
+            "total_documents": len(docs),
+            "documents": [present.document_out(d) for d in page],
+            "limit": limit, "offset": offset,
+            "next_offset": offset + limit if offset + limit < len(docs) else None}

@@ -1,0 +1,18 @@
+"""The assembled app (counter.app): every error is JSON, and never echoes an ID number."""
+
+from __future__ import annotations
+
+from tests.unit.counter.helpers import RID
+
+
+def test_errors_are_json(client) -> None:
+    r = client.get("/api/cases/NOPE")
+    assert r.status_code == 404 and r.json()["error"] == "not_found" and "NOPE" in r.json()["detail"]
+    assert client.get("/api/cases/NOPE/timeline").status_code == 404
+    assert client.get("/api/materials/NOPE").json()["error"] == "not_found"
+    assert client.get("/no/such/route").json()["error"] == "not_found"
+    r = client.get("/api/cases", params={"limit": 0})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+    r = client.get("/api/holders/materials", params={"id_type": "NOPE", "id_number": RID})
+    assert r.status_code == 422 and RID not in r.text
+    assert client.get("/api/holders/materials", params={"id_type": "USCC"}).status_code == 422
