@@ -7,20 +7,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ONEWINDOW_DATA_DIR=/var/lib/onewindow \
+    ONEWINDOW_CACHE_DIR=/var/lib/onewindow/cache \
     ONEWINDOW_METRICS_HOST=0.0.0.0 \
     ONEWINDOW_LOG_JSON=true
 
-# The Avro schemas (schemas/avro/) and the Alembic scripts are read from the source tree,
-# so the project is installed in place (editable) from /app.
+# A regular (non-editable) install: the Avro schemas, the data files and the Alembic
+# scripts are package data, read through importlib.resources.
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY onewindow ./onewindow
+COPY onewindow_cli ./onewindow_cli
 COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY sinks ./sinks
 COPY counter ./counter
 COPY schemas ./schemas
-RUN pip install -e '.[postgres]' \
+RUN pip install '.[postgres]' \
     && useradd --system --uid 10001 --home-dir /var/lib/onewindow onewindow \
     && mkdir -p /var/lib/onewindow \
     && chown onewindow /var/lib/onewindow

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OVERRIDE_FILE = Path(__file__).resolve().parent / "data" / "calendar_override.yaml"
+#: The packaged override file (package data of `onewindow.data`; installs are unzipped,
+#: so it is a real file).
+DEFAULT_OVERRIDE_FILE = Path(str(resources.files("onewindow.data") / "calendar_override.yaml"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,27 @@
 """Typed settings: one loader for every process, environment prefix ONEWINDOW_.
 
 Defaults run the whole stack on one laptop with nothing configured: a local Kafka
-from the jars on 127.0.0.1:19092 and a SQLite read model under ./var/.
+from the jars on 127.0.0.1:19092 and a SQLite read model under ./var/. Nothing defaults
+to a path beside the installed code: the data directory is `var/` under the current
+directory, the download cache is per user (`$XDG_CACHE_HOME/onewindow`, else
+`~/.cache/onewindow`), so a non-editable install works from anywhere.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/onewindow`, else `~/.cache/onewindow` (the XDG base directory
+    specification): where the Kafka jars are kept once downloaded."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "onewindow"
 
 
 class Settings(BaseSettings):
@@ -31,8 +40,8 @@ class Settings(BaseSettings):
 
     # Local Kafka from the jars (onewindow up, tests, CI).
     kafka_version: str = "3.9.2"
-    cache_dir: Path = REPO_ROOT / ".cache"
-    data_dir: Path = REPO_ROOT / "var"
+    cache_dir: Path = Field(default_factory=user_cache_dir)
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
 

@@ -10,6 +10,7 @@ answers, stop it cleanly.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
 
 from onewindow.errors import OneWindowError
 
@@ -183,8 +186,6 @@ class LocalKafka:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        from confluent_kafka.admin import AdminClient
-
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0,
                              "logger": _quiet_logger()})
         deadline = time.monotonic() + timeout
@@ -220,9 +221,7 @@ class LocalKafka:
         self.stop()
 
 
-def _quiet_logger():  # type: ignore[no-untyped-def]
-    import logging
-
+def _quiet_logger() -> logging.Logger:
     log = logging.getLogger("onewindow.kafka_local.librdkafka")
     log.addHandler(logging.NullHandler())
     log.propagate = False

@@ -1,31 +1,33 @@
 """Subcommands of the producer side: `onewindow produce`, `onewindow material`,
-`onewindow scenario`."""
+`onewindow scenario`, `onewindow simulate`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from onewindow.cli_options import add_common, settings_from
+from onewindow.codec import get_codec
+from onewindow.departments import load_registry
+from onewindow.topics import Topics
+from producers.jsonl import produce_file
+from producers.materials import material_event_from_file, parse_fields
+from producers.publisher import Publisher
+from producers.scenarios import ScenarioConfig, ScenarioGenerator
+from producers.simulator import SimulationConfig, simulate
+
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from onewindow.cli import settings_from
-    from producers.jsonl import produce_file
-
     return produce_file(settings_from(args), Path(args.file), topic=args.topic,
                         validate=not args.no_validate, out=sys.stdout, err=sys.stderr)
 
 
 def cmd_material(args: argparse.Namespace) -> int:
     """Print (and with --send, publish) the MaterialSubmitted event of a file."""
-    import json
-
-    from onewindow.cli import settings_from
-    from onewindow.codec import get_codec
-    from onewindow.departments import load_registry
-    from producers.materials import material_event_from_file, parse_fields
-
     s = settings_from(args)
     registry = load_registry(s.departments_file)
     event = material_event_from_file(
@@ -39,9 +41,6 @@ def cmd_material(args: argparse.Namespace) -> int:
     codec = get_codec()
     print(json.dumps(codec.to_json(event), ensure_ascii=False))  # noqa: T201
     if args.send:
-        from onewindow.topics import Topics
-        from producers.publisher import Publisher
-
         with Publisher(s.kafka_bootstrap, topics=Topics(s.topic_prefix),
                        departments=registry.codes, codec=codec) as pub:
             topic = pub.send(event)
@@ -51,11 +50,6 @@ def cmd_material(args: argparse.Namespace) -> int:
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Write seeded scenario traffic as JSON lines (for `produce`, tests, benchmarks)."""
-    import json
-
-    from onewindow.codec import get_codec
-    from producers.scenarios import ScenarioConfig, ScenarioGenerator
-
     codec = get_codec()
     gen = ScenarioGenerator(ScenarioConfig(seed=args.seed))
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -79,9 +73,19 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    from onewindow.cli import add_common
+def cmd_simulate(args: Any) -> int:
+    config = SimulationConfig(rate=args.rate, compression=args.compression,
+                              backlog=timedelta(hours=args.backlog_hours), seed=args.seed,
+                              max_events=args.events, max_seconds=args.duration,
+                              invalid_rate=args.invalid_rate,
+                              duplicate_rate=args.duplicate_rate)
+    counts = simulate(settings_from(args), config, out=sys.stdout)
+    print(f"simulate: sent {counts['sent']} events of {counts['cases']} cases "  # noqa: T201
+          f"(+{counts['invalid']} invalid, +{counts['duplicates']} resent)")
+    return 0
 
+
+def register(sub: Any) -> None:
     p = sub.add_parser("produce", help="publish a JSON-lines file of events")
     p.add_argument("file", help="JSON lines, one event per line (interfaces.md JSON form)")
     p.add_argument("--topic", help="send every event to this topic instead of its department's")
@@ -123,3 +127,17 @@ def register(sub: Any) -> None:
                    help="write only MaterialSubmitted and CertificateIssued events")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_scenario)
+
+    p = sub.add_parser("simulate", help="realistic department traffic (一件事 scenarios)")
+    p.add_argument("--rate", type=float, default=5.0, help="events per second, at most")
+    p.add_argument("--compression", type=float, default=60.0,
+                   help="simulated seconds per wall-clock second")
+    p.add_argument("--backlog-hours", type=float, default=72.0,
+                   help="the simulated clock starts this far in the past")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--events", type=int, help="stop after this many events")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--invalid-rate", type=float, default=0.01)
+    p.add_argument("--duplicate-rate", type=float, default=0.01)
+    add_common(p)
+    p.set_defaults(func=cmd_simulate)

@@ -113,38 +113,3 @@ def simulate(settings: Settings, config: SimulationConfig, *,
                       flush=True)
             time.sleep(0.05)
     return counts
-
-
-
-def cmd_simulate(args: Any) -> int:
-    import sys
-
-    from onewindow.cli import settings_from
-
-    config = SimulationConfig(rate=args.rate, compression=args.compression,
-                              backlog=timedelta(hours=args.backlog_hours), seed=args.seed,
-                              max_events=args.events, max_seconds=args.duration,
-                              invalid_rate=args.invalid_rate,
-                              duplicate_rate=args.duplicate_rate)
-    counts = simulate(settings_from(args), config, out=sys.stdout)
-    print(f"simulate: sent {counts['sent']} events of {counts['cases']} cases "  # noqa: T201
-          f"(+{counts['invalid']} invalid, +{counts['duplicates']} resent)")
-    return 0
-
-
-def register(sub: Any) -> None:
-    from onewindow.cli import add_common
-
-    p = sub.add_parser("simulate", help="realistic department traffic (一件事 scenarios)")
-    p.add_argument("--rate", type=float, default=5.0, help="events per second, at most")
-    p.add_argument("--compression", type=float, default=60.0,
-                   help="simulated seconds per wall-clock second")
-    p.add_argument("--backlog-hours", type=float, default=72.0,
-                   help="the simulated clock starts this far in the past")
-    p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--events", type=int, help="stop after this many events")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--invalid-rate", type=float, default=0.01)
-    p.add_argument("--duplicate-rate", type=float, default=0.01)
-    add_common(p)
-    p.set_defaults(func=cmd_simulate)

@@ -4,13 +4,23 @@ session, started by the project's own code from the Apache jars (never a mock)."
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
-from onewindow.config import REPO_ROOT
+from onewindow.config import get_settings
+from onewindow.departments import load_registry
+from onewindow.kafka_local import LocalKafka, free_port
+from onewindow.provision import ensure_topics, plan
+from onewindow.topics import Topics
 from tests.examples import RESTAURANT_EVENTS
 
 
@@ -22,10 +32,9 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from onewindow.kafka_local import LocalKafka, free_port
 
     broker = LocalKafka(data_dir=tmp_path_factory.mktemp("kafka"), port=free_port(),
-                        controller_port=free_port(), cache_dir=REPO_ROOT / ".cache")
+                        controller_port=free_port(), cache_dir=get_settings().cache_dir)
     broker.start()
     try:
         yield broker.bootstrap
@@ -42,9 +51,6 @@ def topic_prefix() -> str:
 @pytest.fixture
 def provisioned(kafka: str, topic_prefix: str):  # type: ignore[no-untyped-def]
     """All topics of the stack under this test's own prefix."""
-    from onewindow.departments import load_registry
-    from onewindow.provision import ensure_topics, plan
-    from onewindow.topics import Topics
 
     topics = Topics(topic_prefix)
     registry = load_registry()
@@ -63,7 +69,6 @@ def example_events_path() -> Path:
 def _pg_bindir() -> Path:
     """Directory of initdb/pg_ctl: ONEWINDOW_TEST_PG_BIN, the newest
     /usr/lib/postgresql/*/bin, or the PATH."""
-    import shutil
 
     env = os.environ.get("ONEWINDOW_TEST_PG_BIN")
     if env:
@@ -89,12 +94,7 @@ def postgres_server() -> Iterator[str]:
     if external:
         yield external
         return
-    import pwd
-    import shutil
-    import subprocess
-    import tempfile
 
-    from onewindow.kafka_local import free_port
 
     bindir = _pg_bindir()
     root = Path(tempfile.mkdtemp(prefix="onewindow-pg-"))
@@ -125,8 +125,6 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL for one test; dropped after."""
-    import psycopg
-    from sqlalchemy.engine import make_url
 
     base = make_url(postgres_server)
     name = f"t_{uuid.uuid4().hex[:12]}"

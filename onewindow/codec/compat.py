@@ -46,8 +46,10 @@ def check_backward_compatible(
     """Problems preventing ``new`` (reader) from reading data written with ``old`` (writer)."""
     new_json, old_json = load_schema_json(new), load_schema_json(old)
     if engine in ("auto", "apache"):
+        # Apache's `avro` package is optional (a dev extra): its checker is used when
+        # installed, the built-in one otherwise, so the import stays local.
         try:
-            import avro.compatibility  # noqa: F401 - probe
+            import avro.compatibility  # noqa: F401, PLC0415 - probe of an optional package
         except ImportError:
             if engine == "apache":
                 raise
@@ -57,8 +59,8 @@ def check_backward_compatible(
 
 
 def _apache(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
-    import avro.schema
-    from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+    import avro.schema  # noqa: PLC0415 - optional package, see above
+    from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType  # noqa: PLC0415 - optional package, see above
 
     reader = avro.schema.parse(json.dumps(new))
     writer = avro.schema.parse(json.dumps(old))

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,13 @@ class EncodeError(OneWindowError, ValueError):
 
 
 def default_schema_dir() -> Path:
-    """``$ONEWINDOW_SCHEMA_DIR`` or ``<repo root>/schemas/avro``."""
+    """``$ONEWINDOW_SCHEMA_DIR``, else the ``avro`` folder of the ``schemas`` package
+    (package data: ``schemas/avro/`` of the repository; installs are unzipped, so it is
+    a real directory)."""
     override = os.environ.get(SCHEMA_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "schemas" / "avro"
+    return Path(str(resources.files("schemas") / "avro"))
 
 
 def crc64_fingerprint(canonical_form: str) -> bytes:

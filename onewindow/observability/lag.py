@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Gauge
 
 __all__ = ["ConsumerLag", "Every", "confluent_lag", "faust_lags", "lag_of"]
@@ -61,8 +62,6 @@ def confluent_lag(consumer: Any, *, use_committed: bool = False,
     ``use_committed``: measure from the group's committed offsets instead of the local
     position (for processes that commit to Kafka; the sink keeps its offsets in SQL and
     measures from its position)."""
-    from confluent_kafka import TopicPartition
-
     parts = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()]
     if not parts:
         return {}

@@ -8,9 +8,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from onewindow.bench import run
 from onewindow.cli_options import add_common, settings_from
-from stream_apps.materials_bench import BenchOptions, run_bench
+from onewindow_cli.bench.case_state import run
+from onewindow_cli.bench.materials import BenchOptions, run_bench
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

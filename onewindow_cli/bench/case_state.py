@@ -37,11 +37,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
+
+from onewindow.calendar_source import load_calendar
+from onewindow.codec import get_codec
 from onewindow.config import Settings
+from onewindow.departments import load_registry
+from onewindow.kafka_local import LocalKafka, free_port
+from onewindow.provision import ensure_topics, plan
+from onewindow.topics import Topics
+from producers.publisher import Publisher
+from producers.scenarios import ScenarioConfig, ScenarioGenerator
+from stream_apps.case_processor import CaseProcessor
+from stream_apps.records import InRecord
 
 
 def _plain_consume(bootstrap: str, topics: list[str], n: int) -> float:
-    from confluent_kafka import Consumer
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -60,9 +71,7 @@ def _plain_consume(bootstrap: str, topics: list[str], n: int) -> float:
 
 
 def _records(bootstrap: str, topics: list[str], n: int) -> list[Any]:
-    from confluent_kafka import Consumer
 
-    from stream_apps.records import InRecord
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
@@ -79,11 +88,6 @@ def _records(bootstrap: str, topics: list[str], n: int) -> list[Any]:
 
 
 def _pure(records: list[Any], settings: Settings, prefix: str) -> float:
-    from onewindow.calendar_source import load_calendar
-    from onewindow.codec import get_codec
-    from onewindow.departments import load_registry
-    from onewindow.topics import Topics
-    from stream_apps.case_processor import CaseProcessor
 
     proc = CaseProcessor(codec=get_codec(), topics=Topics(prefix),
                          departments=load_registry(settings.departments_file).codes,
@@ -101,9 +105,7 @@ class _Worker:
     """The real `onewindow worker` process, and a reader of the case-state it emits."""
 
     def __init__(self, bootstrap: str, prefix: str, data_dir: Path) -> None:
-        from confluent_kafka import Consumer, TopicPartition
 
-        from onewindow.topics import Topics
 
         self.bootstrap, self.prefix, self.data_dir = bootstrap, prefix, data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +119,6 @@ class _Worker:
                               for p in md.topics[topic].partitions])
 
     def start(self) -> None:
-        from onewindow.kafka_local import free_port
 
         env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=self.bootstrap,
                    ONEWINDOW_TOPIC_PREFIX=self.prefix, ONEWINDOW_DATA_DIR=str(self.data_dir))
@@ -138,7 +139,6 @@ class _Worker:
     def states(self, done: Callable[[dict[bytes, int]], bool], timeout: float = 600
                ) -> list[Any]:
         """Case-state records until `done(latest version per case)` holds."""
-        from onewindow.codec import get_codec
 
         codec = get_codec()
         latest: dict[bytes, int] = {}
@@ -180,7 +180,6 @@ def _worker_phases(bootstrap: str, prefix: str, data_dir: Path, preloaded: list[
                    latency_events: int, latency_rate: float) -> dict[str, float]:
     """Throughput over the pre-loaded backlog, latency at a steady rate, recovery after
     SIGKILL with the local state wiped."""
-    from onewindow.codec import get_codec
 
     w = _Worker(bootstrap, prefix, data_dir)
     try:
@@ -222,13 +221,6 @@ def _worker_phases(bootstrap: str, prefix: str, data_dir: Path, preloaded: list[
 
 def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
         latency_events: int = 3000, latency_rate: float = 300.0) -> dict[str, Any]:
-    from onewindow.codec import get_codec
-    from onewindow.departments import load_registry
-    from onewindow.kafka_local import LocalKafka, free_port
-    from onewindow.provision import ensure_topics, plan
-    from onewindow.topics import Topics
-    from producers.publisher import Publisher
-    from producers.scenarios import ScenarioConfig, ScenarioGenerator
 
     tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-"))
     broker = None

@@ -21,6 +21,7 @@ Results go to `bench-results/materials-<time>.json` and a table on stdout.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -36,6 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
 from onewindow.codec import Codec, get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
@@ -48,6 +52,7 @@ from onewindow.domain.materials import (
     material_from_event,
 )
 from onewindow.errors import OneWindowError
+from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import ensure_topics, plan
 from onewindow.topics import Topics, record_key
 
@@ -113,7 +118,6 @@ def read_links(bootstrap: str, topic: str, *, timeout: float = 30.0,
                ) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
     """Every record of the links topic, folded to distinct pairs; and the record count.
     A pair seen twice with different content is an error (links are pure functions)."""
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
 
     codec = get_codec()
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
@@ -155,7 +159,6 @@ def as_links(pairs: dict[tuple[str, str], dict[str, Any]]) -> set[Link]:
 
 def scrape(port: int) -> dict[str, float]:
     """The worker's /metrics as `name{labels}` -> value (summed over nothing)."""
-    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310 - local
         text = resp.read().decode()
@@ -187,7 +190,6 @@ def run_bench(settings: Settings, opts: BenchOptions) -> int:
     try:
         bootstrap = settings.kafka_bootstrap
         if not opts.external:
-            from onewindow.kafka_local import LocalKafka, free_port  # noqa: PLC0415
 
             print("starting a local Kafka broker from the jars ...", flush=True)  # noqa: T201
             broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
@@ -239,7 +241,6 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
     ensure_topics(settings.kafka_bootstrap,
                   plan(topics, load_registry(settings.departments_file).codes,
                        settings.partitions))
-    from confluent_kafka import Producer  # noqa: PLC0415
 
     prod = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
                      "compression.type": "lz4", "enable.idempotence": True,
@@ -256,7 +257,6 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
     log(f"published {len(stream)} activity records ({replays} replays) to "
         f"{topics.case_activity}", flush=True)
 
-    from onewindow.kafka_local import free_port  # noqa: PLC0415
 
     port = free_port()
     env = {**_env(), "ONEWINDOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -378,7 +378,6 @@ def _dir_bytes(path: Path) -> int:
 
 
 def _env() -> dict[str, str]:
-    import os  # noqa: PLC0415
 
     return dict(os.environ)
 

@@ -21,11 +21,12 @@ from typing import Any
 
 import httpx
 
-from onewindow.config import REPO_ROOT
+from onewindow.config import get_settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import ensure_topics, plan
 from onewindow.topics import Topics
+from tests import REPO_ROOT
 from tests.e2e.support import Stack, chromium
 
 
@@ -59,7 +60,7 @@ def main() -> int:
     kafka = os.environ.get("ONEWINDOW_TEST_KAFKA_BOOTSTRAP")
     if not kafka:
         broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
-                            controller_port=free_port(), cache_dir=REPO_ROOT / ".cache")
+                            controller_port=free_port(), cache_dir=get_settings().cache_dir)
         broker.start()
         kafka = broker.bootstrap
     topics = Topics(f"shots{int(time.time())}.")
@@ -68,7 +69,7 @@ def main() -> int:
     try:
         stack.start()
         sim = subprocess.run(
-            [sys.executable, "-m", "onewindow.cli", "simulate", "--rate", "300",
+            [sys.executable, "-m", "onewindow_cli", "simulate", "--rate", "300",
              "--compression", "3600", "--backlog-hours", "48", "--seed", "11",
              "--duration", str(args.duration)],
             env=stack.env, capture_output=True, text=True, timeout=args.duration + 60)

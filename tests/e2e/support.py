@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import sync_playwright
 
 from onewindow.codec import to_json
 from onewindow.kafka_local import free_port
@@ -54,7 +55,7 @@ class Stack:
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        p = subprocess.Popen([sys.executable, "-m", "onewindow.cli", *args], env=self.env,
+        p = subprocess.Popen([sys.executable, "-m", "onewindow_cli", *args], env=self.env,
                              stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = p
         return p
@@ -98,7 +99,7 @@ class Stack:
         with path.open("w", encoding="utf-8") as f:
             for e in events:
                 f.write(json.dumps(to_json(e), ensure_ascii=False) + "\n")
-        r = subprocess.run([sys.executable, "-m", "onewindow.cli", "produce", str(path)],
+        r = subprocess.run([sys.executable, "-m", "onewindow_cli", "produce", str(path)],
                            env=self.env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
 
@@ -122,7 +123,6 @@ class Stack:
 @contextmanager
 def chromium(tmp: Path) -> Iterator[Any]:
     """A headless Debian chromium with a fresh profile; yields the Playwright context."""
-    from playwright.sync_api import sync_playwright
 
     exe = chromium_path()
     assert exe is not None, "chromium is not installed (apt-get install chromium)"

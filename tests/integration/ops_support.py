@@ -18,7 +18,7 @@ def start_worker_on(kafka: str, topics: Topics, data_dir: Path, web_port: int,
     """`onewindow worker` (or materials-worker) serving /metrics on ``web_port``."""
     log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "onewindow.cli", command, "--name", name,
+        [sys.executable, "-m", "onewindow_cli", command, "--name", name,
          "--web-port", str(web_port)],
         env=worker_env(kafka, topics, data_dir), stdout=log, stderr=subprocess.STDOUT)
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
@@ -33,7 +34,7 @@ def start_worker(kafka: str, topics: Topics, data_dir: Path, name: str = "w1",
                  command: str = "worker") -> subprocess.Popen[bytes]:
     log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "onewindow.cli", command, "--name", name,
+        [sys.executable, "-m", "onewindow_cli", command, "--name", name,
          "--web-port", str(free_port())],
         env=worker_env(kafka, topics, data_dir), stdout=log, stderr=subprocess.STDOUT)
 
@@ -127,7 +128,7 @@ def start_materials_worker(kafka: str, topics: Topics, data_dir: Path, name: str
     /metrics on `web_port` (a free one when None)."""
     log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "onewindow.cli", "materials-worker", "--name", name,
+        [sys.executable, "-m", "onewindow_cli", "materials-worker", "--name", name,
          "--web-port", str(web_port or free_port())],
         env=worker_env(kafka, topics, data_dir), stdout=log, stderr=subprocess.STDOUT)
 
@@ -191,8 +192,6 @@ def read_topic(kafka: str, topic: str, expected: int, timeout: float = 60.0) -> 
 def wait_group_members(kafka: str, group: str, members: int, timeout: float = 90.0) -> None:
     """Wait until the consumer group is stable with `members` members, each assigned
     at least one partition (so a test can be sure every worker takes part)."""
-    from confluent_kafka import ConsumerGroupState
-    from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": kafka})
     deadline = time.monotonic() + timeout

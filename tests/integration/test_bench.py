@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_bench_reports_throughput_latency_and_recovery(kafka: str, tmp_path: Path) -> None:
     env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_PARTITIONS="2")
     res = subprocess.run(
-        [sys.executable, "-m", "onewindow.cli", "bench", "--events", "600", "--rounds", "1",
+        [sys.executable, "-m", "onewindow_cli", "bench", "--events", "600", "--rounds", "1",
          "--latency-events", "150", "--latency-rate", "200", "--out", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]

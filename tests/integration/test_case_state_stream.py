@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from onewindow.codec import get_codec
+from onewindow.departments import load_registry
 from onewindow.topics import Topics
+from producers.publisher import Publisher
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from tests.integration.streams import (
     comparable,
@@ -17,6 +20,7 @@ from tests.integration.streams import (
     expected_views,
     latest_states,
     publish,
+    read_topic,
     shuffled_with_duplicates,
     start_worker,
     stop,
@@ -96,10 +100,6 @@ def test_two_workers_split_the_partitions(kafka: str, provisioned: Topics,
 
 def test_bad_records_are_dead_lettered_and_never_stop_the_worker(
         kafka: str, provisioned: Topics, tmp_path: Path) -> None:
-    from onewindow.codec import get_codec
-    from onewindow.departments import load_registry
-    from producers.publisher import Publisher
-    from tests.integration.streams import read_topic
 
     cases = _cases(20, seed=14)
     first, rest = cases[:10], cases[10:]

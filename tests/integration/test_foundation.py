@@ -8,6 +8,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from onewindow.codec import MAGIC, get_codec
-from onewindow.config import REPO_ROOT, Settings
+from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import ensure_jars
 from onewindow.provision import ensure_topics, plan
@@ -36,7 +37,6 @@ def _consume_all(bootstrap: str, topic_names: list[str], expected: int,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe(topic_names)
     got = []
-    import time
     deadline = time.monotonic() + timeout
     while len(got) < expected and time.monotonic() < deadline:
         msg = consumer.poll(0.5)
@@ -50,7 +50,7 @@ def test_cached_jars_need_no_maven(kafka: str, monkeypatch: pytest.MonkeyPatch) 
     """A second start with an existing cache downloads nothing: no mvn on PATH is fine."""
     s = Settings()
     monkeypatch.setenv("PATH", "/nonexistent")
-    libs = ensure_jars(s.kafka_version, REPO_ROOT / ".cache")
+    libs = ensure_jars(s.kafka_version, s.cache_dir)
     assert any(p.name.startswith("kafka_2.13-3.9") for p in libs.iterdir())
 
 
@@ -114,7 +114,7 @@ def test_every_event_type_reaches_its_topic_and_decodes_from_raw_bytes(
 
 def _run_cli(*args: str, env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, **env_extra)
-    return subprocess.run([sys.executable, "-m", "onewindow.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "onewindow_cli", *args], capture_output=True,
                           text=True, env=env, timeout=120)
 
 

@@ -15,8 +15,8 @@ from onewindow.domain.materials import all_links, avoidable_set, material_from_e
 from onewindow.kafka_local import free_port
 from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
+from onewindow_cli.bench.materials import as_links, read_links, scrape
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
-from stream_apps.materials_bench import as_links, read_links, scrape
 from tests.integration.streams import (
     count_topic,
     publish,

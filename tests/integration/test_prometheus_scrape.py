@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from onewindow.config import REPO_ROOT
 from onewindow.kafka_local import free_port
 from onewindow.topics import Topics
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
+from tests import REPO_ROOT
 from tests.integration.ops_support import scrape, start_worker_on
 from tests.integration.streams import publish, shuffled_with_duplicates, stop
 

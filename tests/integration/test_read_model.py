@@ -79,14 +79,14 @@ def _env(kafka: str, topics: Topics, tmp: Path, db_url: str) -> dict[str, str]:
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onewindow.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "onewindow_cli", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
 def _start_sink(env: dict[str, str], tmp: Path, port: int, *extra: str,
                 name: str = "sink") -> subprocess.Popen[bytes]:
     log = open(tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "onewindow.cli", "sink", "--metrics-port",
+    return subprocess.Popen([sys.executable, "-m", "onewindow_cli", "sink", "--metrics-port",
                              str(port), *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from datetime import datetime
 
 import pytest
@@ -82,7 +83,6 @@ def test_output_record_on_an_input_topic_is_unknown_schema() -> None:
 
 
 def test_random_bytes_never_escape_as_other_exceptions() -> None:
-    import random
 
     rng = random.Random(7)
     header = _valid_bytes()[:10]

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from onewindow.config import REPO_ROOT, Settings
+from onewindow.config import Settings
+from onewindow.read_model.privacy import DEV_KEY
+from onewindow_cli.cli import build_parser
+from tests import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 PROM_COMPOSE = REPO_ROOT / "ops" / "prometheus" / "prometheus.compose.yml"
@@ -158,7 +161,6 @@ def test_onewindow_services_configure_settings_that_exist(
 
 @pytest.mark.parametrize("name", ONEWINDOW_SERVICES)
 def test_commands_exist_in_the_cli(services: dict[str, Any], name: str) -> None:
-    from onewindow.cli import build_parser
 
     command = services[name]["command"]
     args = build_parser().parse_args(command)
@@ -166,7 +168,6 @@ def test_commands_exist_in_the_cli(services: dict[str, Any], name: str) -> None:
 
 
 def test_secrets_are_never_in_the_file(services: dict[str, Any]) -> None:
-    from onewindow.read_model.privacy import DEV_KEY
 
     text = COMPOSE.read_text()
     assert DEV_KEY not in text

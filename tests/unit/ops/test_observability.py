@@ -9,13 +9,19 @@ from collections import namedtuple
 from datetime import UTC, date, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
+from sqlalchemy import create_engine, insert
 
 from onewindow import __version__
+from onewindow.calendar_source import load_calendar
 from onewindow.config import Settings
 from onewindow.domain.identifiers import resident_id_check_char
 from onewindow.logs import JsonFormatter, configure_logging, scrub_ids
 from onewindow.observability import instrument
 from onewindow.observability.lag import ConsumerLag, faust_lags, lag_of
+from onewindow.observability.supervisor import SupervisorCollector
+from onewindow.read_model.engine import make_engine
+from onewindow.read_model.tables import Case, Material, metadata
+from stream_apps.metrics import WorkerMetrics
 
 TP = namedtuple("TP", "topic partition")
 
@@ -30,7 +36,6 @@ def test_build_info_and_process_metrics_on_a_private_registry() -> None:
 
 
 def test_worker_registry_has_build_info_process_metrics_and_lag() -> None:
-    from stream_apps.metrics import WorkerMetrics
 
     m = WorkerMetrics()
     m.lag.update("g", {("dept.gaj.events", 0): 5})
@@ -114,12 +119,7 @@ def test_scrub_leaves_other_numbers_alone() -> None:
 
 
 def test_supervisor_gauges_from_the_read_model() -> None:
-    from sqlalchemy import insert
 
-    from onewindow.calendar_source import load_calendar
-    from onewindow.observability.supervisor import SupervisorCollector
-    from onewindow.read_model.engine import make_engine
-    from onewindow.read_model.tables import Case, Material, metadata
 
     now = datetime(2025, 6, 10, 6, 0, tzinfo=UTC)  # a Tuesday, 14:00 in Shanghai
     engine = make_engine("sqlite://")
@@ -164,9 +164,7 @@ def test_supervisor_gauges_from_the_read_model() -> None:
 
 
 def test_supervisor_survives_a_broken_database() -> None:
-    from sqlalchemy import create_engine
 
-    from onewindow.observability.supervisor import SupervisorCollector
 
     r = CollectorRegistry()
     r.register(SupervisorCollector(create_engine("sqlite:///nonexistent-dir/x/y.db"), None))

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
-from onewindow.config import REPO_ROOT
+from onewindow.config import Settings
+from onewindow.observability import instrument
+from tests import REPO_ROOT
 
 OPS = REPO_ROOT / "ops"
 PROM = OPS / "prometheus"
@@ -67,7 +70,6 @@ def test_both_prometheus_configs_scrape_every_process() -> None:
 
 
 def test_local_targets_are_the_configured_ports() -> None:
-    from onewindow.config import Settings
 
     s = Settings()
     want = {"worker": s.worker_web_port, "materials-worker": s.materials_web_port,
@@ -117,9 +119,7 @@ def test_every_onewindow_metric_used_exists_in_the_code() -> None:
 
 
 def test_other_metrics_used_are_the_standard_ones_we_register() -> None:
-    from prometheus_client import CollectorRegistry
 
-    from onewindow.observability import instrument
 
     registry = instrument(CollectorRegistry())
     standard = {s.name for m in registry.collect() for s in m.samples} | {"up"}

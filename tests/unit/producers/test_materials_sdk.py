@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from onewindow.cli import main
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
+from onewindow_cli.cli import main
 from producers.materials import (
     MaterialFileError,
     file_digest,

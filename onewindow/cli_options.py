@@ -1,0 +1,32 @@
+"""The command-line options every runtime's subcommands share, and the settings they give.
+
+Each runtime (producers, stream_apps, sinks, counter) declares its own subcommands in its
+`commands` module; they all take the same connection options, defined here once so the
+core, not the command line above it, owns their names (`onewindow_cli` only assembles).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from onewindow.config import Settings, get_settings
+
+
+def add_common(p: argparse.ArgumentParser, *, database: bool = False) -> None:
+    """Add `--bootstrap` and `--topic-prefix` (and `--database-url` if `database`)."""
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (ONEWINDOW_KAFKA_BOOTSTRAP)")
+    p.add_argument("--topic-prefix", dest="topic_prefix",
+                   help="prefix for every topic name (ONEWINDOW_TOPIC_PREFIX)")
+    if database:
+        p.add_argument("--database-url", dest="database_url",
+                       help="read model URL (ONEWINDOW_DATABASE_URL)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with the common command-line options on top."""
+    s = get_settings()
+    updates = {k: v for k, v in (("kafka_bootstrap", getattr(args, "bootstrap", None)),
+                                  ("database_url", getattr(args, "database_url", None)),
+                                  ("topic_prefix", getattr(args, "topic_prefix", None)))
+               if v is not None}
+    return s.model_copy(update=updates) if updates else s
