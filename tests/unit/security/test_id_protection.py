@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from onewindow.codec import get_codec
-from onewindow.read_model.privacy import IdProtector, is_id_like
+from onewindow.security.id_protection import IdProtector, event_from_json, is_id_like
 from tests.read_model_support import read_jsonl
 
 RID = "440106198503121237"
@@ -64,3 +64,48 @@ def test_business_licence_number_is_the_uscc_so_it_is_hashed() -> None:
     assert p.is_sensitive_number(USCC, "BUSINESS_LICENSE", {USCC})
     assert p.is_sensitive_number(RID, "ID_CARD", set())
     assert not p.is_sensitive_number("JY14401060012345", "FOOD_LICENSE", {USCC})
+
+
+# --------------------------------------------------------------------------- the stream's form
+
+
+def test_protected_json_reads_back_with_its_hashes_and_no_number(example_events_path) -> None:
+    p = IdProtector("k")
+    codec = get_codec()
+    for event in read_jsonl(example_events_path):
+        obj = p.protect_event(codec.to_json(event))
+        assert RID not in json.dumps(obj) and USCC not in json.dumps(obj)
+        back = event_from_json(codec, json.loads(json.dumps(obj)))
+        assert back == p.protect_event(event)  # the dict form, protected alike
+        assert p.redact_event(obj) == p.redact_event(codec.to_json(event))
+    plain = codec.to_json(read_jsonl(example_events_path)[1])
+    assert event_from_json(codec, plain) == codec.from_json(plain)
+
+
+def test_a_protected_certificate_without_its_number_still_reads() -> None:
+    p = IdProtector("k")
+    codec = get_codec()
+    cert = {"type": "CertificateIssued", "event_id": "e", "case_id": "C", "department": "scjgj",
+            "occurred_at": "2025-10-15T15:25:00+08:00", "task_id": "T",
+            "certificate_id": "cert-1", "certificate_type": "BUSINESS_LICENSE",
+            "document_number": USCC, "holder": {"id_type": "USCC", "id_number": USCC,
+                                                "name": "花城"},
+            "sha256": "b" * 64, "declared_fields": {"注册资本": "100万元"},
+            "valid_until": "2030-10-14"}
+    back = event_from_json(codec, p.protect_event(cert))
+    assert "document_number" not in back
+    assert back["document_number_hash"] == p.hash(USCC)
+    assert back["document_number_masked"] == "914401********W123"
+    assert back["declared_fields_hash"].keys() == {"注册资本"}
+    assert str(back["valid_until"]) == "2030-10-14"
+
+
+def test_party_id_never_hashes_twice() -> None:
+    p = IdProtector("k")
+    party = {"kind": "PERSON", "id_type": "RESIDENT_ID", "id_number": RID, "name": "陈静"}
+    protected = p.protect_party(party)
+    assert protected == {"kind": "PERSON", "id_type": "RESIDENT_ID", "id_hash": p.hash(RID),
+                         "id_masked": "440106********1237", "name": "陈静"}
+    assert p.party_id(protected) == p.party_id(party) == (p.hash(RID), "440106********1237")
+    assert p.protect_party(protected) == protected
+    assert p.party_id(None) == (None, None)

@@ -1,0 +1,352 @@
+"""ID numbers in events and free text: where they sit and what stands in for them (pure).
+
+interfaces.md: derived topics and state stores carry citizen and company ID numbers only
+as the keyed hash and the masked form; plaintext stays in the input topics and the
+dead-letter topic. The stream apps protect each event right after validation
+(:func:`protect_event`); the read model stores its own redacted copy
+(:func:`redact_event`). docs/privacy.md has the whole picture.
+
+The keyed hash needs a secret key, which is configuration, not a rule: every function
+here that hashes takes ``keyed``, a function text -> hex digest (HMAC-SHA256 under
+``ONEWINDOW_ID_HASH_KEY`` in the processes: :meth:`onewindow.security.id_protection.
+IdProtector.digest`; anything deterministic in tests). Nothing here reads a key.
+
+**A protected event** is the event (its dict form or its JSON form: only strings and
+mappings are touched) with:
+
+* in each party (``applicant``, ``holder``): ``id_number`` replaced by ``id_hash``
+  (``keyed`` of the number normalised as domain.md section 5 normalises it) and
+  ``id_masked`` (:func:`~onewindow.domain.identifiers.mask_id`, ``440106********1234``);
+* a ``document_number`` that is not empty after normalisation: ``document_number_hash``
+  (the keyed hash of the normalised number) always, so every material compares numbers
+  the same way; the number itself is replaced by ``document_number_masked`` when it is
+  an ID number (:func:`is_sensitive_number`: an ID card's, one containing the event's own
+  ID numbers such as a business licence's USCC, or any valid GB 11643 / GB 32100 number),
+  else kept as typed;
+* ``declared_fields``: keys and values passed through :func:`scrub` (for display), and
+  ``declared_fields_hash``: ``{key: keyed hash of the normalised value}`` for every value
+  holding a digit (only those can hold an ID number), so the material rules compare those
+  values exactly, not by their masks;
+* every other string (names, notes, reasons, a service name) passed through
+  :func:`scrub`, except the identifiers and codes in :data:`VERBATIM`, which the pipeline
+  keys, joins or compares on.
+
+The keyed hash is deterministic, so two equal events stay equal and two different ID
+numbers stay different: the case fold's fingerprints and the material rules work on the
+protected form as they did on the plain one (``onewindow.domain.materials`` reads the
+hashes wherever they are present).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from onewindow.domain.identifiers import (
+    is_valid_resident_id,
+    is_valid_uscc,
+    mask_id,
+    normalise_id_number,
+)
+
+__all__ = [
+    "DECLARED_HASH",
+    "ID_CARD_TYPES",
+    "ID_HASH",
+    "ID_MASKED",
+    "KeyedHash",
+    "NUMBER_HASH",
+    "NUMBER_MASKED",
+    "PARTIES",
+    "PROTECTED_FIELDS",
+    "VERBATIM",
+    "declared_value_hash",
+    "id_hash",
+    "is_id_like",
+    "is_protected",
+    "is_sensitive_number",
+    "known_ids",
+    "protect_event",
+    "protect_party",
+    "redact_event",
+    "scrub",
+]
+
+#: text -> hex digest, keyed (the key is the caller's configuration)
+KeyedHash = Callable[[str], str]
+
+PARTIES = ("applicant", "holder")
+ID_HASH = "id_hash"
+ID_MASKED = "id_masked"
+NUMBER_HASH = "document_number_hash"
+NUMBER_MASKED = "document_number_masked"
+DECLARED_HASH = "declared_fields_hash"
+#: Top-level fields a protected event adds (they count in the fold's fingerprint).
+PROTECTED_FIELDS = frozenset({NUMBER_HASH, NUMBER_MASKED, DECLARED_HASH})
+
+#: Fields never rewritten, at any depth: identifiers and codes that the pipeline keys,
+#: joins or compares on (a case id is a Kafka key), timestamps, enums and hashes. An ID
+#: number typed into one of them stays there (docs/privacy.md).
+VERBATIM = frozenset({
+    "type", "event_id", "case_id", "department", "occurred_at", "task_id", "material_id",
+    "certificate_id", "material_type", "certificate_type", "service_code", "window_id",
+    "case_kind", "channel", "status", "form", "sha256", "valid_until", "kind", "id_type",
+    "promise", "pages", "size_bytes", ID_HASH, ID_MASKED, NUMBER_HASH, NUMBER_MASKED,
+    DECLARED_HASH,
+})
+
+ID_CARD_TYPES = frozenset({"ID_CARD", "RESIDENT_ID", "RESIDENT_ID_CARD"})
+
+#: Separators an ID number may be typed with in free text (domain.md section 5): white
+#: space, format characters (zero-width space, BOM, joiners, direction marks), dashes
+#: and the minus sign; any run of them between two characters.
+_SEP_CHAR = r"[\s\-\u00ad\u061c\u180e\u2010-\u2015\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2212\ufe58\ufe63\ufeff\uff0d]"
+_SEP = _SEP_CHAR + "*"
+_SEPARATORS = re.compile(_SEP_CHAR + "+")
+_CANDIDATE = re.compile(rf"(?<![0-9A-Z])[0-9A-Z](?:{_SEP}[0-9A-Z]){{17}}(?![0-9A-Z])")
+_DIGIT = re.compile(r"[0-9\uFF10-\uFF19]")
+_DECLARED_DOMAIN = "declared\x1f"
+#: a declared value's hash: 128 bits are plenty for equality and keep buckets small
+_DECLARED_HEX = 32
+
+#: normalisation and masking are pure, and the same numbers recur in every record of a case
+_norm = lru_cache(maxsize=65536)(normalise_id_number)
+_mask = lru_cache(maxsize=65536)(mask_id)
+
+
+@lru_cache(maxsize=65536)
+def is_id_like(value: str | None) -> bool:
+    """True when ``value`` normalises to a number passing the GB 11643 or GB 32100 check."""
+    if not value:
+        return False
+    return is_valid_resident_id(value) or is_valid_uscc(value)
+
+
+# ------------------------------------------------------------------ free text
+
+
+@lru_cache(maxsize=4096)
+def _known_pattern(number: str) -> re.Pattern[str]:
+    """A normalised number, matched with separators between its characters."""
+    return re.compile(_SEP.join(re.escape(ch) for ch in number))
+
+
+def _mapped(text: str) -> str:
+    """``text`` with each character NFKC'd and upper-cased where that keeps it one
+    character, so positions in the result are positions in ``text``."""
+    if text.isascii():
+        return text.upper()
+    out = []
+    for ch in text:
+        m = unicodedata.normalize("NFKC", ch).upper()
+        out.append(m if len(m) == 1 else ch)
+    return "".join(out)
+
+
+def scrub(text: Any, known: Iterable[str] = ()) -> Any:
+    """``text`` with every known ID number (normalised forms, however typed: spaces,
+    dashes, format characters, full-width digits) and every 18-character token passing
+    the GB 11643 or GB 32100 check replaced by its mask. A harmless 18-character code
+    that happens to pass a check is masked too: over-masking free text is the safe side.
+    Text without a digit, and anything that is not a string, is returned as it is.
+    Idempotent: a mask holds no 18-character token."""
+    if not text or not isinstance(text, str) or len(text) < 6 or not _DIGIT.search(text):
+        return text  # fast path: every resident ID, USCC and passport number has digits
+    mapped = _mapped(text)
+    spans: list[tuple[int, int]] = []
+    for number in {k for k in known if k and len(k) >= 6}:
+        spans.extend(m.span() for m in _known_pattern(number).finditer(mapped))
+    for m in _CANDIDATE.finditer(mapped):
+        if is_id_like(_SEPARATORS.sub("", m.group(0))):
+            spans.append(m.span())
+    if not spans:
+        return text
+    spans.sort()
+    merged: list[list[int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    out, pos = [], 0
+    for s, e in merged:
+        out.append(text[pos:s])
+        out.append(_mask(_SEPARATORS.sub("", mapped[s:e])) or "")
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _scrub_all(value: Any, known: set[str]) -> Any:
+    """:func:`scrub` every string inside ``value`` (mapping keys included), except the
+    values of :data:`VERBATIM` fields."""
+    if isinstance(value, str):
+        return scrub(value, known)
+    if isinstance(value, dict | Mapping):
+        return {scrub(k, known): v if k in VERBATIM else _scrub_all(v, known)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_all(v, known) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def known_ids(event: Mapping[str, Any]) -> set[str]:
+    """Normalised ID numbers an event names in plaintext (applicant, holder)."""
+    found: set[str] = set()
+    for party in PARTIES:
+        p = event.get(party)
+        if p is not None and isinstance(p, dict | Mapping) \
+                and isinstance(p.get("id_number"), str):
+            n = _norm(p["id_number"])
+            if n:
+                found.add(n)
+    return found
+
+
+def is_sensitive_number(number: str | None, material_type: str | None,
+                        known: Iterable[str]) -> bool:
+    """Whether a document number is (or contains) an ID number: an ID card's number, a
+    number passing the GB 11643 / GB 32100 check, or one containing a ``known`` number
+    (the event's own parties: a business licence's number is its holder's USCC)."""
+    if not number:
+        return False
+    norm = _norm(number)
+    if material_type in ID_CARD_TYPES or is_id_like(norm):
+        return True
+    return any(k and k in norm for k in known)
+
+
+def id_hash(number: str, keyed: KeyedHash) -> str:
+    """The keyed hash of an ID or document number: ``keyed`` of the number normalised as
+    domain.md section 5 normalises it, so ``440106 19850312 1237`` and full-width digits
+    hash the same."""
+    return keyed(_norm(number))
+
+
+def declared_value_hash(value: Any, keyed: KeyedHash) -> str:
+    """The keyed hash a protected event compares a declared value by: of the value
+    normalised as the material rules normalise it (NFKC, stripped, inner white space
+    collapsed), in its own domain (never equal to an ID number's hash), 128 bits."""
+    text = " ".join(unicodedata.normalize("NFKC", str(value)).split())
+    return keyed(_DECLARED_DOMAIN + text)[:_DECLARED_HEX]
+
+
+def is_protected(event: Mapping[str, Any]) -> bool:
+    """Whether an event (dict or JSON form) is in the protected form: a party carries
+    ``id_hash`` and no ``id_number``. Events without parties (TaskUpdated, CaseWithdrawn)
+    hold no ID number field, only free text: False, and protecting them again is
+    harmless (:func:`scrub` is idempotent)."""
+    for party in PARTIES:
+        p = event.get(party)
+        if p is not None and isinstance(p, dict | Mapping) and ID_HASH in p \
+                and p.get("id_number") is None:
+            return True
+    return False
+
+
+# ------------------------------------------------------------------ events
+
+
+def protect_party(party: Mapping[str, Any], keyed: KeyedHash,
+                  known: set[str]) -> dict[str, Any]:
+    """An applicant or holder with ``id_number`` replaced by ``id_hash`` + ``id_masked``
+    and its other strings (the name) scrubbed."""
+    out: dict[str, Any] = {}
+    for k, v in party.items():
+        if k == "id_number" and isinstance(v, str):
+            out[ID_HASH] = id_hash(v, keyed)
+            out[ID_MASKED] = _mask(v)
+        elif k in VERBATIM:
+            out[k] = v
+        else:
+            out[k] = _scrub_all(v, known)
+    return out
+
+
+def protect_event(event: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
+    """The protected form of a validated event (module docstring), for the stream apps:
+    its fold, its state store and every derived topic.
+
+    Works on the dict form and the JSON form alike (only strings and mappings change).
+    An event already protected is returned as a copy, never hashed twice. Pure: the
+    event is not modified.
+    """
+    if is_protected(event):
+        return dict(event)
+    known = known_ids(event)
+    mtype = event.get("material_type") or event.get("certificate_type")
+    out: dict[str, Any] = {}
+    for k, v in event.items():
+        if k in VERBATIM or v is None:
+            out[k] = v
+        elif k in PARTIES and isinstance(v, dict | Mapping):
+            out[k] = protect_party(v, keyed, known)
+        elif k == "document_number" and isinstance(v, str) and _norm(v):
+            out[NUMBER_HASH] = id_hash(v, keyed)
+            if is_sensitive_number(v, mtype, known):
+                out[NUMBER_MASKED] = _mask(v)
+            else:
+                out[k] = v
+        elif k == "declared_fields" and isinstance(v, Mapping):
+            out[k] = {scrub(fk, known): scrub(fv, known) for fk, fv in v.items()}
+            hashes = {scrub(fk, known): declared_value_hash(fv, keyed) for fk, fv in v.items()
+                      if isinstance(fv, str) and _DIGIT.search(unicodedata.normalize("NFKC", fv))}
+            if hashes:
+                out[DECLARED_HASH] = hashes
+        else:
+            out[k] = _scrub_all(v, known)
+    return out
+
+
+# ------------------------------------------------------------------ the read model's copy
+
+
+def _redact(value: Any, known: set[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {scrub(k, known): _redact(v, known) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v, known) for v in value]
+    return scrub(value, known)
+
+
+def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
+    """The redacted copy of an event's JSON form that the read model stores (timeline
+    ``event_json``, dead letters' ``original_json``), from the plain form (a dead letter's
+    original, a record written before the stream apps protected events) or the protected
+    one, with the same result for both:
+
+    ``id_number`` becomes ``id_masked`` + ``id_hash``; a ``document_number`` that is an
+    ID number becomes ``document_number_masked`` + ``document_number_hash``; every other
+    string (identifiers included: this copy is only displayed) goes through
+    :func:`scrub`. The protected form's comparison hashes (``declared_fields_hash``, the
+    hash of a number kept readable) are not part of it.
+    """
+    if is_protected(obj):
+        obj = {k: v for k, v in obj.items() if k != DECLARED_HASH
+               and not (k == NUMBER_HASH and obj.get("document_number") is not None)}
+    known = known_ids(obj)
+    mtype = obj.get("material_type") or obj.get("certificate_type")
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if k in PARTIES and isinstance(v, Mapping):
+            party: dict[str, Any] = {}
+            for pk, pv in v.items():
+                if pk == "id_number" and isinstance(pv, str):
+                    party[ID_MASKED] = mask_id(pv)
+                    party[ID_HASH] = id_hash(pv, keyed)
+                else:
+                    party[pk] = _redact(pv, known)
+            out[k] = party
+        elif (k == "document_number" and isinstance(v, str)
+              and is_sensitive_number(v, mtype, known)):
+            out[NUMBER_MASKED] = mask_id(v)
+            out[NUMBER_HASH] = id_hash(v, keyed)
+        else:
+            out[k] = _redact(v, known)
+    return out
