@@ -41,7 +41,7 @@ from onewindow.domain.calendar import WorkingCalendar
 from onewindow.observability import instrument
 from onewindow.observability.supervisor import SupervisorCollector
 from onewindow.read_model.engine import make_engine
-from onewindow.read_model.privacy import IdProtector
+from onewindow.security.id_protection import IdProtector
 
 __all__ = ["create_app"]
 

@@ -16,7 +16,7 @@ from counter.metrics import CounterMetrics
 from counter.schemas import ErrorOut
 from onewindow.departments import Registry
 from onewindow.domain.calendar import WorkingCalendar
-from onewindow.read_model.privacy import IdProtector
+from onewindow.security.id_protection import IdProtector
 
 __all__ = ["ERRORS", "Calendar", "Conn", "Departments", "Limit", "Metrics", "Now", "Offset",
            "Protector", "ReadModel", "paged"]

@@ -15,7 +15,7 @@ from counter.dependencies import ERRORS, Conn, Limit, Offset, Protector
 from counter.schemas import HolderDocuments, HolderQuery, IdType, MaterialWithLinks
 from onewindow.domain.identifiers import mask_id
 from onewindow.read_model import queries
-from onewindow.read_model.privacy import IdProtector
+from onewindow.security.id_protection import IdProtector
 
 __all__ = ["router"]
 

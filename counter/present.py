@@ -57,7 +57,8 @@ def timeline_entry_out(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"event_id": row["event_id"], "event_type": row["event_type"],
             "department": row["department"], "occurred_at": ts(row["occurred_at"]),
             "version": row["version"], "task_id": row["task_id"], "status": row["status"],
-            "material_id": row["material_id"], "event": row["event"]}
+            "material_id": row["material_id"], "event": row["event"],
+            "out_of_role": bool(row.get("out_of_role"))}
 
 
 def material_out(m: Mapping[str, Any]) -> dict[str, Any]:

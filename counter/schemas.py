@@ -81,6 +81,12 @@ class TimelineEntryOut(BaseModel):
     status: str | None
     material_id: str | None
     event: dict[str, Any] = Field(description="the event's JSON form, ID numbers masked")
+    out_of_role: bool = Field(
+        False, description="a TaskUpdated from another department than the one its task "
+        "belonged to when it was applied (domain.md section 3): shown, but it did not "
+        "change the task's status, pauses or closing. As of that moment: the case state "
+        "is always right, this mark is not rewritten if an earlier CaseAccepted arrives "
+        "later (docs/state-rules.md)")
 
 
 class TimelineOut(Page):

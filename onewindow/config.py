@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEWINDOW_", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # How clients sign in (onewindow.security.kafka_auth): SASL/SCRAM-SHA-512 over
+    # SASL_PLAINTEXT by default (a loopback broker), SASL_SSL in production; PLAINTEXT
+    # only for a benchmark baseline. Each process's own principal may come from the
+    # environment; otherwise its password is read from the credentials directory.
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"] = \
+        "SASL_PLAINTEXT"
+    kafka_credentials_dir: Path | None = None
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_password_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None
     topic_prefix: str = ""
     partitions: int = 6
     replication_factor: int = 1

@@ -31,6 +31,12 @@ class Registry:
     def codes(self) -> frozenset[str]:
         return frozenset(d.code for d in self.departments)
 
+    @property
+    def counter_codes(self) -> frozenset[str]:
+        """The codes whose role is ``counter``: the only departments that may publish a
+        CaseAccepted or CaseWithdrawn (domain.md section 2, ``UNAUTHORISED``)."""
+        return frozenset(d.code for d in self.departments if d.role == "counter")
+
     def get(self, code: str) -> Department | None:
         for d in self.departments:
             if d.code == code:

@@ -2,9 +2,23 @@
 
 The same code serves `onewindow up`, the test suite and CI: resolve
 `org.apache.kafka:kafka_2.13` with its runtime dependencies and a logging binding
-into a git-ignored cache (once), format a data directory with
+into a per-user cache (once), format a data directory with
 `kafka.tools.StorageTool format --standalone`, start `kafka.Kafka`, wait until it
 answers, stop it cleanly.
+
+Secured by default (interfaces.md, Kafka: who may do what; docs/operations.md):
+
+- the client listener speaks SASL/SCRAM-SHA-512 (`SASL_PLAINTEXT` on loopback, or
+  `SASL_SSL` with a CA and broker certificate generated into the data directory);
+- the controller listener (loopback only) speaks SASL/PLAIN: SCRAM cannot serve the
+  controller quorum, whose own log holds the SCRAM credentials;
+- Kafka's `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false`; the only
+  super user is the broker's own principal `admin`, whose SCRAM credential is written
+  into the metadata log when the directory is formatted (`--add-scram`), with a random
+  password kept in the credentials directory (owner-only files).
+
+Principals and ACLs for the departments and services are `onewindow.provision`'s job.
+`security="PLAINTEXT"` runs the old open broker, for a benchmark baseline only.
 """
 
 from __future__ import annotations
@@ -20,10 +34,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 from onewindow.errors import OneWindowError
+from onewindow.security.kafka_auth import ADMIN, MECHANISM, SECURITY_PROTOCOLS, CredentialStore
 
 POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -116,22 +132,122 @@ class LocalKafka:
     cache_dir: Path = Path(".cache")
     heap: str = "768m"
     extra_config: dict[str, str] = field(default_factory=dict)
+    #: SASL_PLAINTEXT (default), SASL_SSL, or PLAINTEXT (benchmark baseline only)
+    security: str = "SASL_PLAINTEXT"
+    #: where the broker's own password is kept (default: <data_dir>/credentials)
+    credentials_dir: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def secured(self) -> bool:
+        return self.security != "PLAINTEXT"
+
+    @property
+    def credentials(self) -> CredentialStore:
+        return CredentialStore(self.credentials_dir or Path(self.data_dir) / "credentials")
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients trust with SASL_SSL (PEM)."""
+        return Path(self.data_dir) / "tls" / "ca.pem"
+
+    def admin_config(self) -> dict[str, Any]:
+        """librdkafka settings of an admin client signed in as the broker's principal."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap}
+        if self.secured:
+            conf.update({"security.protocol": self.security, "sasl.mechanism": MECHANISM,
+                         "sasl.username": ADMIN,
+                         "sasl.password": self.credentials.ensure(ADMIN)})
+        if self.security == "SASL_SSL":
+            conf["ssl.ca.location"] = str(self.ca_file)
+        return conf
+
+    def _listener_config(self) -> dict[str, str]:
+        if not self.secured:
+            return {
+                "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+                             f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        pw = self.credentials.ensure(ADMIN)
+        conf = {
+            "listeners": f"CLIENT://127.0.0.1:{self.port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map":
+                f"CLIENT:{self.security},CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            "listener.name.client.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{ADMIN}" password="{pw}";',
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{ADMIN}" password="{pw}" user_{ADMIN}="{pw}";',
+            "authorizer.class.name":
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{ADMIN}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+        if self.security == "SASL_SSL":
+            # the broker talks to itself over this listener too (inter-broker), so it
+            # trusts the same CA its clients do
+            conf.update({"listener.name.client.ssl.keystore.type": "PEM",
+                         "listener.name.client.ssl.keystore.location":
+                             str(Path(self.data_dir) / "tls" / "broker.pem"),
+                         "listener.name.client.ssl.truststore.type": "PEM",
+                         "listener.name.client.ssl.truststore.location": str(self.ca_file)})
+        return conf
+
+    def _ensure_tls(self) -> None:
+        """A local CA and a broker certificate for 127.0.0.1/localhost (openssl), once."""
+        tls = Path(self.data_dir) / "tls"
+        if (tls / "broker.pem").exists():
+            return
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise KafkaLocalError("SASL_SSL needs openssl to make the local CA; install it")
+        tls.mkdir(parents=True, exist_ok=True)
+        os.chmod(tls, 0o700)
+        ext = tls / "san.cnf"
+        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        steps = [
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+             "-subj", "/CN=onewindow local CA", "-keyout", str(tls / "ca.key"),
+             "-out", str(tls / "ca.pem")],
+            [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", str(tls / "broker.key"), "-out", str(tls / "broker.csr")],
+            [openssl, "x509", "-req", "-in", str(tls / "broker.csr"), "-CA",
+             str(tls / "ca.pem"), "-CAkey", str(tls / "ca.key"), "-CAcreateserial",
+             "-days", "825", "-extfile", str(ext), "-out", str(tls / "broker.crt")],
+            [openssl, "pkcs8", "-topk8", "-nocrypt", "-in", str(tls / "broker.key"),
+             "-out", str(tls / "broker.p8")],
+        ]
+        for cmd in steps:
+            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise KafkaLocalError(f"making the local CA failed: {res.stderr.strip()[-300:]}")
+        pem = (tls / "broker.p8").read_text() + (tls / "broker.crt").read_text() \
+            + (tls / "ca.pem").read_text()
+        fd = os.open(tls / "broker.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+
     def _properties(self) -> str:
         conf = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
-                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            **self._listener_config(),
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": "6",
@@ -166,18 +282,38 @@ class LocalKafka:
         libs = ensure_jars(self.version, self.cache_dir)
         self.data_dir = Path(self.data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.security not in SECURITY_PROTOCOLS:
+            raise KafkaLocalError(f"unknown security {self.security!r}: one of "
+                                  f"{', '.join(SECURITY_PROTOCOLS)}")
+        if self.security == "SASL_SSL":
+            self._ensure_tls()
         props = self.data_dir / "server.properties"
-        props.write_text(self._properties())
+        fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a password
+        with os.fdopen(fd, "w") as f:
+            f.write(self._properties())
+        os.chmod(props, 0o600)
         for p in (self.port, self.controller_port):
             if not _free(p):
                 raise KafkaLocalError(f"port {p} on 127.0.0.1 is in use; is a broker running?")
-        if not (self.data_dir / "log" / "meta.properties").exists():
+        marker = self.data_dir / "security"
+        formatted = (self.data_dir / "log" / "meta.properties").exists()
+        profile = "secured" if self.secured else "open"
+        if formatted and (marker.read_text().strip() if marker.exists() else "open") != profile:
+            raise KafkaLocalError(
+                f"{self.data_dir} holds a broker formatted {'without' if self.secured else 'with'}"
+                f" SASL/ACLs; remove that directory (its data is lost) to start a "
+                f"{profile} broker there")
+        if not formatted:
+            scram = ["--add-scram",
+                     f"{MECHANISM}=[name={ADMIN},password={self.credentials.ensure(ADMIN)}]"] \
+                if self.secured else []
             res = self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
-                             "-t", _cluster_id(), "-c", str(props))
+                             "-t", _cluster_id(), "-c", str(props), *scram)
             assert isinstance(res, subprocess.CompletedProcess)
             if res.returncode != 0:
                 raise KafkaLocalError(f"formatting {self.data_dir} failed: "
                                       f"{(res.stdout + res.stderr).strip()[-400:]}")
+            marker.write_text(profile + "\n")
         proc = self._java(libs, "kafka.Kafka", str(props), log=self.data_dir / "stdout.log",
                           detach=True)
         assert isinstance(proc, subprocess.Popen)
@@ -186,8 +322,7 @@ class LocalKafka:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0,
-                             "logger": _quiet_logger()})
+        admin = AdminClient({**self.admin_config(), "log_level": 0, "logger": _quiet_logger()})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:

@@ -1,13 +1,49 @@
-"""Create the input and output topics; safe to run again and again."""
+"""Provision the cluster: topics, principals (SCRAM credentials) and ACLs; idempotent.
+
+Run by `onewindow provision` and `onewindow up`, signed in as the broker's own principal
+(the only super user). The ACLs follow interfaces.md ("who may do what"), derived from
+the department registry by the pure `acl_plan`; a department removed from the registry
+loses its ACLs and its credential on the next run. `onewindow provision --show` prints
+the plan.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 
+from onewindow.config import Settings
 from onewindow.errors import OneWindowError
+from onewindow.security.kafka_auth import (
+    ADMIN,
+    GATEWAY,
+    OPS,
+    SERVICES,
+    SINK,
+    STREAM,
+    CredentialStore,
+    credential_store,
+    department_of_principal,
+    department_principal,
+    producer_config,
+)
 from onewindow.topics import Topics
 
 
@@ -43,10 +79,11 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     return out
 
 
-def ensure_topics(bootstrap: str, wanted: list[TopicPlan], replication: int = 1,
+def ensure_topics(admin_conf: dict[str, object], wanted: list[TopicPlan], replication: int = 1,
                   timeout: float = 30.0) -> list[str]:
-    """Create what is missing; check what exists. Returns the names it created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Create what is missing; check what exists. Returns the names it created.
+    `admin_conf`: librdkafka settings of a client allowed to create topics."""
+    admin = AdminClient(admin_conf)
     existing = admin.list_topics(timeout=timeout).topics
     for t in wanted:
         have = existing.get(t.name)
@@ -71,3 +108,187 @@ def ensure_topics(bootstrap: str, wanted: list[TopicPlan], replication: int = 1,
                 continue  # raced with another provisioner: harmless
             raise ProvisionError(f"creating topic {name} failed: {exc}") from exc
     return sorted(created)
+
+
+# --------------------------------------------------------------------------- ACLs
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ALLOW ACL: `principal` may `operation` on the `resource` named `name`
+    (`pattern` LITERAL: that name; PREFIXED: every name that starts with it)."""
+
+    principal: str
+    resource: str   # TOPIC | GROUP | TRANSACTIONAL_ID
+    pattern: str    # LITERAL | PREFIXED
+    name: str
+    operation: str  # READ | WRITE | ALL ...
+
+    def binding(self) -> AclBinding:
+        return AclBinding(ResourceType[self.resource], self.name,
+                          ResourcePatternType[self.pattern], f"User:{self.principal}", "*",
+                          AclOperation[self.operation], AclPermissionType.ALLOW)
+
+
+def acl_plan(topics: Topics, departments: Iterable[str]) -> list[Grant]:
+    """Who may do what (interfaces.md, Kafka), for one topic prefix:
+
+    - `dept-<code>`: WRITE its own input topic (an idempotent producer needs no more:
+      KIP-679), and WRITE transactional ids that start with `dept-<code>`; nothing else,
+      reading included;
+    - `svc-stream` (both Faust apps): READ the input topics, READ and WRITE the
+      `onewindow.` topics (outputs, the material index), ALL on its own internal topics
+      and groups (`onewindow-`: the Faust app ids, their changelogs);
+    - `svc-sink` (the sink and the rebuild): READ the four output topics, its groups;
+    - `svc-ops`: READ the dead letters;
+    - `svc-gateway`: WRITE every input topic (it publishes for authenticated
+      departments).
+    Nobody gets CREATE or ALTER on the cluster; the broker's own principal is the only
+    super user."""
+    pre = topics.prefix
+    out: list[Grant] = []
+    for code in sorted(departments):
+        who = department_principal(code)
+        out.append(Grant(who, "TOPIC", "LITERAL", topics.input(code), "WRITE"))
+        out.append(Grant(who, "TRANSACTIONAL_ID", "PREFIXED", f"{pre}{who}", "WRITE"))
+    out += [
+        Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}dept.", "READ"),
+        Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}onewindow.", "READ"),
+        Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}onewindow.", "WRITE"),
+        Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}onewindow-", "ALL"),
+        Grant(STREAM, "GROUP", "PREFIXED", f"{pre}onewindow-", "READ"),
+        Grant(OPS, "TOPIC", "LITERAL", topics.dead_letters, "READ"),
+        Grant(OPS, "GROUP", "PREFIXED", f"{pre}onewindow-ops", "READ"),
+        Grant(GATEWAY, "TOPIC", "PREFIXED", f"{pre}dept.", "WRITE"),
+    ]
+    out += [Grant(SINK, "TOPIC", "LITERAL", t, "READ") for t in topics.outputs()]
+    out.append(Grant(SINK, "GROUP", "PREFIXED", f"{pre}onewindow-sink", "READ"))
+    return sorted(out)
+
+
+def _managed(binding: AclBinding, topics: Topics) -> bool:
+    """An ACL this prefix's provisioning owns: one of our principals on one of our names."""
+    user = binding.principal.removeprefix("User:")
+    ours = user in SERVICES or department_of_principal(user) is not None
+    pre = topics.prefix
+    return ours and (binding.name.startswith(f"{pre}dept") or
+                     binding.name.startswith(f"{pre}onewindow"))
+
+
+def _grant_of(b: AclBinding) -> Grant:
+    return Grant(b.principal.removeprefix("User:"), b.restype.name, b.resource_pattern_type.name,
+                 b.name, b.operation.name)
+
+
+@dataclass
+class SecurityReport:
+    users_created: list[str] = field(default_factory=list)
+    users_deleted: list[str] = field(default_factory=list)
+    acls_created: int = 0
+    acls_deleted: int = 0
+
+
+_ANY = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                        AclOperation.ANY, AclPermissionType.ANY)
+_SCRAM = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+
+
+def _result(fut: object, what: str) -> None:
+    try:
+        fut.result()  # type: ignore[attr-defined]
+    except KafkaException as exc:
+        raise ProvisionError(f"{what}: {exc.args[0].str() if exc.args else exc}") from exc
+
+
+def _existing_users(admin: AdminClient) -> set[str]:
+    try:
+        return set(admin.describe_user_scram_credentials(request_timeout=15).result())
+    except KafkaException as exc:
+        raise ProvisionError(f"listing SCRAM users: {exc}") from exc
+
+
+def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: Iterable[str],
+                    store: CredentialStore, *, rotate: Iterable[str] = (),
+                    timeout: float = 30.0) -> SecurityReport:
+    """Make the cluster's principals and ACLs those of `acl_plan`, idempotently.
+
+    Every service and `dept-<code>` principal gets a SCRAM-SHA-512 credential (a random
+    password kept in `store`; a principal in `rotate` gets a new one); a `dept-*`
+    principal whose department left the registry loses its credential, its file and its
+    ACLs. ACLs of this prefix that the plan lacks are deleted. Returns once the broker
+    answers with every credential and ACL in place (both are read from the broker's own
+    metadata, so the broker enforces them by then)."""
+    departments = sorted(departments)
+    admin = AdminClient(admin_conf)
+    report = SecurityReport()
+    wanted_users = [*SERVICES, *(department_principal(c) for c in departments)]
+    rotate = set(rotate)
+    existing = _existing_users(admin)
+    for user in wanted_users:
+        had = store.get(user)
+        if user in rotate:
+            store.remove(user)
+        password = store.ensure(user)
+        if user in existing and had and user not in rotate:
+            continue
+        # one alteration per user per request (KRaft refuses two for one user)
+        up = UserScramCredentialUpsertion(user, _SCRAM, password.encode())
+        for _, fut in admin.alter_user_scram_credentials([up], request_timeout=15).items():
+            _result(fut, f"setting the credential of {user}")
+        report.users_created.append(user)
+    gone = sorted(u for u in existing if department_of_principal(u) is not None
+                  and u not in wanted_users)
+    for user in gone:
+        rm = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+        for _, fut in admin.alter_user_scram_credentials([rm], request_timeout=15).items():
+            _result(fut, f"deleting the credential of {user}")
+        store.remove(user)
+        report.users_deleted.append(user)
+
+    plan = acl_plan(topics, departments)
+    try:
+        present = admin.describe_acls(_ANY, request_timeout=15).result()
+    except KafkaException as exc:
+        raise ProvisionError(f"listing ACLs: {exc}") from exc
+    have = {_grant_of(b) for b in present}
+    missing = [g for g in plan if g not in have]
+    if missing:
+        for _, fut in admin.create_acls([g.binding() for g in missing],
+                                        request_timeout=15).items():
+            _result(fut, "creating ACLs")
+        report.acls_created = len(missing)
+    wanted = set(plan)
+    stale = [b for b in present if _managed(b, topics) and _grant_of(b) not in wanted]
+    if stale:
+        filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal,
+                                    b.host, b.operation, b.permission_type) for b in stale]
+        for _, fut in admin.delete_acls(filters, request_timeout=15).items():
+            _result(fut, "deleting ACLs")
+        report.acls_deleted = len(stale)
+
+    deadline = time.monotonic() + timeout
+    while True:  # wait until the broker answers with all of it
+        users_ok = set(wanted_users) <= _existing_users(admin)
+        now = {_grant_of(b) for b in admin.describe_acls(_ANY, request_timeout=15).result()}
+        if users_ok and wanted <= now:
+            return report
+        if time.monotonic() > deadline:
+            raise ProvisionError("the broker did not show every credential and ACL within "
+                                 f"{timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterable[str] = (),
+              timeout: float = 30.0) -> tuple[list[str], SecurityReport | None]:
+    """Topics, then (on a secured cluster) principals and ACLs, for `settings`'s prefix.
+    Returns the topics created and the security report (None on a PLAINTEXT cluster)."""
+    departments = sorted(departments)
+    topics = Topics(settings.topic_prefix)
+    conf = producer_config(settings, ADMIN)
+    created = ensure_topics(conf, plan(topics, departments, settings.partitions),
+                            replication=settings.replication_factor, timeout=timeout)
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return created, None
+    report = ensure_security(conf, topics, departments, credential_store(settings),
+                             rotate=rotate, timeout=timeout)
+    return created, report

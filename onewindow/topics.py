@@ -1,8 +1,13 @@
-"""Topic names and the key rule (key = case_id, UTF-8), in one place.
+"""Topic names, the key rule (key = case_id, UTF-8) and the partition rule, in one place.
 
 Input topics are `dept.<code>.events`, one per department; output topics are the
 four of interfaces.md. A deployment (or a test) may put a prefix in front of every
 name (`ONEWINDOW_TOPIC_PREFIX`) so that several stacks can share one cluster.
+
+The partition of a keyed input record is the Java client's default rule (interfaces.md,
+Kafka: `murmur2(key) & 0x7fffffff mod partitions`, librdkafka's `murmur2_random`), so a
+department's Java, Go or Python client, the project's SDK and the stream worker's
+`WRONG_PARTITION` check agree: :func:`partition_for`.
 """
 
 from __future__ import annotations
@@ -10,10 +15,58 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+_MURMUR2_SEED = 0x9747B28C
+_MURMUR2_M = 0x5BD1E995
+_MASK32 = 0xFFFFFFFF
+
 
 def record_key(case_id: str) -> bytes:
     """Every input and case-keyed output record is keyed by case_id, UTF-8."""
     return case_id.encode("utf-8")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's ``Utils.murmur2``: 32-bit MurmurHash2 of ``data``, seed ``0x9747b28c``.
+
+    ``bytes -> int``, the signed 32-bit value Java returns (``-2**31 <= h < 2**31``), so
+    it compares directly with Kafka's own test vectors (``"21" -> -973932308``). It is
+    librdkafka's ``rd_murmur2`` too (the same bits, read unsigned there).
+    """
+    length = len(data)
+    h = (_MURMUR2_SEED ^ length) & _MASK32
+    full = length & ~3
+    for i in range(0, full, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * _MURMUR2_M) & _MASK32
+        k ^= k >> 24
+        k = (k * _MURMUR2_M) & _MASK32
+        h = ((h * _MURMUR2_M) & _MASK32) ^ k
+    tail = length & 3
+    if tail:
+        if tail == 3:
+            h ^= data[full + 2] << 16
+        if tail >= 2:
+            h ^= data[full + 1] << 8
+        h ^= data[full]
+        h = (h * _MURMUR2_M) & _MASK32
+    h ^= h >> 13
+    h = (h * _MURMUR2_M) & _MASK32
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record belongs to: ``(murmur2(key) & 0x7fffffff) % partitions``.
+
+    ``(bytes, int > 0) -> int in [0, partitions)``. The Java producer's default
+    partitioner for a keyed record (``Utils.toPositive(Utils.murmur2(key)) % n``) and
+    librdkafka's ``murmur2_random`` (interfaces.md, Kafka: partitioning). A record without
+    a key has no partition of its own (Java and librdkafka spread those), so it is not an
+    argument here.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1, got {partitions}")
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ line; nothing here prints a traceback for them.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -23,7 +24,8 @@ from onewindow.cli_options import add_common, settings_from
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
 from onewindow.kafka_local import LocalKafka
-from onewindow.provision import ensure_topics, plan
+from onewindow.provision import acl_plan, provision
+from onewindow.security.kafka_auth import ADMIN, credentials_dir
 from onewindow.topics import Topics
 from onewindow_cli import bench, stack
 
@@ -33,13 +35,26 @@ COMMAND_MODULES = (producers.commands, stream_apps.commands, sinks.commands,
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
+    """Topics, principals and ACLs (idempotent); `--show` prints who may do what."""
     s = settings_from(args)
     registry = load_registry(s.departments_file)
-    created = ensure_topics(s.kafka_bootstrap,
-                            plan(Topics(s.topic_prefix), registry.codes, s.partitions),
-                            replication=s.replication_factor)
+    if args.show:
+        print(f"{'principal':<16} {'operation':<9} {'resource':<16} {'pattern':<8} name")  # noqa: T201
+        for g in acl_plan(Topics(s.topic_prefix), registry.codes):
+            print(f"{g.principal:<16} {g.operation:<9} {g.resource:<16} "  # noqa: T201
+                  f"{g.pattern:<8} {g.name}")
+        print(f"super user: {ADMIN} (the broker itself); "  # noqa: T201
+              "nobody else may create topics or change ACLs")
+        return 0
+    created, report = provision(s, registry.codes, rotate=args.rotate)
     print(f"topics ready on {s.kafka_bootstrap}; created {len(created)}: "  # noqa: T201
           + (", ".join(created) or "none"))
+    if report is not None:
+        print(f"principals: {len(report.users_created)} credential(s) set"  # noqa: T201
+              + (f" ({', '.join(report.users_created)})" if report.users_created else "")
+              + (f", revoked {', '.join(report.users_deleted)}" if report.users_deleted else "")
+              + f"; ACLs: {report.acls_created} created, {report.acls_deleted} revoked;"
+              f" passwords in {credentials_dir(s)}")
     return 0
 
 
@@ -48,7 +63,8 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     s = settings_from(args)
     broker = LocalKafka(data_dir=s.data_dir / "kafka", port=s.kafka_port,
                         controller_port=s.kafka_controller_port, version=s.kafka_version,
-                        cache_dir=s.cache_dir)
+                        cache_dir=s.cache_dir, security=s.kafka_security_protocol,
+                        credentials_dir=credentials_dir(s))
     broker.start()
     print(f"Kafka {s.kafka_version} on {broker.bootstrap}; Ctrl-C stops it", flush=True)  # noqa: T201
     stop = threading.Event()
@@ -67,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onewindow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("provision", help="create the input and output topics (idempotent)")
+    p = sub.add_parser("provision", help="create the topics, principals and ACLs (idempotent)")
+    p.add_argument("--show", action="store_true", help="print who may do what, change nothing")
+    p.add_argument("--rotate", action="append", default=[], metavar="PRINCIPAL",
+                   help="give PRINCIPAL (e.g. dept-gaj) a new password (repeatable)")
     add_common(p)
     p.set_defaults(func=cmd_provision)
 
@@ -89,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `onewindow scenario | head`: the reader left; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from onewindow.cli_options import add_common, settings_from
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka
-from onewindow.provision import ensure_topics, plan
-from onewindow.topics import Topics
+from onewindow.provision import provision
+from onewindow.security.kafka_auth import credentials_dir, kafka_env
 
 
 @dataclass
@@ -58,13 +58,17 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     if not external_kafka:
         broker = LocalKafka(data_dir=settings.data_dir / "kafka", port=settings.kafka_port,
                             controller_port=settings.kafka_controller_port,
-                            version=settings.kafka_version, cache_dir=settings.cache_dir)
+                            version=settings.kafka_version, cache_dir=settings.cache_dir,
+                            security=settings.kafka_security_protocol,
+                            credentials_dir=credentials_dir(settings))
         print(f"starting Kafka {settings.kafka_version} (KRaft) ...", flush=True)  # noqa: T201
         broker.start()
     bootstrap = broker.bootstrap if broker else settings.kafka_bootstrap
     registry = load_registry(settings.departments_file)
-    ensure_topics(bootstrap, plan(Topics(settings.topic_prefix), registry.codes,
-                                  settings.partitions), replication=settings.replication_factor)
+    settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+    if broker is not None and broker.security == "SASL_SSL":
+        settings = settings.model_copy(update={"kafka_ssl_ca_file": broker.ca_file})
+    provision(settings, registry.codes)  # topics, principals, ACLs
     py = [sys.executable, "-m", "onewindow_cli"]
     children = [
         Child("worker", [*py, "worker"]),
@@ -75,7 +79,7 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     if simulate:
         children.append(Child("simulate", [*py, "simulate", "--rate", str(rate),
                                            "--compression", str(compression)]))
-    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=bootstrap)
+    env = dict(os.environ, **kafka_env(settings))
     try:
         for c in children:
             c.log = logs / f"{c.name}.log"

@@ -13,6 +13,8 @@ from typing import Any
 from onewindow.cli_options import add_common, settings_from
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
+from onewindow.errors import OneWindowError
+from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
 from producers.jsonl import produce_file
 from producers.materials import material_event_from_file, parse_fields
@@ -23,7 +25,8 @@ from producers.simulator import SimulationConfig, simulate
 
 def cmd_produce(args: argparse.Namespace) -> int:
     return produce_file(settings_from(args), Path(args.file), topic=args.topic,
-                        validate=not args.no_validate, out=sys.stdout, err=sys.stderr)
+                        validate=not args.no_validate, out=sys.stdout, err=sys.stderr,
+                        as_department=args.as_department)
 
 
 def cmd_material(args: argparse.Namespace) -> int:
@@ -42,17 +45,32 @@ def cmd_material(args: argparse.Namespace) -> int:
     print(json.dumps(codec.to_json(event), ensure_ascii=False))  # noqa: T201
     if args.send:
         with Publisher(s.kafka_bootstrap, topics=Topics(s.topic_prefix),
-                       departments=registry.codes, codec=codec) as pub:
+                       departments=registry.codes, codec=codec,
+                       config=producer_config(s, department_principal(args.department))) as pub:
             topic = pub.send(event)
         print(f"sent to {topic}", file=sys.stderr)  # noqa: T201
     return 0
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Write seeded scenario traffic as JSON lines (for `produce`, tests, benchmarks)."""
     codec = get_codec()
     gen = ScenarioGenerator(ScenarioConfig(seed=args.seed))
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        raise OneWindowError(f"cannot write {args.output}: {exc.strerror}") from exc
     cases = events = materials = 0
     try:
         while (args.materials is None and cases < args.cases) or \
@@ -89,6 +107,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("produce", help="publish a JSON-lines file of events")
     p.add_argument("file", help="JSON lines, one event per line (interfaces.md JSON form)")
     p.add_argument("--topic", help="send every event to this topic instead of its department's")
+    p.add_argument("--as", dest="as_department", metavar="DEPT",
+                   help="sign in as this department (dept-DEPT) for every event, as its "
+                        "system would; default: each event as its own department")
     p.add_argument("--no-validate", action="store_true",
                    help="skip the source-side checks (the stream app still enforces them)")
     add_common(p)
@@ -119,9 +140,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("scenario", help="write seeded 一件事 scenario traffic as JSON lines")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--cases", type=int, default=100, help="this many cases (default 100)")
-    g.add_argument("--materials", type=int, help="as many cases as it takes for this many "
-                                                 "materials")
+    g.add_argument("--cases", type=positive_int, default=100,
+                   help="this many cases (default 100)")
+    g.add_argument("--materials", type=positive_int,
+                   help="as many cases as it takes for this many materials")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--only-materials", action="store_true",
                    help="write only MaterialSubmitted and CertificateIssued events")

@@ -17,8 +17,9 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.domain.validation import validate
 from onewindow.errors import DecodeError, OneWindowError
+from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
-from producers.publisher import Publisher
+from producers.publisher import DepartmentPublishers, Publisher
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class BadLine:
 
 
 def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
-                topic: str | None, check: bool,
-                now: datetime | None = None) -> tuple[list[dict[str, Any]], list[BadLine]]:
+                topic: str | None, check: bool, now: datetime | None = None,
+                counters: frozenset[str] | None = None,
+                ) -> tuple[list[dict[str, Any]], list[BadLine]]:
     """Parse (and unless `check` is False, validate) every line; blank lines are skipped."""
     codec = get_codec()
     now = now or datetime.now(UTC)
@@ -41,43 +43,75 @@ def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
         handle = path.open("r", encoding="utf-8")
     except OSError as exc:
         raise OneWindowError(f"cannot read {path}: {exc.strerror}") from exc
+    n = 0
     with handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                event = codec.loads_json_line(line)
-            except DecodeError as exc:
-                bad.append(BadLine(n, exc.reason, str(exc)))
-                continue
-            if check:
-                target_owner = owner if topic else event.get("department")
-                rejection = validate(event, topic_department=target_owner,
-                                     departments=departments, now=now)
-                if rejection is not None:
-                    bad.append(BadLine(n, rejection.reason, rejection.detail))
+        try:
+            for n, line in enumerate(handle, 1):
+                if not line.strip():
                     continue
-            events.append(event)
+                try:
+                    event = codec.loads_json_line(line)
+                except DecodeError as exc:
+                    bad.append(BadLine(n, exc.reason, str(exc)))
+                    continue
+                if check:
+                    target_owner = owner if topic else event.get("department")
+                    rejection = validate(event, topic_department=target_owner,
+                                         departments=departments, counters=counters, now=now)
+                    if rejection is not None:
+                        bad.append(BadLine(n, rejection.reason, rejection.detail))
+                        continue
+                events.append(event)
+        except UnicodeDecodeError as exc:
+            raise OneWindowError(f"{path}: not UTF-8 text at or after line {n + 1}; "
+                                 "save the file as UTF-8") from exc
     return events, bad
 
 
 def produce_file(settings: Settings, path: Path, *, topic: str | None, validate: bool,
-                 out: TextIO, err: TextIO) -> int:
+                 out: TextIO, err: TextIO, as_department: str | None = None) -> int:
+    """Publish a JSON-lines file; exit status 0, or 1 with every bad line named.
+
+    Each event is published signed in as its own department's principal (`dept-<code>`,
+    interfaces.md: a department writes only its own topic; with `topic`, as that topic's
+    owner), or, with `as_department`,
+    every event as that one department, as an integrator's system would: then an event
+    for another department's topic is refused before anything is sent, and the broker
+    refuses it too if asked anyway."""
     registry = load_registry(settings.departments_file)
     topics = Topics(settings.topic_prefix)
+    if as_department is not None and as_department not in registry.codes:
+        raise OneWindowError(f"--as {as_department}: not a registered department")
     events, bad = read_events(path, topics=topics, departments=registry.codes, topic=topic,
-                              check=validate)
+                              check=validate, counters=registry.counter_codes)
+    if as_department is not None and not bad:
+        own = topics.input(as_department)
+        for n, event in enumerate(events, 1):
+            target = topic or topics.input(str(event.get("department")))
+            if target != own:
+                raise OneWindowError(f"department {as_department} may not write {target} "
+                                     f"(event {n} of {path}); nothing was sent")
     if bad:
         for b in bad:
             print(f"{path}:{b.line}: {b.reason}: {b.detail}", file=err)  # noqa: T201
         print(f"onewindow produce: {len(bad)} bad line(s) in {path}; nothing was sent",  # noqa: T201
               file=err)
         return 1
-    with Publisher(settings.kafka_bootstrap, topics=topics, departments=registry.codes,
-                   codec=get_codec()) as pub:
+    codec = get_codec()
+    args: dict[str, Any] = {"topics": topics, "departments": registry.codes, "codec": codec}
+    pub: Publisher | DepartmentPublishers
+    if as_department is not None:
+        pub = Publisher(settings.kafka_bootstrap, **args,
+                        config=producer_config(settings, department_principal(as_department)))
+    else:  # each event as the owner of the topic it goes to
+        pub = DepartmentPublishers(
+            settings.kafka_bootstrap, **args,
+            config_for=lambda d: producer_config(settings, department_principal(d)))
+    with pub:
         for event in events:
             pub.send(event, validate_first=False, topic=topic)
-    report = pub.report
-    per_topic = ", ".join(f"{t}={n}" for t, n in sorted(report.delivered.items()))
-    print(f"sent {report.total} events from {path}: {per_topic}", file=out)  # noqa: T201
+    delivered = pub.report.delivered
+    per_topic = ", ".join(f"{t}={n}" for t, n in sorted(delivered.items()))
+    print(f"sent {sum(delivered.values())} events from {path}"  # noqa: T201
+          + (f": {per_topic}" if per_topic else ""), file=out)
     return 0

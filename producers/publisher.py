@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from onewindow.codec import Codec
 from onewindow.domain.validation import validate
 from onewindow.errors import OneWindowError
+from onewindow.security.kafka_auth import department_of_principal
 from onewindow.topics import Topics, record_key
 
 
@@ -55,7 +56,8 @@ class Publisher:
 
     def __init__(self, bootstrap: str, *, topics: Topics, departments: Iterable[str],
                  codec: Codec, clock: Callable[[], datetime] = _utcnow,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None,
+                 counters: Iterable[str] | None = None) -> None:
         conf: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -63,11 +65,17 @@ class Publisher:
             "linger.ms": 5,
             "compression.type": "lz4",
             "client.id": "onewindow-publisher",
+            # the Java client's rule (interfaces.md, Kafka): onewindow.topics.partition_for
+            "partitioner": "murmur2_random",
         }
         conf.update(config or {})
+        #: the principal it signs in as (None on a PLAINTEXT cluster): named in refusals
+        self.principal: str | None = conf.get("sasl.username")
         self._producer = Producer(conf)
         self._topics = topics
         self._departments = frozenset(departments)
+        #: the departments whose role is `counter` (UNAUTHORISED); None skips that rule
+        self._counters = frozenset(counters) if counters is not None else None
         self._codec = codec
         self._clock = clock
         self.report = DeliveryReport()
@@ -76,7 +84,7 @@ class Publisher:
         """Raise RejectedEvent if the event breaks a source-checkable rule."""
         owner = self._topics.department_of(topic) if topic else event.get("department")
         rejection = validate(event, topic_department=owner, departments=self._departments,
-                             now=self._clock())
+                             counters=self._counters, now=self._clock())
         if rejection is not None:
             raise RejectedEvent(rejection.reason, rejection.detail)
 
@@ -98,11 +106,25 @@ class Publisher:
                 break
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain
+            except KafkaException as exc:  # the topic is already known to be refused
+                self._fail(topic, exc.args[0])
+                return
         self._producer.poll(0)
+
+    def _fail(self, topic: str, err: KafkaError) -> None:
+        if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            who = self.principal or "this client"
+            dept = department_of_principal(who) if self.principal else None
+            who = f"department {dept}" if dept else who
+            line = f"{who} may not write {topic}"
+        else:
+            line = f"{topic}: {err.str()}"
+        if line not in self.report.failed:
+            self.report.failed.append(line)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self.report.failed.append(f"{msg.topic()}: {err.str()}")
+            self._fail(msg.topic() or "?", err)
         else:
             self.report.delivered[msg.topic() or "?"] += 1
 
@@ -122,3 +144,70 @@ class Publisher:
             self.flush()
         else:
             self._producer.flush(10)
+
+
+class DepartmentPublishers:
+    """Publish events each signed in as the department that owns its target topic: for
+    tools that act for every department (the simulator, replays, benchmarks) and hold
+    each department's credential. One `Publisher` per department, made on first use;
+    `config_for(code)` gives its librdkafka settings (e.g. `producer_config(settings,
+    department_principal(code))`). Same interface as `Publisher`."""
+
+    def __init__(self, bootstrap: str, *, topics: Topics, departments: Iterable[str],
+                 codec: Codec, config_for: Callable[[str], dict[str, Any]],
+                 clock: Callable[[], datetime] = _utcnow,
+                 counters: Iterable[str] | None = None) -> None:
+        self._args = {"topics": topics, "departments": frozenset(departments), "codec": codec,
+                      "clock": clock, "counters": counters}
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._config_for = config_for
+        self._by_department: dict[str, Publisher] = {}
+
+    def _for_topic(self, topic: str) -> Publisher:
+        owner = self._topics.department_of(topic)
+        if owner is None:
+            raise RejectedEvent("UNKNOWN_DEPARTMENT", f"{topic} is no department's topic")
+        pub = self._by_department.get(owner)
+        if pub is None:
+            pub = Publisher(self._bootstrap, config=self._config_for(owner), **self._args)
+            self._by_department[owner] = pub
+        return pub
+
+    def send(self, event: dict[str, Any], *, validate_first: bool = True,
+             topic: str | None = None) -> str:
+        """Queue one event as the owner of its target topic; returns that topic."""
+        target = topic or self._topics.input(str(event["department"]))
+        return self._for_topic(target).send(event, validate_first=validate_first, topic=target)
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._for_topic(topic).send_raw(topic, key, value)
+
+    @property
+    def report(self) -> DeliveryReport:
+        merged = DeliveryReport()
+        for pub in self._by_department.values():
+            merged.delivered.update(pub.report.delivered)
+            merged.failed.extend(pub.report.failed)
+        return merged
+
+    def flush(self, timeout: float = 30.0) -> DeliveryReport:
+        failed: list[str] = []
+        for pub in self._by_department.values():
+            try:
+                pub.flush(timeout)
+            except DeliveryFailed as exc:
+                failed.append(str(exc))
+        if failed:
+            raise DeliveryFailed("; ".join(failed[:3]))
+        return self.report
+
+    def __enter__(self) -> DepartmentPublishers:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            for pub in self._by_department.values():
+                pub.__exit__(exc_type, *rest)

@@ -23,8 +23,9 @@ from onewindow.codec import SHANGHAI as _CST
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
+from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
-from producers.publisher import Publisher
+from producers.publisher import DepartmentPublishers
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 
 
@@ -77,8 +78,11 @@ def simulate(settings: Settings, config: SimulationConfig, *,
     next_accept = sim_start
     counts = {"sent": 0, "invalid": 0, "duplicates": 0, "cases": 0}
     last_report = time.monotonic()
-    with Publisher(settings.kafka_bootstrap, topics=topics, departments=registry.codes,
-                   codec=get_codec()) as pub:
+    # each department publishes with its own credential (interfaces.md, Kafka)
+    with DepartmentPublishers(
+            settings.kafka_bootstrap, topics=topics, departments=registry.codes,
+            codec=get_codec(),
+            config_for=lambda d: producer_config(settings, department_principal(d))) as pub:
         while not stop():
             elapsed = time.monotonic() - start_wall
             if config.max_seconds is not None and elapsed >= config.max_seconds:

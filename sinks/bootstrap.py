@@ -23,7 +23,8 @@ from sqlalchemy import Engine
 from onewindow.codec import Codec, get_codec
 from onewindow.config import Settings
 from onewindow.read_model.engine import make_engine
-from onewindow.read_model.privacy import IdProtector
+from onewindow.security.id_protection import IdProtector
+from onewindow.security.kafka_auth import SINK, client_config
 from onewindow.topics import Topics
 from sinks.ingest import Ingestor
 from sinks.metrics import SinkMetrics
@@ -40,7 +41,7 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     """librdkafka settings of a sink consumer. Offsets live in the read model: the group's
     committed offsets are never used (the group id is given per consumer)."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **client_config(settings, SINK),  # signed in as svc-sink, read_committed
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",

@@ -54,7 +54,8 @@ def rebuild(parts: SinkParts, *, batch_max: int = 5000, timeout: float = 3600.0,
     engine, ingestor = parts.engine, parts.ingestor
     stop = stop or threading.Event()
     t0 = time.perf_counter()
-    consumer = parts.consumer(f"onewindow-rebuild-{uuid.uuid4().hex}")
+    consumer = parts.consumer(
+        f"{parts.settings.topic_prefix}onewindow-sink-rebuild-{uuid.uuid4().hex}")
     report = RebuildReport()
     try:
         md = consumer.list_topics(timeout=10)

@@ -1,8 +1,11 @@
 """Output records to read-model rows, and a batch of them with the consumed offsets.
 
 Pure apart from the codec: an output-topic record (already decoded) goes in, row dicts
-come out. Every ID number is hashed and masked here, before anything reaches the
-database (onewindow.read_model.privacy). :class:`Batch` keeps, per key, the row the
+come out. No ID number reaches the database in plaintext: the stream apps emit them
+already hashed and masked (docs/privacy.md), and those are stored as they come, never
+hashed twice; a record written before they did (plain ``id_number``) and a dead letter's
+original are hashed and masked here (onewindow.security.id_protection, the same key).
+:class:`Batch` keeps, per key, the row the
 unit of work must write (the newest case version, the first timeline entry, material,
 link and dead letter) and the next offset of every partition the batch read.
 """
@@ -18,9 +21,16 @@ from typing import Any
 
 from onewindow.codec import Codec
 from onewindow.domain.identifiers import mask_id
-from onewindow.domain.materials import CERTIFICATE_ISSUED, MATERIAL_SUBMITTED, material_from_event
+from onewindow.domain.materials import (
+    CERTIFICATE_ISSUED,
+    MATERIAL_SUBMITTED,
+    material_from_event,
+    normalise_number,
+    normalise_value,
+)
+from onewindow.domain.protection import NUMBER_HASH, NUMBER_MASKED
 from onewindow.errors import DecodeError
-from onewindow.read_model.privacy import IdProtector
+from onewindow.security.id_protection import IdProtector, event_from_json, is_protected
 
 __all__ = ["Batch", "RowMaker", "clean"]
 
@@ -99,10 +109,8 @@ class RowMaker:
     def case_rows(self, rec: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         p = self.protector
         applicant = rec.get("applicant")
-        known = p.known_ids(rec)
-        id_hash = id_masked = None
-        if applicant is not None:
-            id_hash, id_masked = p.protect(applicant["id_number"])
+        known = p.known_ids(rec)  # empty unless the record is from before protection
+        id_hash, id_masked = p.party_id(applicant)
         promise = rec.get("promise")
         row = {
             "case_id": rec["case_id"],
@@ -162,30 +170,44 @@ class RowMaker:
             "source_partition": rec["source_partition"],
             "source_offset": rec["source_offset"],
             "source_timestamp": rec.get("source_timestamp"),
+            "out_of_role": bool(rec.get("out_of_role")),  # CaseActivity v2; v1 reads False
         }
         material = None
         if rec["event_type"] in MATERIAL_EVENTS:
-            material = self.material_row(self.codec.from_json(obj),
+            material = self.material_row(event_from_json(self.codec, obj),
                                          rec.get("source_timestamp"))
         return _cleaned(entry), material
 
     def material_row(self, event: Mapping[str, Any],
                      source_timestamp: datetime | None) -> dict[str, Any]:
+        """The material of a MaterialSubmitted / CertificateIssued, protected (as the
+        stream apps emit it) or plain (a record from before they did): the same row."""
         p = self.protector
         m = material_from_event(event)
-        known = {m.holder.id_number} | p.known_ids(event)
-        number = m.document_number
-        sensitive = p.is_sensitive_number(number, m.material_type, known)
-        number_hash, number_masked = p.protect(number)
-        declared = {p.scrub(k, known): p.scrub(v, known) for k, v in m.declared_fields}
+        holder_hash, holder_masked = p.party_id(event["holder"])
+        if is_protected(event):
+            known: set[str] = set()
+            number = normalise_number(event.get("document_number")) or None
+            sensitive = event.get(NUMBER_MASKED) is not None
+            number_hash = event.get(NUMBER_HASH)
+            number_masked = event.get(NUMBER_MASKED) or mask_id(number)
+            values = sorted((k, normalise_value(v))
+                            for k, v in (event.get("declared_fields") or {}).items())
+        else:
+            known = {normalise_number(event["holder"].get("id_number"))} | p.known_ids(event)
+            number = m.document_number
+            sensitive = p.is_sensitive_number(number, m.material_type, known)
+            number_hash, number_masked = p.protect(number)
+            values = list(m.declared_fields)
+        declared = {p.scrub(k, known): p.scrub(v, known) for k, v in values}
         row = {
             "material_id": m.material_id,
             "kind": m.kind,
             "material_type": m.material_type,
             "name": p.scrub(event.get("name"), known),
             "holder_id_type": m.holder.id_type,
-            "holder_id_hash": p.hash(m.holder.id_number),
-            "holder_id_masked": mask_id(m.holder.id_number),
+            "holder_id_hash": holder_hash,
+            "holder_id_masked": holder_masked,
             "holder_name": p.scrub(m.holder.name, known),
             "document_number": None if sensitive else number,
             "document_number_hash": number_hash,

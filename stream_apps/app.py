@@ -23,6 +23,8 @@ from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.observability import TEXT_CONTENT_TYPE
+from onewindow.security.id_protection import IdProtector
+from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.topics import Topics
 from stream_apps.case_processor import CaseProcessor
 from stream_apps.faust_base import new_app
@@ -36,19 +38,27 @@ BATCH_WITHIN = 0.05  # seconds: a lone event waits at most this long for company
 
 
 def create_app(settings: Settings, *, app_id: str | None = None,
-               worker_name: str = "worker") -> faust.App:
+               worker_name: str = "worker", ids: IdProtector | None = None) -> faust.App:
+    """The case-state app. ``ids``: the keyed hash of ID numbers (default: from
+    ``settings.id_hash_key``; the sink and the counter must use the same key)."""
+    ids = ids or IdProtector.from_settings(settings, warn=True)
     registry = load_registry(settings.departments_file)
     topics = Topics(settings.topic_prefix)
     metrics = WorkerMetrics()
+    # The input topics are co-partitioned with settings.partitions (onewindow.provision
+    # creates them so and refuses a topic with another count; the table below has as
+    # many): the partition count of WRONG_PARTITION.
     processor = CaseProcessor(codec=get_codec(), topics=topics,
-                              departments=registry.codes,
-                              calendar=load_calendar(settings.calendar_override_file))
+                              departments=registry.codes, counters=registry.counter_codes,
+                              calendar=load_calendar(settings.calendar_override_file),
+                              ids=ids, partitions=settings.partitions)
     app = new_app(settings, app_id=app_id or f"{settings.topic_prefix}onewindow-case-state",
                   worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.worker_web_port)
     inputs = list(topics.inputs(registry.codes))
     source = app.topic(*inputs, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output")
+    output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output",
+                            config=producer_config(settings, STREAM))
     output.guard_commits(app)
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec

@@ -11,8 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from aiokafka.helpers import create_ssl_context
 
 from onewindow.config import Settings
+from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
+from stream_apps.faust_transport import SCHEME
+
+
+def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
+    """The stream apps' sign-in (principal `svc-stream`, SASL/SCRAM-SHA-512; with SASL_SSL
+    trusting the configured CA); None on a PLAINTEXT cluster."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    cred = credential_for(settings, STREAM)
+    ssl_context = None
+    if settings.kafka_security_protocol == "SASL_SSL":
+        ssl_context = create_ssl_context(
+            cafile=str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None)
+    return faust.SASLCredentials(username=cred.principal, password=cred.password,
+                                 mechanism=MECHANISM, ssl_context=ssl_context)
 
 
 def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
@@ -22,7 +39,10 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
     datadir = settings.data_dir / "stream" / worker_name
     datadir.mkdir(parents=True, exist_ok=True)
     conf: dict[str, Any] = {
-        "broker": f"kafka://{settings.kafka_bootstrap}",
+        # onewindow://: Faust's aiokafka transport reading read_committed
+        # (stream_apps/faust_transport.py)
+        "broker": f"{SCHEME}://{settings.kafka_bootstrap}",
+        "broker_credentials": broker_credentials(settings),
         "store": "rocksdb://",
         "datadir": str(datadir),
         "topic_partitions": settings.partitions,

@@ -19,6 +19,25 @@ __all__ = ["measure_lag"]
 log = logging.getLogger(__name__)
 
 
+def done_up_to(committed: int | None, position: int | None, high: int | None,
+               last_read: int | None) -> int | None:
+    """The offset up to which a partition counts as processed, for its lag.
+
+    The committed offset, normally. But a transaction's commit or abort marker takes an
+    offset that no consumer ever receives: after the last record of a transaction is
+    processed and committed, the high watermark stays one (or more) past the committed
+    offset for ever. When every record the consumer has read is committed (`committed`
+    past `last_read`) and its fetch position has reached the high watermark, only such
+    markers remain: the partition is caught up (interfaces.md, Kafka: transaction markers
+    never show as lag)."""
+    if committed is None:
+        return position
+    if (position is not None and high is not None and position >= high
+            and (last_read is None or committed > last_read)):
+        return max(committed, position)
+    return committed
+
+
 async def measure_lag(app: Any, lag: ConsumerLag, topics: Iterable[str]) -> None:
     """Update ``lag`` for ``app``'s consumer group; never raises (a metric is not worth
     stopping a worker for)."""
@@ -31,10 +50,12 @@ async def measure_lag(app: Any, lag: ConsumerLag, topics: Iterable[str]) -> None
             return
         highwaters = await consumer.highwaters(*tps)
         committed = dict(app.monitor.tp_committed_offsets or {})
+        # Faust's own record of the last offset its fetcher handed to the streams
+        read = getattr(consumer, "_read_offset", {})
         positions: dict[Any, int | None] = {}
         for tp in tps:
-            off = committed.get(tp)
-            positions[tp] = off if off is not None else await consumer.position(tp)
+            positions[tp] = done_up_to(committed.get(tp), await consumer.position(tp),
+                                       highwaters.get(tp), read.get(tp))
         lag.update(app.conf.id, faust_lags(highwaters, positions, wanted))
     except Exception as exc:  # noqa: BLE001 - rebalancing, broker away: try next tick
         log.debug("consumer lag not measured: %r", exc)

@@ -27,6 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.provision import material_index_topic
+from onewindow.security.id_protection import IdProtector
+from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.topics import Topics
 from stream_apps.faust_base import new_app
 from stream_apps.faust_context import TableAccess, records
@@ -51,12 +53,16 @@ def dir_bytes(path: Path) -> int:
 
 
 def create_app(settings: Settings, *, app_id: str | None = None,
-               worker_name: str = "materials", max_per_key: int = MAX_PER_KEY) -> faust.App:
+               worker_name: str = "materials", max_per_key: int = MAX_PER_KEY,
+               ids: IdProtector | None = None) -> faust.App:
+    """The materials app. ``ids``: the keyed hash of ID numbers (default: from
+    ``settings.id_hash_key``, which must be the case-state app's)."""
+    ids = ids or IdProtector.from_settings(settings, warn=True)
     topics = Topics(settings.topic_prefix)
     index_name = material_index_topic(topics)
     metrics = MaterialsMetrics()
     codec = get_codec()
-    router = MaterialRouter(codec=codec, index_topic=index_name)
+    router = MaterialRouter(codec=codec, index_topic=index_name, ids=ids)
     indexer = MaterialIndexer(codec=codec, links_topic=topics.material_links,
                               max_per_key=max_per_key)
     app = new_app(
@@ -71,7 +77,8 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     index_topic = app.topic(index_name, partitions=settings.partitions, **raw)
     # murmur2 is Kafka's Java default: any producer of this topic puts a key where we do.
     output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output",
-                            config={"partitioner": "murmur2_random"})
+                            config={**producer_config(settings, STREAM),
+                                    "partitioner": "murmur2_random"})
     output.guard_commits(app)
     table = app.Table("material-index", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec

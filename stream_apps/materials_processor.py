@@ -46,12 +46,15 @@ from onewindow.domain.materials import (
     material_from_event,
 )
 from onewindow.errors import DecodeError
+from onewindow.security.id_protection import IdProtector, event_from_json, is_protected
 from stream_apps.records import InRecord, OutRecord
 
 #: Most materials one index key holds. A bucket is one table value and one changelog
-#: record; Kafka's default record limit is 1 MB and an entry is ~300 bytes of JSON, so
-#: 2,000 entries (~600 KB) leave room. docs/materials.md has the measured sizes.
-MAX_PER_KEY = 2000
+#: record; Kafka's default record limit is 1 MB and an entry is ~440 bytes of JSON (at
+#: most ~525: the holder, the number and declared values with a digit are keyed hashes,
+#: docs/privacy.md), so 1,500 entries (~660 KB, at most ~790 KB) leave room.
+#: docs/materials.md has the measured sizes.
+MAX_PER_KEY = 1500
 
 # Outcomes of one index record (metrics label values).
 NEW = "new"
@@ -93,11 +96,20 @@ def parse_index_value(value: bytes) -> tuple[Material, bytes, int | None]:
 
 
 class MaterialRouter:
-    """case-activity records in, one index record per routed key out."""
+    """case-activity records in, one index record per routed key out.
 
-    def __init__(self, *, codec: Codec, index_topic: str) -> None:
+    The case-state app writes each event's JSON form protected
+    (`onewindow.domain.protection`): the holder as ``id_hash`` + ``id_masked``, numbers
+    and declared values compared by keyed hashes. A record written before it did (plain
+    ID numbers) is protected here with ``ids``, the same key, so the index keys, the
+    index records, the buckets and their changelog never hold a plaintext ID number and
+    old and new materials compare alike.
+    """
+
+    def __init__(self, *, codec: Codec, index_topic: str, ids: IdProtector) -> None:
         self.codec = codec
         self.index_topic = index_topic
+        self.ids = ids
 
     def route(self, records: Iterable[InRecord]) -> RouteResult:
         """Index records for the materials among case-activity ``records``: one per
@@ -113,7 +125,9 @@ class MaterialRouter:
                 if activity["event_type"] not in MATERIAL_EVENTS:
                     result.other += 1
                     continue
-                event = self.codec.from_json(json.loads(activity["event_json"]))
+                event = event_from_json(self.codec, json.loads(activity["event_json"]))
+                if not is_protected(event):
+                    event = self.ids.protect_event(event)
                 m = material_from_event(event)
             except (DecodeError, ValueError, KeyError, TypeError) as exc:
                 result.unreadable.append(getattr(exc, "reason", type(exc).__name__))

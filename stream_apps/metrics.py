@@ -28,6 +28,11 @@ class WorkerMetrics:
         self.dead_lettered = Counter("onewindow_events_dead_lettered_total",
                                      "Records written to the dead-letter topic",
                                      [*labels, "reason"], registry=r)
+        self.out_of_role = Counter(
+            "onewindow_task_updates_out_of_role_total",
+            "TaskUpdated events applied from another department than the one their task "
+            "belongs to (domain.md section 3: they do not change the task), by sender",
+            ["department"], registry=r)
         self.provisional = Counter(
             "onewindow_provisional_deadlines_total",
             "Case states emitted whose deadline consulted a date outside every known holiday "
@@ -56,6 +61,8 @@ class WorkerMetrics:
             self.consumed.labels(t.department, t.event_type).inc()
             if t.result == APPLIED:
                 self.applied.labels(t.department, t.event_type).inc()
+                if t.out_of_role:
+                    self.out_of_role.labels(t.department).inc()
             elif t.result == DUPLICATE:
                 self.duplicates.labels(t.department, t.event_type).inc()
             elif t.result == DEAD_LETTERED:

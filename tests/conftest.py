@@ -16,30 +16,45 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from onewindow.config import get_settings
+from onewindow.config import Settings, get_settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
-from onewindow.provision import ensure_topics, plan
+from onewindow.provision import provision
 from onewindow.topics import Topics
 from tests.examples import RESTAURANT_EVENTS
+
+SESSION_ENV = ("ONEWINDOW_KAFKA_CREDENTIALS_DIR", "ONEWINDOW_KAFKA_SECURITY_PROTOCOL")
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap address of a real broker: ONEWINDOW_TEST_KAFKA_BOOTSTRAP if set (a broker
-    you run yourself), else a fresh local KRaft broker for this test session."""
+    """Bootstrap address of a real, secured broker (SASL/SCRAM, ACLs): a fresh local KRaft
+    broker for this test session, or ONEWINDOW_TEST_KAFKA_BOOTSTRAP if set (a broker you
+    run yourself, with ONEWINDOW_KAFKA_CREDENTIALS_DIR holding its `admin` password).
+
+    For the session, ONEWINDOW_KAFKA_CREDENTIALS_DIR names the broker's credentials
+    directory, so `Settings()` here and in every child process the tests start signs in
+    with the principals' passwords (tests/kafka_support.py)."""
     external = os.environ.get("ONEWINDOW_TEST_KAFKA_BOOTSTRAP")
     if external:
         yield external
         return
-
-    broker = LocalKafka(data_dir=tmp_path_factory.mktemp("kafka"), port=free_port(),
-                        controller_port=free_port(), cache_dir=get_settings().cache_dir)
+    root = tmp_path_factory.mktemp("kafka")
+    broker = LocalKafka(data_dir=root / "broker", port=free_port(), controller_port=free_port(),
+                        cache_dir=get_settings().cache_dir, credentials_dir=root / "credentials")
     broker.start()
+    saved = {k: os.environ.get(k) for k in SESSION_ENV}
+    os.environ["ONEWINDOW_KAFKA_CREDENTIALS_DIR"] = str(root / "credentials")
+    os.environ["ONEWINDOW_KAFKA_SECURITY_PROTOCOL"] = broker.security
     try:
         yield broker.bootstrap
     finally:
         broker.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture
@@ -50,12 +65,11 @@ def topic_prefix() -> str:
 
 @pytest.fixture
 def provisioned(kafka: str, topic_prefix: str):  # type: ignore[no-untyped-def]
-    """All topics of the stack under this test's own prefix."""
-
-    topics = Topics(topic_prefix)
-    registry = load_registry()
-    ensure_topics(kafka, plan(topics, registry.codes, partitions=3))
-    return topics
+    """All topics of the stack under this test's own prefix, with its principals and ACLs
+    (onewindow.provision, as `onewindow up` does)."""
+    provision(Settings(kafka_bootstrap=kafka, topic_prefix=topic_prefix, partitions=3),
+              load_registry().codes)
+    return Topics(topic_prefix)
 
 
 @pytest.fixture(scope="session")

@@ -26,8 +26,8 @@ from onewindow.domain.materials import (
     material_from_event,
     order_key,
 )
-from onewindow.read_model.privacy import IdProtector
 from onewindow.read_model.tables import metadata
+from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics
 from sinks.ingest import Ingestor
 from sinks.rows import Batch, RowMaker
@@ -135,13 +135,21 @@ def link_records(events: Iterable[dict[str, Any]],
 # ------------------------------------------------------------------ the pure pipeline
 
 
+#: The ID hash key of the unit tests' settings (tests/unit/conftest.py).
+UNIT_TEST_KEY = "unit-test-key"
+
+
 def case_outputs(events: Iterable[dict[str, Any]], topics: Topics,
-                 ts_ms: int = 1_700_000_000_000) -> list[tuple[str, bytes]]:
+                 ts_ms: int = 1_700_000_000_000, *,
+                 ids: IdProtector | None = None) -> list[tuple[str, bytes]]:
     """(topic, value) of every output record the case-state step gives for ``events``
-    (the stream app's own code, without Kafka)."""
+    (the stream app's own code, without Kafka). ``ids``: the key the stream app hashes
+    ID numbers with, which must be the sink's (default: :data:`UNIT_TEST_KEY`)."""
     codec = get_codec()
-    proc = CaseProcessor(codec=codec, topics=topics, departments=load_registry().codes,
-                         calendar=load_calendar())
+    registry = load_registry()
+    proc = CaseProcessor(codec=codec, topics=topics, departments=registry.codes,
+                         counters=registry.counter_codes, calendar=load_calendar(),
+                         ids=ids or IdProtector(UNIT_TEST_KEY))
     store: dict[str, bytes] = {}
     out: list[tuple[str, bytes]] = []
     for i, e in enumerate(events):

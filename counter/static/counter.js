@@ -199,9 +199,10 @@ function timelinePanel() {
       if (e.event_type === "MaterialSubmitted") what = `${code("event", e.event_type)} · ${e.event?.name || code("material", e.event?.material_type)}`;
       if (e.event_type === "CertificateIssued") what = `${code("event", e.event_type)} · ${code("material", e.event?.certificate_type)}`;
       const note = e.event?.note;
-      return h("li", { class: `tl tl-${e.event_type}` },
+      return h("li", { class: `tl tl-${e.event_type}${e.out_of_role ? " tl-out-of-role" : ""}` },
         h("time", {}, fmtShort(e.occurred_at)),
-        h("span", { class: "tl-dept" }, deptName(e.department)),
+        h("span", { class: "tl-dept" }, deptName(e.department),
+          e.out_of_role ? h("span", { class: "tag tag-oor", title: t("timeline.out_of_role_hint") }, t("timeline.out_of_role")) : null),
         h("span", { class: "tl-what" }, what),
         note ? h("span", { class: "tl-note" }, note) : null);
     })));

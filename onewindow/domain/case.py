@@ -9,7 +9,11 @@ and cheap to serialise: it holds only what the rules need, not the events.
   and the fields of that one only;
 * the earliest CaseWithdrawn's ``occurred_at_ms``;
 * per task: the department of its first event and its events as sorted
-  ``[occurred_at_ms, rank, event_id]`` triples (the task order key).
+  ``[occurred_at_ms, rank, event_id, department]`` entries (the task order key, then
+  who sent it: "who may change a task" is decided when the state is read, from the
+  acceptance record of that moment, so it is a function of the set of events too).
+  A state written before entries carried their department (three elements) reads
+  them as sent by the task's first department.
 
 Everything is held as JSON-native values (lists, str, int), so :meth:`CaseState.to_bytes`
 is one JSON encode (ASCII, sorted keys, no spaces: measured faster than non-ASCII output,
@@ -48,6 +52,7 @@ from onewindow.domain.events import (
     TASK_UPDATED,
     TERMINAL_STATUSES,
 )
+from onewindow.domain.protection import ID_HASH, ID_MASKED, PROTECTED_FIELDS
 from onewindow.errors import OneWindowError
 
 __all__ = [
@@ -115,12 +120,26 @@ def event_fingerprint(event: Mapping[str, Any]) -> str:
     if fields is None:
         body = {str(k): v for k, v in event.items() if v is not None}
     else:
-        body = {k: v for k, v in event.items() if v is not None and k in fields}
+        # a protected event's hashes (onewindow.domain.protection) count like the
+        # fields they stand for
+        body = {k: v for k, v in event.items()
+                if v is not None and (k in fields or k in PROTECTED_FIELDS)}
     text = _CANONICAL.encode(body)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 # -------------------------------------------------------------------- the state
+
+
+def _applicant_record(applicant: Mapping[str, Any]) -> list[Any]:
+    """``[kind, id_type, id_number, name]``; a protected applicant (its number replaced
+    by ``id_hash`` and ``id_masked``: onewindow.domain.protection) adds those two after
+    ``id_number``, which is then None."""
+    record = [applicant.get("kind"), applicant.get("id_type"), applicant.get("id_number"),
+              applicant.get("name")]
+    if applicant.get(ID_HASH) is not None:
+        record += [applicant.get(ID_HASH), applicant.get(ID_MASKED)]
+    return record
 
 
 def _acceptance_record(ev: Mapping[str, Any]) -> list[Any]:
@@ -132,10 +151,7 @@ def _acceptance_record(ev: Mapping[str, Any]) -> list[Any]:
         ev.get("case_kind"),
         ev.get("channel"),
         ev.get("window_id"),
-        None if applicant is None else [
-            applicant.get("kind"), applicant.get("id_type"), applicant.get("id_number"),
-            applicant.get("name"),
-        ],
+        None if applicant is None else _applicant_record(applicant),
         None if promise is None else [promise.get("amount"), promise.get("unit")],
         [[t.get("task_id"), t.get("department"), t.get("name")] for t in ev.get("tasks") or ()],
     ]
@@ -165,7 +181,8 @@ class CaseState:
         self.acc: list[Any] | None = None
         #: occurred_at_ms of the earliest CaseWithdrawn.
         self.withdrawn_ms: int | None = None
-        #: task_id -> [department of its first event, sorted [[ms, rank, event_id], ...]].
+        #: task_id -> [department of its first event,
+        #:             sorted [[ms, rank, event_id, department], ...]].
         self.tasks: dict[str, list[Any]] = {}
 
     # ------------------------------------------------------------------ fold
@@ -198,17 +215,18 @@ class CaseState:
         etype = event["type"]
         ms = to_ms(event["occurred_at"])
         if etype == TASK_UPDATED:
-            entry = [ms, STATUS_RANK[event["status"]], event_id]
+            department = str(event["department"])
+            entry = [ms, STATUS_RANK[event["status"]], event_id, department]
             task_id = str(event["task_id"])
             task = self.tasks.get(task_id)
             if task is None:
-                self.tasks[task_id] = [str(event["department"]), [entry]]
+                self.tasks[task_id] = [department, [entry]]
             else:
                 events = task[1]
                 i = bisect.bisect_left(events, entry)
                 events.insert(i, entry)
                 if i == 0:
-                    task[0] = str(event["department"])
+                    task[0] = department
         elif etype == CASE_ACCEPTED:
             key = [ms, event_id]
             if self.acc_key is None or key < self.acc_key:
@@ -221,6 +239,37 @@ class CaseState:
             raise OneWindowError(f"unknown event type {etype!r}")
         self.seen[event_id] = fingerprint
         return Outcome.APPLIED
+
+    # ------------------------------------------------------- who owns a task
+
+    def task_owner(self, task_id: str) -> str | None:
+        """The department a task belongs to (domain.md section 3, "Who may change a task").
+
+        ``str -> str | None``: the department the acceptance record declares for it, else
+        the department of the task's first event in the order
+        ``(occurred_at, rank(status), event_id)``; ``None`` for a task the state does not
+        know. It can change as events arrive (an earlier CaseAccepted, an earlier update).
+        """
+        if self.acc is not None:
+            for declared_id, department, _name in self.acc[7]:
+                if declared_id == task_id:
+                    return department  # type: ignore[no-any-return]
+        task = self.tasks.get(task_id)
+        return None if task is None else task[0]  # type: ignore[no-any-return]
+
+    def is_out_of_role(self, event: Mapping[str, Any]) -> bool:
+        """Whether a TaskUpdated is from another department than its task's owner, as
+        of this state (section 3): ``event -> bool``, ``False`` for every other type.
+
+        Such an update is applied (``version``, timeline) but does not count towards the
+        task's status, its pauses or ``closed_at``. Asked right after :meth:`apply`, it
+        is the timeline's mark of the event as applied then; a CaseAccepted with an
+        earlier acceptance record applied later can change the owner.
+        """
+        if event.get("type") != TASK_UPDATED:
+            return False
+        owner = self.task_owner(str(event["task_id"]))
+        return owner is not None and owner != event["department"]
 
     # --------------------------------------------------------- serialisation
 
@@ -305,7 +354,9 @@ def project(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
     """The case view of section 3 and 4: exactly the keys of :data:`VIEW_KEYS`.
 
     Timestamps are UTC datetimes, ``due_date`` a date; ``tasks`` is sorted by
-    ``task_id``, each ``{task_id, department, name, status, updated_at}``.
+    ``task_id``, each ``{task_id, department, name, status, updated_at}``. ``applicant``
+    is ``{kind, id_type, id_number, name}``, plus ``id_hash`` and ``id_masked`` (and
+    ``id_number`` None) when the acceptance record was protected (the stream apps').
     """
     acc = state.acc
     declared: dict[str, tuple[Any, Any]] = {}
@@ -324,10 +375,13 @@ def project(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
             department, name = declared[task_id]
         else:
             department, name = entry[0], None  # type: ignore[index]
-        if entry is None:
+        # Only the owner's events count towards status, pauses and closed_at (section 3,
+        # "Who may change a task"); a three-element entry is from the first department.
+        events = [] if entry is None else [
+            e for e in entry[1] if (e[3] if len(e) > 3 else entry[0]) == department]
+        if not events:
             status, updated_at = "PENDING", None
         else:
-            events = entry[1]
             last = events[-1]
             status, updated_at = RANK_STATUS[last[1]], from_ms(last[0])
             if final_ms is None or last[0] > final_ms:
@@ -361,8 +415,10 @@ def project(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
         due_provisional = deadline.due_provisional
     applicant = None
     if acc is not None and acc[5] is not None:
-        kind, id_type, id_number, name = acc[5]
+        kind, id_type, id_number, name, *protected = acc[5]
         applicant = {"kind": kind, "id_type": id_type, "id_number": id_number, "name": name}
+        if protected:
+            applicant[ID_HASH], applicant[ID_MASKED] = protected
     return {
         "case_id": state.case_id,
         "status": status,

@@ -48,15 +48,19 @@ def index_keys(m: Material) -> list[str]:
 
     * ``sha:<sha256>`` when the hash is not empty;
     * ``doc:<material_type>:<document_number>`` when the number is present;
-    * ``hold:<id_type>:<id_number>:<material_type>`` when the material has at least two
+    * ``hold:<id_type>:<identity>:<material_type>`` when the material has at least two
       ``declared_fields``.
+
+    The number and the identity are whatever strings the material compares by: in the
+    stream apps, where materials come from protected events, the keyed hashes
+    (:mod:`onewindow.domain.protection`), so no key carries a plaintext ID number.
 
     Any pair with a verdict (domain.md section 5) shares at least one key:
 
     * CONFLICT and SAME_DOCUMENT need the same type and the same non-empty number, so
       both materials have the same ``doc:`` key;
     * EXACT needs the same non-empty sha256: the same ``sha:`` key;
-    * SAME_CONTENT needs the same holder identity (id_type, id_number), the same type
+    * SAME_CONTENT needs the same holder identity (id_type, identity), the same type
       and two declared keys present in both: the same ``hold:`` key, which is left out
       only where SAME_CONTENT is impossible (fewer than two declared fields).
 
@@ -70,7 +74,7 @@ def index_keys(m: Material) -> list[str]:
     if m.document_number is not None:
         keys.append(f"{DOC}:{m.material_type}:{m.document_number}")
     if len(m.declared_fields) >= 2:
-        keys.append(f"{HOLD}:{m.holder.id_type}:{m.holder.id_number}:{m.material_type}")
+        keys.append(f"{HOLD}:{m.holder.id_type}:{m.holder.identity}:{m.material_type}")
     return keys
 
 

@@ -11,7 +11,14 @@ Choices where the contract is silent (docs/materials.md explains them):
 
 * **Holder identity** is ``(id_type, normalised id_number)``.  The holder's
   ``name`` is kept for display but never compared: two holders with the same
-  identity are the same holder even if the name was typed differently.  A name
+  identity are the same holder even if the name was typed differently.
+* **Protected events** (:mod:`onewindow.domain.protection`: what the stream apps carry,
+  no plaintext ID number) are compared by their keyed hashes instead: the holder by
+  ``(id_type, id_hash)``, the document number by ``document_number_hash``, a declared
+  value by its ``declared_fields_hash`` entry when it has one.  The hash is a
+  deterministic function of the normalised text, so every rule gives the same verdict on
+  the protected form as on the plain one, provided all the materials compared are in the
+  same form (one key); nothing here hashes.  A name
   printed *on the document* belongs in ``declared_fields``, where a difference
   does count (CONFLICT).
 * **Dashes**: after NFKC only ``-`` (U+002D) is removed from numbers.  NFKC maps
@@ -42,6 +49,7 @@ from typing import Any
 
 from onewindow.domain.clock import EPOCH
 from onewindow.domain.events import CERTIFICATE_ISSUED, MATERIAL_SUBMITTED
+from onewindow.domain.protection import DECLARED_HASH, ID_HASH, NUMBER_HASH
 
 __all__ = [
     "AVOIDING_VERDICTS",
@@ -104,16 +112,19 @@ def normalise_value(value: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """Whom a document belongs to.  ``key`` (id_type, id_number) is its identity;
-    ``name`` is carried for display only and never compared by the rules."""
+    """Whom a document belongs to.  ``key`` (id_type, identity) is its identity;
+    ``name`` is carried for display only and never compared by the rules.
+
+    ``identity`` is whichever string stands for the ID number: the normalised number,
+    or its keyed hash in a protected event (module docstring)."""
 
     id_type: str
-    id_number: str  # normalised
+    identity: str
     name: str
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.id_type, self.id_number)
+        return (self.id_type, self.identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +169,7 @@ class Material:
             "v": 1,
             "id": self.material_id,
             "ty": self.material_type,
-            "h": [self.holder.id_type, self.holder.id_number, self.holder.name],
+            "h": [self.holder.id_type, self.holder.identity, self.holder.name],
             "n": self.document_number,
             "s": self.sha256,
             "f": [list(kv) for kv in self.declared_fields],
@@ -175,11 +186,11 @@ class Material:
         record version ``v`` and ``KeyError`` for a missing key."""
         if data.get("v") != 1:
             raise ValueError(f"unknown material record version {data.get('v')!r}")
-        id_type, id_number, name = data["h"]
+        id_type, identity, name = data["h"]
         return cls(
             material_id=data["id"],
             material_type=data["ty"],
-            holder=Holder(id_type, id_number, name),
+            holder=Holder(id_type, identity, name),
             document_number=data["n"],
             sha256=data["s"],
             declared_fields=tuple((k, v) for k, v in data["f"]),
@@ -195,6 +206,10 @@ def material_from_event(event: Mapping[str, Any]) -> Material:
     """The material of a ``MaterialSubmitted`` or ``CertificateIssued`` event dict
     (the shape of docs/architecture.md).  A certificate becomes a material whose id is
     its ``certificate_id``, whose type is its ``certificate_type``, form ``ELECTRONIC``.
+
+    A protected event (:mod:`onewindow.domain.protection`) gives the material compared
+    by its hashes: ``holder.id_hash`` as the holder's identity, ``document_number_hash``
+    as its number and the ``declared_fields_hash`` entries as those values.
 
     Raises ``ValueError`` for any other event type, a missing holder or a naive
     ``occurred_at``.
@@ -214,17 +229,20 @@ def material_from_event(event: Mapping[str, Any]) -> Material:
     if not holder:
         raise ValueError(f"material {material_id!r} has no holder")
     declared = event.get("declared_fields") or {}
+    hashed = event.get(DECLARED_HASH) or {}
+    number = event.get(NUMBER_HASH) or normalise_number(event.get("document_number")) or None
     return Material(
         material_id=material_id,
         material_type=material_type,
         holder=Holder(
             id_type=holder.get("id_type") or "",
-            id_number=normalise_number(holder.get("id_number")),
+            identity=holder.get(ID_HASH) or normalise_number(holder.get("id_number")),
             name=holder.get("name") or "",
         ),
-        document_number=normalise_number(event.get("document_number")) or None,
+        document_number=number,
         sha256=(event.get("sha256") or "").lower(),
-        declared_fields=tuple(sorted((k, normalise_value(v)) for k, v in declared.items())),
+        declared_fields=tuple(sorted((k, hashed[k] if k in hashed else normalise_value(v))
+                                     for k, v in declared.items())),
         occurred_at=event["occurred_at"],
         case_id=event.get("case_id") or "",
         department=event.get("department") or "",

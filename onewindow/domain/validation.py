@@ -5,14 +5,22 @@ returns ``None`` when it may be applied, else a :class:`Rejection` carrying one
 reason code and a human-readable detail that names the offending field.
 
 ``UNDECODABLE`` and ``UNKNOWN_SCHEMA`` are produced by the codec, ``EVENT_ID_CONFLICT``
-by the case fold (:meth:`onewindow.domain.case.CaseState.apply`); they are listed here
-so every reason code has one home.
+by the case fold (:meth:`onewindow.domain.case.CaseState.apply`), ``WRONG_PARTITION`` by
+the stream worker (it needs the record's partition: ``stream_apps.case_processor``);
+they are listed here so every reason code has one home.
 
-When a record breaks several rules, the first in this order is reported (the order of
-the table in section 2): ``UNKNOWN_DEPARTMENT``, ``DEPARTMENT_MISMATCH``,
-``INVALID_ID_NUMBER``, ``INVALID_FIELD``, ``FUTURE_TIMESTAMP``. A field that a check
-needs but that is missing or of the wrong type is ``INVALID_FIELD`` (for instance a
-``holder`` that is not a mapping cannot be checked for its id number).
+When a record breaks several rules, the first in this order is reported:
+``UNKNOWN_DEPARTMENT``, ``DEPARTMENT_MISMATCH``, ``UNAUTHORISED``, ``INVALID_ID_NUMBER``,
+``INVALID_FIELD``, ``FUTURE_TIMESTAMP``. That is the order of the table in section 2,
+except that ``UNAUTHORISED`` comes right after the two department rules: it is about
+who sent the record, not what it says, and it is only meaningful once the sender is
+known to be registered and to be the topic's owner (a spoofed or unknown department is
+reported as such first: the role of a department that did not send it says nothing);
+an unauthorised CaseAccepted is refused whatever its content, so its content is not
+reviewed (an ``INVALID_ID_NUMBER`` would suggest that fixing the number makes it
+acceptable). A field that a check needs but that is missing or of the wrong type is
+``INVALID_FIELD`` (for instance a ``holder`` that is not a mapping cannot be checked for
+its id number).
 """
 
 from __future__ import annotations
@@ -53,6 +61,9 @@ __all__ = [
     "UNDECODABLE",
     "UNKNOWN_DEPARTMENT",
     "UNKNOWN_SCHEMA",
+    "UNAUTHORISED",
+    "COUNTER_ONLY_TYPES",
+    "WRONG_PARTITION",
     "validate",
 ]
 
@@ -64,11 +75,17 @@ INVALID_ID_NUMBER = "INVALID_ID_NUMBER"
 INVALID_FIELD = "INVALID_FIELD"
 FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
 EVENT_ID_CONFLICT = "EVENT_ID_CONFLICT"
+UNAUTHORISED = "UNAUTHORISED"
+WRONG_PARTITION = "WRONG_PARTITION"
 #: Every dead-letter reason code, in the order of the table of section 2.
 ALL_REASONS: tuple[str, ...] = (
     UNDECODABLE, UNKNOWN_SCHEMA, UNKNOWN_DEPARTMENT, DEPARTMENT_MISMATCH, INVALID_ID_NUMBER,
-    INVALID_FIELD, FUTURE_TIMESTAMP, EVENT_ID_CONFLICT,
+    INVALID_FIELD, FUTURE_TIMESTAMP, EVENT_ID_CONFLICT, UNAUTHORISED, WRONG_PARTITION,
 )
+
+#: The event types only a department of role ``counter`` may publish (section 2,
+#: ``UNAUTHORISED``): accepting a case and withdrawing it.
+COUNTER_ONLY_TYPES: frozenset[str] = frozenset({CASE_ACCEPTED, CASE_WITHDRAWN})
 
 #: ``occurred_at`` may be at most this far ahead of the processing clock.
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -301,6 +318,7 @@ def validate(
     topic_department: str | None,
     departments: Collection[str],
     now: datetime,
+    counters: Collection[str] | None = None,
 ) -> Rejection | None:
     """The dead-letter verdict for a decoded event, or ``None`` when it may be applied.
 
@@ -308,16 +326,23 @@ def validate(
     (``None`` when it did not come from a department topic, e.g. the HTTP gateway
     before routing: then ``DEPARTMENT_MISMATCH`` is not checked). ``departments`` is
     the registry's set of codes; ``now`` the processing clock (timezone-aware).
+    ``counters`` is the set of codes whose registered role is ``counter``
+    (``onewindow.departments.Registry.counter_codes``): a CaseAccepted or CaseWithdrawn
+    from any other department is ``UNAUTHORISED`` (section 2). ``None`` skips that rule,
+    for a caller that does not know the roles (a producer's early warning); the stream
+    worker, which enforces the rules, always passes it. The order of the checks is in the
+    module docstring.
     """
     try:
-        _validate(event, topic_department, departments, now)
+        _validate(event, topic_department, departments, now, counters)
     except _Invalid as exc:
         return exc.rejection
     return None
 
 
 def _validate(event: Mapping[str, Any], topic_department: str | None,
-              departments: Collection[str], now: datetime) -> None:
+              departments: Collection[str], now: datetime,
+              counters: Collection[str] | None) -> None:
     if not isinstance(event, Mapping):
         raise _bad("event", "expected an object")
     etype = event.get("type")
@@ -332,6 +357,11 @@ def _validate(event: Mapping[str, Any], topic_department: str | None,
         raise _Invalid(
             DEPARTMENT_MISMATCH,
             f"department: {department!r} published on the topic of {topic_department!r}",
+        )
+    if counters is not None and etype in COUNTER_ONLY_TYPES and department not in counters:
+        raise _Invalid(
+            UNAUTHORISED,
+            f"department: {department!r} may not publish {etype}: its role is not counter",
         )
     if etype == CASE_ACCEPTED:
         _check_task_departments(event, departments)

@@ -1,1 +1,2 @@
-"""The SQL read model: tables, engine, read-only queries and ID privacy (no Kafka)."""
+"""The SQL read model: tables, engine and read-only queries (no Kafka). ID numbers are
+stored hashed and masked (onewindow.security.id_protection)."""

@@ -5,7 +5,8 @@ every report (docs/read-model.md). SQLAlchemy 2 declarative models; the migratio
 Privacy: no column holds a plaintext citizen or company ID number. Identity numbers are
 kept as ``*_id_hash`` (HMAC-SHA256 under ``ONEWINDOW_ID_HASH_KEY``, of the normalised
 number) and ``*_id_masked`` (``440106********1234``); JSON columns hold redacted copies
-(:mod:`onewindow.read_model.privacy`).
+(:mod:`onewindow.security.id_protection`; the stream apps already
+emit them so, docs/privacy.md).
 
 Every instant is a :class:`~onewindow.read_model.types.UTCDateTime`. ``recorded_at`` is
 when the sink committed the row (delivery metadata: it differs between a live model and
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -147,6 +149,9 @@ class TimelineEntry(Base):
     source_offset: Mapped[int] = mapped_column(BigInteger)
     source_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: a TaskUpdated from another department than its task's, as of when it was applied
+    #: (domain.md section 3; docs/state-rules.md): shown marked, it did not change the task
+    out_of_role: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index(None, "case_id", "occurred_at", "event_id"),  # the timeline, in order

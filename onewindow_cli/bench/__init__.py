@@ -16,7 +16,8 @@ from onewindow_cli.bench.materials import BenchOptions, run_bench
 def cmd_bench(args: argparse.Namespace) -> int:
     s = settings_from(args)
     summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
-                  latency_events=args.latency_events, latency_rate=args.latency_rate)
+                  latency_events=args.latency_events, latency_rate=args.latency_rate,
+                  plaintext_baseline=args.plaintext_baseline)
     med = summary["median_eps"]
     lines = [
         f"case-state throughput, {args.events} events x {args.rounds} rounds "
@@ -31,8 +32,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"  (at {args.latency_rate:g} events/s)",
         f"  {'recovery after SIGKILL, state wiped':34} {med['recovery_s']:>12.1f} s "
         "to the first new state",
-        f"results: {summary['path']}",
     ]
+    if "ratio_secured_to_plaintext_worker" in summary:
+        base = summary["plaintext_median_eps"]
+        lines.append(f"  {'Faust worker, PLAINTEXT broker':34} {base['faust_worker_eps']:>12,.0f}"
+                     f" events/s  (secured = {summary['ratio_secured_to_plaintext_worker']:.3f}"
+                     " x plaintext)")
+    lines.append(f"results: {summary['path']}")
     print("\n".join(lines))  # noqa: T201
     return 0
 
@@ -56,6 +62,9 @@ def register(sub: Any) -> None:
     p.add_argument("--latency-rate", type=float, default=300.0,
                    help="events/s of that stream")
     p.add_argument("--out", default="bench-results", help="directory for the JSON results")
+    p.add_argument("--plaintext-baseline", action="store_true",
+                   help="also run every round on an open (PLAINTEXT) broker and report the "
+                        "secured worker's throughput as a ratio of it")
     add_common(p)
     p.set_defaults(func=cmd_bench)
 

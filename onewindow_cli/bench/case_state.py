@@ -44,17 +44,30 @@ from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
-from onewindow.provision import ensure_topics, plan
+from onewindow.provision import provision
+from onewindow.security.id_protection import IdProtector
+from onewindow.security.kafka_auth import (
+    ADMIN,
+    client_config,
+    department_principal,
+    kafka_env,
+    producer_config,
+)
 from onewindow.topics import Topics
-from producers.publisher import Publisher
+from producers.publisher import DepartmentPublishers
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from stream_apps.case_processor import CaseProcessor
 from stream_apps.records import InRecord
 
 
-def _plain_consume(bootstrap: str, topics: list[str], n: int) -> float:
+def _reader(ks: Settings) -> dict[str, Any]:
+    """Settings of the benchmark's own readers: the broker's principal (an operator's
+    tool), read_committed."""
+    return client_config(ks, ADMIN)
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+
+def _plain_consume(ks: Settings, topics: list[str], n: int) -> float:
+    c = Consumer({**_reader(ks), "group.id": f"bench-{uuid.uuid4().hex}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "fetch.max.bytes": 52428800})
     c.subscribe(topics)
@@ -70,10 +83,8 @@ def _plain_consume(bootstrap: str, topics: list[str], n: int) -> float:
     return got / (end - (first or end)) if got else 0.0
 
 
-def _records(bootstrap: str, topics: list[str], n: int) -> list[Any]:
-
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+def _records(ks: Settings, topics: list[str], n: int) -> list[Any]:
+    c = Consumer({**_reader(ks), "group.id": f"bench-{uuid.uuid4().hex}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
     c.subscribe(topics)
     out: list[InRecord] = []
@@ -89,9 +100,12 @@ def _records(bootstrap: str, topics: list[str], n: int) -> list[Any]:
 
 def _pure(records: list[Any], settings: Settings, prefix: str) -> float:
 
+    registry = load_registry(settings.departments_file)
     proc = CaseProcessor(codec=get_codec(), topics=Topics(prefix),
-                         departments=load_registry(settings.departments_file).codes,
-                         calendar=load_calendar(settings.calendar_override_file))
+                         departments=registry.codes, counters=registry.counter_codes,
+                         calendar=load_calendar(settings.calendar_override_file),
+                         ids=IdProtector.from_settings(settings),
+                         partitions=settings.partitions)
     store: dict[str, bytes] = {}
     start = time.perf_counter()
     for i in range(0, len(records), 1000):
@@ -104,15 +118,12 @@ def _pure(records: list[Any], settings: Settings, prefix: str) -> float:
 class _Worker:
     """The real `onewindow worker` process, and a reader of the case-state it emits."""
 
-    def __init__(self, bootstrap: str, prefix: str, data_dir: Path) -> None:
-
-
-        self.bootstrap, self.prefix, self.data_dir = bootstrap, prefix, data_dir
+    def __init__(self, ks: Settings, prefix: str, data_dir: Path) -> None:
+        self.ks, self.prefix, self.data_dir = ks, prefix, data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
         topic = Topics(prefix).case_state
-        self.consumer = Consumer({"bootstrap.servers": bootstrap,
-                                  "group.id": f"bench-{uuid.uuid4().hex}",
+        self.consumer = Consumer({**_reader(ks), "group.id": f"bench-{uuid.uuid4().hex}",
                                   "enable.auto.commit": False})
         md = self.consumer.list_topics(topic, timeout=10)
         self.consumer.assign([TopicPartition(topic, p, 0)
@@ -120,8 +131,8 @@ class _Worker:
 
     def start(self) -> None:
 
-        env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=self.bootstrap,
-                   ONEWINDOW_TOPIC_PREFIX=self.prefix, ONEWINDOW_DATA_DIR=str(self.data_dir))
+        env = dict(os.environ, ONEWINDOW_TOPIC_PREFIX=self.prefix,
+                   ONEWINDOW_DATA_DIR=str(self.data_dir), **kafka_env(self.ks))
         with open(self.data_dir / "worker.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "onewindow_cli", "worker", "--name", "bench",
@@ -174,14 +185,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _worker_phases(bootstrap: str, prefix: str, data_dir: Path, preloaded: list[list[Any]],
+def _worker_phases(ks: Settings, prefix: str, data_dir: Path, preloaded: list[list[Any]],
                    more: Callable[[int], list[list[dict[str, Any]]]],
                    publish: Callable[[list[dict[str, Any]], float | None], None],
                    latency_events: int, latency_rate: float) -> dict[str, float]:
     """Throughput over the pre-loaded backlog, latency at a steady rate, recovery after
     SIGKILL with the local state wiped."""
 
-    w = _Worker(bootstrap, prefix, data_dir)
+    w = _Worker(ks, prefix, data_dir)
     try:
         w.start()
         msgs = w.states(_reached(_versions(preloaded)))
@@ -219,58 +230,86 @@ def _worker_phases(bootstrap: str, prefix: str, data_dir: Path, preloaded: list[
             "recovery_s": recovery}
 
 
-def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
-        latency_events: int = 3000, latency_rate: float = 300.0) -> dict[str, Any]:
-
-    tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-"))
-    broker = None
-    bootstrap = settings.kafka_bootstrap
-    if os.environ.get("ONEWINDOW_KAFKA_BOOTSTRAP") is None:
-        broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(), controller_port=free_port(),
-                            version=settings.kafka_version, cache_dir=settings.cache_dir)
-        broker.start()
-        bootstrap = broker.bootstrap
+def _rounds(settings: Settings, ks: Settings, *, events: int, rounds: int, tmp: Path,
+            latency_events: int, latency_rate: float) -> list[dict[str, float]]:
     codes = load_registry(settings.departments_file).codes
     results: list[dict[str, float]] = []
-    try:
-        for r in range(rounds):
-            prefix = f"bench{uuid.uuid4().hex[:6]}."
-            topics = Topics(prefix)
-            ensure_topics(bootstrap, plan(topics, codes, settings.partitions))
-            gen = ScenarioGenerator(ScenarioConfig(seed=100 + r))
+    for r in range(rounds):
+        prefix = f"bench{uuid.uuid4().hex[:6]}."
+        topics = Topics(prefix)
+        provision(ks.model_copy(update={"topic_prefix": prefix}), codes)
+        gen = ScenarioGenerator(ScenarioConfig(seed=100 + r))
 
-            def more(n_events: int, gen: ScenarioGenerator = gen) -> list[list[dict[str, Any]]]:
-                cases: list[list[dict[str, Any]]] = []
-                while sum(len(c) for c in cases) < n_events:
-                    cases.append(gen.case())
-                return cases
+        def more(n_events: int, gen: ScenarioGenerator = gen) -> list[list[dict[str, Any]]]:
+            cases: list[list[dict[str, Any]]] = []
+            while sum(len(c) for c in cases) < n_events:
+                cases.append(gen.case())
+            return cases
 
-            def publish(batch: list[dict[str, Any]], rate: float | None,
-                        topics: Topics = topics) -> None:
-                started = time.monotonic()
-                with Publisher(bootstrap, topics=topics, departments=codes,
-                               codec=get_codec()) as pub:
-                    for i, e in enumerate(batch):
-                        if rate is not None:  # paced: the latency of a steady stream
-                            time.sleep(max(0.0, started + i / rate - time.monotonic()))
-                        pub.send(e, validate_first=False)
+        def publish(batch: list[dict[str, Any]], rate: float | None,
+                    topics: Topics = topics) -> None:
+            started = time.monotonic()
+            with DepartmentPublishers(
+                    ks.kafka_bootstrap, topics=topics, departments=codes, codec=get_codec(),
+                    config_for=lambda d: producer_config(ks, department_principal(d))) as pub:
+                for i, e in enumerate(batch):
+                    if rate is not None:  # paced: the latency of a steady stream
+                        time.sleep(max(0.0, started + i / rate - time.monotonic()))
+                    pub.send(e, validate_first=False)
 
-            preloaded = more(events)
-            publish([e for c in preloaded for e in c], None)
-            n = sum(len(c) for c in preloaded)
-            inputs = topics.inputs(codes)
-            plain = _plain_consume(bootstrap, inputs, n)
-            pure = _pure(_records(bootstrap, inputs, n), settings, prefix)
-            phases = _worker_phases(bootstrap, prefix, tmp / f"round{r}", preloaded, more,
-                                    publish, latency_events, latency_rate)
-            results.append({"events": n, "cases": len(preloaded), "plain_consumer_eps": plain,
-                            "pure_processor_eps": pure, **phases})
-    finally:
-        if broker is not None:
-            broker.stop()
-    med = {k: statistics.median(x[k] for x in results)
-           for k in ("plain_consumer_eps", "pure_processor_eps", "faust_worker_eps",
-                     "latency_p50_s", "latency_p95_s", "latency_p99_s", "recovery_s")}
+        preloaded = more(events)
+        publish([e for c in preloaded for e in c], None)
+        n = sum(len(c) for c in preloaded)
+        inputs = topics.inputs(codes)
+        plain = _plain_consume(ks, inputs, n)
+        pure = _pure(_records(ks, inputs, n), settings, prefix)
+        phases = _worker_phases(ks, prefix, tmp / f"round{r}", preloaded, more,
+                                publish, latency_events, latency_rate)
+        results.append({"events": n, "cases": len(preloaded), "plain_consumer_eps": plain,
+                        "pure_processor_eps": pure, **phases})
+    return results
+
+
+def _medians(results: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(x[k] for x in results)
+            for k in ("plain_consumer_eps", "pure_processor_eps", "faust_worker_eps",
+                      "latency_p50_s", "latency_p95_s", "latency_p99_s", "recovery_s")}
+
+
+def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
+        latency_events: int = 3000, latency_rate: float = 300.0,
+        plaintext_baseline: bool = False) -> dict[str, Any]:
+    """Every measurement, `rounds` times on a local secured broker of its own (or the
+    configured cluster when ONEWINDOW_KAFKA_BOOTSTRAP is set), medians and ratios; with
+    `plaintext_baseline`, the same rounds again on an open broker in the same process
+    tree, and the secured worker's throughput as a ratio of the open one's."""
+    tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-"))
+    profiles = [settings.kafka_security_protocol]
+    if plaintext_baseline and settings.kafka_security_protocol != "PLAINTEXT":
+        profiles.append("PLAINTEXT")
+    by_profile: dict[str, list[dict[str, float]]] = {}
+    for profile in profiles:
+        broker = None
+        ks = settings
+        if os.environ.get("ONEWINDOW_KAFKA_BOOTSTRAP") is None:
+            broker = LocalKafka(data_dir=tmp / profile / "kafka", port=free_port(),
+                                controller_port=free_port(), version=settings.kafka_version,
+                                cache_dir=settings.cache_dir, security=profile,
+                                credentials_dir=tmp / profile / "credentials")
+            broker.start()
+            ks = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
+                                             "kafka_security_protocol": profile,
+                                             "kafka_credentials_dir": tmp / profile /
+                                             "credentials"})
+        try:
+            by_profile[profile] = _rounds(settings, ks, events=events, rounds=rounds,
+                                          tmp=tmp / profile, latency_events=latency_events,
+                                          latency_rate=latency_rate)
+        finally:
+            if broker is not None:
+                broker.stop()
+    results = by_profile[profiles[0]]
+    med = _medians(results)
     summary = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
@@ -280,7 +319,14 @@ def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
         "ratio_worker_to_plain": med["faust_worker_eps"] / med["plain_consumer_eps"],
         "ratio_pure_to_plain": med["pure_processor_eps"] / med["plain_consumer_eps"],
         "runs": results,
+        "security": profiles[0],
     }
+    if len(profiles) > 1:
+        base = _medians(by_profile["PLAINTEXT"])
+        summary["plaintext_median_eps"] = base
+        summary["ratio_secured_to_plaintext_worker"] = \
+            med["faust_worker_eps"] / base["faust_worker_eps"]
+        summary["plaintext_runs"] = by_profile["PLAINTEXT"]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"bench-case-state-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(summary, indent=2))

@@ -53,7 +53,15 @@ from onewindow.domain.materials import (
 )
 from onewindow.errors import OneWindowError
 from onewindow.kafka_local import LocalKafka, free_port
-from onewindow.provision import ensure_topics, plan
+from onewindow.provision import provision
+from onewindow.security.id_protection import IdProtector, event_from_json
+from onewindow.security.kafka_auth import (
+    ADMIN,
+    STREAM,
+    client_config,
+    kafka_env,
+    producer_config,
+)
 from onewindow.topics import Topics, record_key
 
 
@@ -65,9 +73,14 @@ class BenchError(OneWindowError):
 
 
 def activity_value(codec: Codec, event: dict[str, Any], *, version: int = 1,
-                   offset: int = 0) -> bytes:
+                   offset: int = 0, ids: IdProtector | None = None) -> bytes:
     """The `onewindow.case-activity` record the case-state app writes for an applied
-    event (the same fields as `CaseProcessor._activity_record`)."""
+    event (the same fields as `CaseProcessor._activity_record`): its JSON form protected
+    with ``ids`` as the app does, or plain (as written before the app protected ID
+    numbers, which the materials app still reads) when ``ids`` is None."""
+    obj = codec.to_json(event)
+    if ids is not None:
+        obj = ids.protect_event(obj)
     return codec.encode_record("CaseActivity", {
         "case_id": event["case_id"],
         "event_id": event["event_id"],
@@ -78,8 +91,7 @@ def activity_value(codec: Codec, event: dict[str, Any], *, version: int = 1,
         "task_id": event.get("task_id"),
         "status": event.get("status"),
         "material_id": event.get("material_id") or event.get("certificate_id"),
-        "event_json": json.dumps(codec.to_json(event), ensure_ascii=False,
-                                 separators=(",", ":")),
+        "event_json": json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
         "source_topic": f"dept.{event['department']}.events",
         "source_partition": 0,
         "source_offset": offset,
@@ -114,13 +126,13 @@ def expected(materials: Iterable[Material]) -> tuple[set[Link], set[str]]:
     return links, avoidable
 
 
-def read_links(bootstrap: str, topic: str, *, timeout: float = 30.0,
+def read_links(conf: dict[str, Any], topic: str, *, timeout: float = 30.0,
                ) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
     """Every record of the links topic, folded to distinct pairs; and the record count.
-    A pair seen twice with different content is an error (links are pure functions)."""
-
+    A pair seen twice with different content is an error (links are pure functions).
+    `conf`: librdkafka settings of a reader (`client_config(settings, principal)`)."""
     codec = get_codec()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
+    consumer = Consumer({**conf, "group.id": f"r-{uuid.uuid4().hex}",
                          "enable.auto.commit": False})
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -188,17 +200,18 @@ def run_bench(settings: Settings, opts: BenchOptions) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-materials-"))
     broker = None
     try:
-        bootstrap = settings.kafka_bootstrap
         if not opts.external:
 
             print("starting a local Kafka broker from the jars ...", flush=True)  # noqa: T201
             broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
                                 controller_port=free_port(), version=settings.kafka_version,
-                                cache_dir=settings.cache_dir, heap="1g")
+                                cache_dir=settings.cache_dir, heap="1g",
+                                security=settings.kafka_security_protocol,
+                                credentials_dir=tmp / "credentials")
             broker.start()
-            bootstrap = broker.bootstrap
-        result = _run(settings.model_copy(update={"kafka_bootstrap": bootstrap,
-                                                  "partitions": opts.partitions}), opts, tmp)
+            settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
+                                                   "kafka_credentials_dir": tmp / "credentials"})
+        result = _run(settings.model_copy(update={"partitions": opts.partitions}), opts, tmp)
     finally:
         if broker is not None:
             broker.stop()
@@ -231,18 +244,19 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
     sizes = sorted(keys.values())
 
     rng = random.Random(opts.seed)
-    values = [activity_value(codec, e, offset=i) for i, e in enumerate(events)]
+    ids = IdProtector.from_settings(settings)  # the worker's key: the same environment
+    values = [activity_value(codec, e, offset=i, ids=ids) for i, e in enumerate(events)]
     stream = [(record_key(e["case_id"]), v) for e, v in zip(events, values, strict=True)]
     stream += [r for r in stream if rng.random() < opts.replay_rate]
     rng.shuffle(stream)
     replays = len(stream) - len(events)
 
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
-    ensure_topics(settings.kafka_bootstrap,
-                  plan(topics, load_registry(settings.departments_file).codes,
-                       settings.partitions))
+    settings = settings.model_copy(update={"topic_prefix": topics.prefix})
+    provision(settings, load_registry(settings.departments_file).codes)
 
-    prod = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
+    # the activity records stand for the case-state app's output: written as it would be
+    prod = Producer({**producer_config(settings, STREAM), "linger.ms": 20,
                      "compression.type": "lz4", "enable.idempotence": True,
                      "queue.buffering.max.messages": 1_000_000})
     for key, value in stream:
@@ -259,9 +273,11 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
 
 
     port = free_port()
-    env = {**_env(), "ONEWINDOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+    env = {**_env(), **kafka_env(settings),
            "ONEWINDOW_TOPIC_PREFIX": topics.prefix, "ONEWINDOW_DATA_DIR": str(tmp / "data"),
-           "ONEWINDOW_PARTITIONS": str(settings.partitions)}
+           "ONEWINDOW_PARTITIONS": str(settings.partitions),
+           # the key the activity records above were protected with
+           "ONEWINDOW_ID_HASH_KEY": settings.id_hash_key.get_secret_value()}
     worker_log = tmp / "materials-worker.log"
     with worker_log.open("ab") as wl:
         proc = subprocess.Popen(
@@ -294,7 +310,7 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
                 raise BenchError(f"timed out: {done:.0f} of {expected_total} index records")
             time.sleep(0.25)
         # The links are flushed before the batch ends; read them.
-        pairs, link_records = read_links(settings.kafka_bootstrap, topics.material_links)
+        pairs, link_records = read_links(client_config(settings, ADMIN), topics.material_links)
         store_bytes = _dir_bytes(tmp / "data" / "stream" / "bench")
     finally:
         if proc.poll() is None:
@@ -367,7 +383,7 @@ def _expected_index_total(stream: list[tuple[bytes, bytes]], codec: Codec) -> in
         n = per_value.get(value)
         if n is None:
             act = codec.decode_record(value, "CaseActivity")
-            m = material_from_event(codec.from_json(json.loads(act["event_json"])))
+            m = material_from_event(event_from_json(codec, json.loads(act["event_json"])))
             n = per_value[value] = len(routed_keys(m))
         total += n
     return total

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 
-from onewindow.config import get_settings
+from onewindow.config import Settings, get_settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
-from onewindow.provision import ensure_topics, plan
+from onewindow.provision import provision
 from onewindow.topics import Topics
 from tests import REPO_ROOT
 from tests.e2e.support import Stack, chromium
@@ -60,11 +60,14 @@ def main() -> int:
     kafka = os.environ.get("ONEWINDOW_TEST_KAFKA_BOOTSTRAP")
     if not kafka:
         broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
-                            controller_port=free_port(), cache_dir=get_settings().cache_dir)
+                            controller_port=free_port(), cache_dir=get_settings().cache_dir,
+                            credentials_dir=tmp / "credentials")
         broker.start()
         kafka = broker.bootstrap
+        os.environ["ONEWINDOW_KAFKA_CREDENTIALS_DIR"] = str(tmp / "credentials")
     topics = Topics(f"shots{int(time.time())}.")
-    ensure_topics(kafka, plan(topics, load_registry().codes, partitions=3))
+    provision(Settings(kafka_bootstrap=kafka, topic_prefix=topics.prefix, partitions=3),
+              load_registry().codes)
     stack = Stack(kafka, topics, tmp, materials=True)
     try:
         stack.start()

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from onewindow.departments import load_registry
-from onewindow.provision import ensure_topics, plan
+from onewindow.provision import provision
 from onewindow.topics import Topics
 from tests.e2e.support import Stack, chromium, chromium_path
+from tests.kafka_support import settings_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -62,7 +63,8 @@ def _update(event_id: str, task: str, dept: str, status: str, at: datetime) -> d
 def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e")
     topics = Topics(f"e2e{int(time.time())}.")
-    ensure_topics(kafka, plan(topics, load_registry().codes, partitions=3))
+    provision(settings_for(kafka, topic_prefix=topics.prefix, partitions=3),
+              load_registry().codes)
     s = Stack(kafka, topics, tmp)
     t0 = time.monotonic()
     try:

@@ -18,16 +18,21 @@ from confluent_kafka.admin import AdminClient
 
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
-from onewindow.departments import load_registry
 from onewindow.domain.case import fold, project
 from onewindow.kafka_local import free_port
+from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics
-from producers.publisher import Publisher
+from tests.kafka_support import consumer_conf, department_publishers, producer_conf
+
+#: The ID hash key of the workers the integration tests start (and of their sinks).
+ID_KEY = "integration-test-hash-key"
+IDS = IdProtector(ID_KEY)
 
 
 def worker_env(kafka: str, topics: Topics, data_dir: Path) -> dict[str, str]:
     return dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=topics.prefix,
-                ONEWINDOW_DATA_DIR=str(data_dir), ONEWINDOW_PARTITIONS="3")
+                ONEWINDOW_DATA_DIR=str(data_dir), ONEWINDOW_PARTITIONS="3",
+                ONEWINDOW_ID_HASH_KEY=ID_KEY)
 
 
 def start_worker(kafka: str, topics: Topics, data_dir: Path, name: str = "w1",
@@ -50,8 +55,7 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
 
 
 def publish(kafka: str, topics: Topics, events: Iterable[dict[str, Any]]) -> int:
-    with Publisher(kafka, topics=topics, departments=load_registry().codes,
-                   codec=get_codec()) as pub:
+    with department_publishers(kafka, topics) as pub:
         n = 0
         for e in events:
             pub.send(e, validate_first=False)
@@ -69,15 +73,18 @@ def shuffled_with_duplicates(cases: list[list[dict[str, Any]]], seed: int,
 
 
 def expected_views(cases: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The pure fold of each case's events as the worker folds them: protected with
+    :data:`ID_KEY` (no plaintext ID number; docs/privacy.md)."""
     cal = load_calendar()
-    return {case[0]["case_id"]: project(fold(case), cal) for case in cases}
+    return {case[0]["case_id"]: project(fold([IDS.protect_event(e) for e in case]), cal)
+            for case in cases}
 
 
 def latest_states(kafka: str, topics: Topics, want: dict[str, int],
                   timeout: float = 120.0) -> dict[str, dict[str, Any]]:
     """Read onewindow.case-state until every case reached at least its wanted version."""
     codec = get_codec()
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"check-{uuid.uuid4().hex}",
+    consumer = Consumer({**consumer_conf(kafka), "group.id": f"check-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     md = consumer.list_topics(topics.case_state, timeout=10)
     consumer.assign([TopicPartition(topics.case_state, p, 0)
@@ -102,7 +109,7 @@ def latest_states(kafka: str, topics: Topics, want: dict[str, int],
 
 
 def count_topic(kafka: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"c-{uuid.uuid4().hex}"})
+    consumer = Consumer({**consumer_conf(kafka), "group.id": f"c-{uuid.uuid4().hex}"})
     md = consumer.list_topics(topic, timeout=10)
     total = 0
     for p in md.topics[topic].partitions:
@@ -135,7 +142,7 @@ def start_materials_worker(kafka: str, topics: Topics, data_dir: Path, name: str
 
 def group_caught_up(kafka: str, group: str, topics: Iterable[str]) -> bool:
     """Whether `group` has committed every partition of `topics` up to its end."""
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": group,
+    consumer = Consumer({**consumer_conf(kafka), "group.id": group,
                          "enable.auto.commit": False})
     try:
         parts = []
@@ -173,7 +180,7 @@ def wait_caught_up(kafka: str, group: str, topics: Iterable[str], timeout: float
 
 def read_topic(kafka: str, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:
     """Every record of a topic from the beginning, waiting for at least `expected`."""
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"read-{uuid.uuid4().hex}",
+    consumer = Consumer({**consumer_conf(kafka), "group.id": f"read-{uuid.uuid4().hex}",
                          "enable.auto.commit": False})
     md = consumer.list_topics(topic, timeout=10)
     consumer.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
@@ -193,7 +200,7 @@ def wait_group_members(kafka: str, group: str, members: int, timeout: float = 90
     """Wait until the consumer group is stable with `members` members, each assigned
     at least one partition (so a test can be sure every worker takes part)."""
 
-    admin = AdminClient({"bootstrap.servers": kafka})
+    admin = AdminClient(producer_conf(kafka))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from onewindow.codec import get_codec
-from onewindow.departments import load_registry
 from onewindow.topics import Topics
-from producers.publisher import Publisher
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from tests.integration.streams import (
     comparable,
@@ -26,6 +24,7 @@ from tests.integration.streams import (
     stop,
     wait_group_members,
 )
+from tests.kafka_support import department_publishers
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +103,7 @@ def test_bad_records_are_dead_lettered_and_never_stop_the_worker(
     cases = _cases(20, seed=14)
     first, rest = cases[:10], cases[10:]
     spoof = dict(first[0][1], event_id="spoofed", department="gaj")
-    with Publisher(kafka, topics=provisioned, departments=load_registry().codes,
-                   codec=get_codec()) as pub:
+    with department_publishers(kafka, provisioned) as pub:
         for case in first:
             for e in case:
                 pub.send(e, validate_first=False)

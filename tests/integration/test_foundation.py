@@ -21,7 +21,7 @@ from onewindow.departments import load_registry
 from onewindow.kafka_local import ensure_jars
 from onewindow.provision import ensure_topics, plan
 from onewindow.topics import Topics
-from producers.publisher import Publisher
+from tests.kafka_support import consumer_conf, department_publishers, producer_conf
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def _example_events(path: Path) -> list[dict]:
 
 def _consume_all(bootstrap: str, topic_names: list[str], expected: int,
                  timeout: float = 30.0) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{os.urandom(4).hex()}",
+    consumer = Consumer({**consumer_conf(bootstrap), "group.id": f"g-{os.urandom(4).hex()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe(topic_names)
     got = []
@@ -58,11 +58,11 @@ def test_provisioning_is_idempotent_and_copartitioned(kafka: str, topic_prefix: 
     topics = Topics(topic_prefix)
     codes = load_registry().codes
     wanted = plan(topics, codes, partitions=4)
-    created = ensure_topics(kafka, wanted)
+    created = ensure_topics(producer_conf(kafka), wanted)
     assert sorted(created) == sorted(t.name for t in wanted)
     assert {topics.input(c) for c in codes} | set(topics.outputs()) <= set(created)
-    assert ensure_topics(kafka, wanted) == []  # re-running is harmless
-    admin = AdminClient({"bootstrap.servers": kafka})
+    assert ensure_topics(producer_conf(kafka), wanted) == []  # re-running is harmless
+    admin = AdminClient(producer_conf(kafka))
     md = admin.list_topics(timeout=10)
     for code in codes:
         assert len(md.topics[topics.input(code)].partitions) == 4
@@ -82,8 +82,7 @@ def test_every_event_type_reaches_its_topic_and_decodes_from_raw_bytes(
               "promise", "tasks"):
         withdrawn.pop(k)
     events.append(withdrawn)
-    codes = load_registry().codes
-    with Publisher(kafka, topics=provisioned, departments=codes, codec=get_codec()) as pub:
+    with department_publishers(kafka, provisioned) as pub:
         for e in events:
             pub.send(e)
     assert pub.report.total == len(events)
@@ -92,7 +91,9 @@ def test_every_event_type_reaches_its_topic_and_decodes_from_raw_bytes(
     assert kcat, "kcat (Debian package) is needed: .ci/run installs it"
     decoded = []
     for dept in sorted({e["department"] for e in events}):
-        raw = subprocess.run([kcat, "-C", "-b", kafka, "-t", provisioned.input(dept),
+        auth = [x for k, v in producer_conf(kafka).items() if k != "bootstrap.servers"
+                for x in ("-X", f"{k}={v}")]
+        raw = subprocess.run([kcat, "-C", "-b", kafka, *auth, "-t", provisioned.input(dept),
                               "-o", "beginning", "-e", "-q", "-f", "%R%s%K"],
                              capture_output=True, check=True, timeout=60).stdout
         pos = 0

@@ -26,6 +26,7 @@ from tests.integration.streams import (
     stop,
     wait_caught_up,
 )
+from tests.kafka_support import consumer_conf
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def _wait_done(kafka: str, topics: Topics, procs: list) -> None:
 
 def _assert_equal_to_pure_rules(kafka: str, topics: Topics, materials: list) -> None:
     want = all_links(materials)
-    pairs, records = read_links(kafka, topics.material_links)
+    pairs, records = read_links(consumer_conf(kafka), topics.material_links)
     assert records >= len(pairs)
     got = as_links(pairs)
     assert len(got - want) == 0, sorted(got - want)[:5]

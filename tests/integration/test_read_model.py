@@ -34,10 +34,12 @@ from onewindow.kafka_local import free_port
 from onewindow.provision import material_index_topic
 from onewindow.read_model.engine import make_engine
 from onewindow.read_model.tables import ConsumedOffset, DeadLetter, MaterialLink
+from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from sinks.migrations import upgrade
 from tests.integration.streams import (
+    ID_KEY,
     shuffled_with_duplicates,
     start_materials_worker,
     start_worker,
@@ -45,6 +47,7 @@ from tests.integration.streams import (
     wait_caught_up,
     worker_env,
 )
+from tests.kafka_support import consumer_conf, producer_conf
 from tests.read_model_support import (
     case_outputs,
     dump_model,
@@ -62,7 +65,7 @@ from tests.read_model_support import (
 
 pytestmark = pytest.mark.integration
 
-KEY = "integration-test-hash-key"
+KEY = ID_KEY  # the workers' key (tests/integration/streams.py): the sink's must be the same
 DEPARTMENTS = ["bdcdj", "gaj", "gjj", "mzj", "rsj", "scjgj", "swj", "wjw", "ybj", "zjj", "zwfw"]
 
 
@@ -96,7 +99,7 @@ def _settings(topics: Topics, db_url: str) -> Settings:
 
 
 def _ends(kafka: str, names: list[str]) -> dict[tuple[str, int], int]:
-    c = Consumer({"bootstrap.servers": kafka, "group.id": "ends"})
+    c = Consumer({**consumer_conf(kafka), "group.id": "ends"})
     try:
         out = {}
         for name in names:
@@ -252,7 +255,7 @@ def test_end_to_end_through_produce_workers_sink_and_api_then_rebuild(
 
 
 def _produce_outputs(kafka: str, records: list[tuple[str, bytes, bytes]]) -> None:
-    p = Producer({"bootstrap.servers": kafka, "enable.idempotence": True, "linger.ms": 5})
+    p = Producer({**producer_conf(kafka), "enable.idempotence": True, "linger.ms": 5})
     for topic, key, value in records:
         p.produce(topic, value, key)
         p.poll(0)
@@ -266,7 +269,7 @@ def test_sigkill_mid_batch_and_restart_leaves_the_model_exactly_equal(
     cases = list(ScenarioGenerator(ScenarioConfig(seed=31)).cases(200))
     flat = [e for c in cases for e in c]
     events = shuffled_with_duplicates(cases, seed=9)
-    outs = case_outputs(events, topics)
+    outs = case_outputs(events, topics, ids=IdProtector(KEY))
     links = [(topics.material_links, codec.encode_record("MaterialLink", r))
              for r in link_records(flat)]
     rng = random.Random(4)
@@ -338,7 +341,7 @@ def test_the_same_records_give_the_same_model_on_both_databases(
     flat = [e for c in cases for e in c]
     events = shuffled_with_duplicates(cases, seed=2)
     codec = get_codec()
-    records = case_outputs(events, topics) + [
+    records = case_outputs(events, topics, ids=IdProtector(KEY)) + [
         (topics.material_links, codec.encode_record("MaterialLink", r))
         for r in link_records(flat)] * 2
     settings = _settings(topics, postgres_url)

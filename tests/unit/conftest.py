@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from onewindow.config import Settings
 from onewindow.read_model.engine import make_engine
+from onewindow.security.kafka_auth import SERVICES, CredentialStore
 from onewindow.topics import Topics
 from sinks.migrations import upgrade
 
@@ -37,9 +38,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings of a unit test: its database, and a credentials directory holding a
+    password for every service principal (no broker is ever reached in this tier)."""
+    store = CredentialStore(tmp_path / "credentials")
+    for principal in SERVICES:
+        store.ensure(principal)
     return Settings(database_url=database_url, topic_prefix="u.",
-                    id_hash_key=SecretStr("unit-test-key"))
+                    id_hash_key=SecretStr("unit-test-key"),
+                    kafka_credentials_dir=store.directory)
 
 
 @pytest.fixture

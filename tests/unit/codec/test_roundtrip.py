@@ -90,7 +90,9 @@ def _state() -> dict:
         "case_id": "GZ1", "status": "IN_PROGRESS", "version": 4, "service_code": "S1",
         "service_name": "开办餐饮店", "case_kind": "JOINT", "channel": "COUNTER",
         "window_id": None,
-        "applicant": {"kind": "PERSON", "id_type": "RESIDENT_ID", "id_number": "1",
+        # v2: the ID number only as its keyed hash and mask (docs/privacy.md)
+        "applicant": {"kind": "PERSON", "id_type": "RESIDENT_ID", "id_number": None,
+                      "id_hash": "ab" * 32, "id_masked": "440106********1237",
                       "name": "陈静"},
         "promise": {"amount": 5, "unit": "WORKING_DAY"}, "accepted_at": t,
         "due_date": date(2026, 3, 9), "due_at": t, "due_provisional": False,
@@ -108,7 +110,7 @@ OUTPUT_SAMPLES = {
         "occurred_at": datetime(2026, 3, 2, 1, 15, tzinfo=UTC), "version": 2, "task_id": "T1",
         "status": "RECEIVED", "material_id": None, "event_json": "{}",
         "source_topic": "dept.scjgj.events", "source_partition": 3, "source_offset": 2**40,
-        "source_timestamp": None,
+        "source_timestamp": None, "out_of_role": True,
     },
     "MaterialLink": {
         "material_a": "m1", "material_b": "m2", "verdict": "SAME_DOCUMENT",
@@ -142,6 +144,15 @@ def test_output_defaults_fill_missing_fields() -> None:
     decoded = codec.decode_record(codec.encode_record("CaseState", minimal))
     assert decoded["tasks"] == [] and decoded["due_provisional"] is False
     assert decoded["applicant"] is None
+
+
+def test_a_case_state_v1_keeps_its_plaintext_applicant_when_read_with_v2() -> None:
+    """Records written before the stream apps protected ID numbers: the sink still reads
+    the number (and hashes it itself), and the new fields are null."""
+    v1 = {**_state(), "applicant": {"kind": "PERSON", "id_type": "RESIDENT_ID",
+                                    "id_number": "440106198503121237", "name": "陈静"}}
+    decoded = codec.decode_record(get_codec().encode_record("CaseState", v1, version=1))
+    assert decoded["applicant"] == {**v1["applicant"], "id_hash": None, "id_masked": None}
 
 
 def test_event_json_of_activity_is_the_json_form() -> None:

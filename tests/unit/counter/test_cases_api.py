@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from onewindow.calendar_source import load_calendar
-from tests.read_model_support import expected_case, expected_views, group_by_case
+from tests.read_model_support import (
+    case_outputs,
+    expected_case,
+    expected_views,
+    group_by_case,
+    load_model,
+)
 from tests.unit.counter.helpers import CASE, RID, USCC
 
 
@@ -56,6 +62,27 @@ def test_timeline_in_order_paged_and_masked(client) -> None:
     assert [e["event_id"] for e in rest["items"]] == ["evt-0009"] and rest["next_offset"] is None
     assert body["items"][0]["event"]["applicant"]["id_masked"] == "914401********W123"
     assert RID not in r.text and USCC not in r.text and "19850312" not in r.text
+
+
+def test_timeline_marks_updates_out_of_role(client, engine, topics, settings,
+                                            events) -> None:
+    """domain.md section 3: an update from a department the task does not belong to is
+    on the timeline, marked out_of_role, and does not change the task."""
+    acc = dict(events[0], case_id="GZOOR0001", event_id="oor-1",
+               tasks=[{"task_id": "OOR-T1", "department": "scjgj", "name": "审查"}])
+    upd = {"type": "TaskUpdated", "case_id": "GZOOR0001", "task_id": "OOR-T1",
+           "occurred_at": acc["occurred_at"], "officer": None, "note": None}
+    own = dict(upd, event_id="oor-2", department="scjgj", status="IN_REVIEW")
+    other = dict(upd, event_id="oor-3", department="gaj", status="APPROVED")
+    load_model(engine, topics, case_outputs([acc, own, other], topics), settings)
+    items = client.get("/api/cases/GZOOR0001/timeline").json()["items"]
+    assert [(e["event_id"], e["out_of_role"]) for e in items] == [
+        ("oor-1", False), ("oor-2", False), ("oor-3", True)]
+    case = client.get("/api/cases/GZOOR0001").json()
+    assert case["version"] == 3 and case["status"] == "IN_PROGRESS"
+    assert [t["status"] for t in case["tasks"]] == ["IN_REVIEW"]
+    marked = client.get("/openapi.json").json()["components"]["schemas"]["TimelineEntryOut"]
+    assert "out_of_role" in marked["properties"]
 
 
 def test_progress_lookup_by_applicant_id_hashes_the_query(client) -> None:

@@ -173,6 +173,72 @@ def test_undeclared_task_is_created_with_the_event_department_and_no_name() -> N
 def test_declared_department_wins_over_the_event_department() -> None:
     v = view(accepted(), task("a", "T1", "IN_REVIEW", "2025-10-09 10:00", department="gaj"))
     assert v["tasks"][0]["department"] == "scjgj"
+    assert v["tasks"][0]["status"] == "PENDING"  # gaj's update is out of role
+
+
+# ------------------------------------------------------- who may change a task
+
+
+def test_an_out_of_role_update_counts_towards_version_only() -> None:
+    """domain.md section 3: a TaskUpdated from another department than the task's is
+    applied (version) but does not count towards its status, pauses or closed_at."""
+    acc = accepted(amount=5)
+    own = task("a", "T1", "IN_REVIEW", "2025-10-09 10:00")
+    foreign = [task("x1", "T1", "APPROVED", "2025-10-10 10:00", department="gaj"),
+               task("x2", "T1", "SUPPLEMENT_REQUESTED", "2025-10-11 10:00", department="gaj"),
+               task("x3", "T2", "REJECTED", "2025-10-12 10:00", department="scjgj")]
+    v = view(acc, own, *foreign)
+    assert v["version"] == 5
+    assert statuses(v) == {"T1": "IN_REVIEW", "T2": "PENDING"}
+    assert v["status"] == "IN_PROGRESS" and v["closed_at"] is None
+    assert v["paused_since"] is None and v["due_date"] == view(acc, own)["due_date"]
+    t2 = [tk for tk in v["tasks"] if tk["task_id"] == "T2"][0]
+    assert t2["updated_at"] is None and t2["department"] == "zjj"
+    # Only the owners' own final events close the case, at their own time.
+    done = view(acc, own, *foreign, task("b", "T1", "APPROVED", "2025-10-13 09:00"),
+                task("c", "T2", "APPROVED", "2025-10-14 09:00", department="zjj"))
+    assert done["status"] == "APPROVED" and done["closed_at"] == t("2025-10-14 09:00")
+
+
+def test_the_owner_of_an_undeclared_task_is_the_department_of_its_first_event() -> None:
+    first = task("b", "EXTRA", "RECEIVED", "2025-10-09 09:00", department="gaj")
+    other = task("a", "EXTRA", "APPROVED", "2025-10-10 09:00", department="rsj")
+    v = view(accepted(tasks=[]), other, first)
+    assert statuses(v) == {"EXTRA": "RECEIVED"} and v["tasks"][0]["department"] == "gaj"
+    # An earlier event of another department makes that one the owner.
+    earlier = task("c", "EXTRA", "SUSPENDED", "2025-10-08 09:00", department="rsj")
+    v = view(accepted(tasks=[]), other, first, earlier)
+    assert statuses(v) == {"EXTRA": "APPROVED"} and v["tasks"][0]["department"] == "rsj"
+
+
+def test_ownership_follows_the_acceptance_record_of_the_set() -> None:
+    # The later CaseAccepted declares T1 for gaj; the earlier one (the record) for scjgj.
+    later = accepted("acc-2", at="2025-09-30 12:00", tasks=[("T1", "gaj", "x")])
+    early = accepted("acc-1", at="2025-09-30 10:00", tasks=[("T1", "scjgj", "y")])
+    by_gaj = task("g", "T1", "APPROVED", "2025-10-09 10:00", department="gaj")
+    s = fold([later, by_gaj])
+    assert statuses(project(s, CAL_2025)) == {"T1": "APPROVED"}
+    assert s.task_owner("T1") == "gaj" and not s.is_out_of_role(by_gaj)
+    s.apply(early)  # arrives last, becomes the record: gaj's approval no longer counts
+    assert s.task_owner("T1") == "scjgj" and s.is_out_of_role(by_gaj)
+    v = project(s, CAL_2025)
+    assert statuses(v) == {"T1": "PENDING"} and v["status"] == "ACCEPTED"
+    assert v == view(early, by_gaj, later)
+    # Before any acceptance the first event's department owns the task.
+    s = fold([by_gaj])
+    assert s.task_owner("T1") == "gaj" and s.task_owner("T9") is None
+    assert not s.is_out_of_role(accepted()) and not s.is_out_of_role(material())
+
+
+def test_a_state_written_before_entries_had_departments_still_reads() -> None:
+    s = fold([accepted(), task("a", "T1", "IN_REVIEW", "2025-10-09 10:00"),
+              task("b", "T1", "APPROVED", "2025-10-10 10:00")])
+    old = CaseState.from_bytes(s.to_bytes())
+    old.tasks["T1"][1] = [e[:3] for e in old.tasks["T1"][1]]  # the earlier form
+    assert project(old, CAL_2025) == project(s, CAL_2025)
+    assert old.apply(task("c", "T1", "REJECTED", "2025-10-11 10:00", department="gaj")) \
+        is Outcome.APPLIED
+    assert statuses(project(old, CAL_2025))["T1"] == "APPROVED"
 
 
 # ------------------------------------------------------------ acceptance record

@@ -1,4 +1,11 @@
-"""Order and duplication never change a case's state (domain.md section 3)."""
+"""Order and duplication never change a case's state (domain.md section 3).
+
+The generated events include TaskUpdated events out of role (from another department
+than the one their task belongs to), and CaseAccepted events that declare the same task
+for different departments, so that whether an update is out of role depends on which
+acceptance record is in the set: an update in role when it arrives becomes out of role
+when an earlier CaseAccepted arrives after it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onewindow.domain.case import CaseState, fold, project
-from onewindow.domain.events import RANK_STATUS
+from onewindow.domain.clock import to_ms
+from onewindow.domain.events import RANK_STATUS, STATUS_RANK, TERMINAL_STATUSES
 
 from .helpers import CAL_2025, EXAMPLES, accepted, material, read_jsonl, t, task, withdrawn
 
@@ -37,9 +45,13 @@ def case_events(draw: st.DrawFn) -> list[dict[str, Any]]:
         elif kind == "acc":
             ntasks = draw(st.integers(min_value=0, max_value=3))
             unit = draw(st.sampled_from(["WORKING_DAY", "NATURAL_DAY", "HOUR"]))
+            # Usually the usual department, sometimes another: two acceptances may then
+            # give one task two owners, and which is the record decides.
+            owners = [draw(st.sampled_from([DEPTS[k], DEPTS[k], *DEPTS]))
+                      for k in range(ntasks)]
             events.append(accepted(
                 eid, at, amount=draw(st.integers(min_value=0, max_value=20)), unit=unit,
-                tasks=[(TASK_IDS[k], DEPTS[k], f"task {k}") for k in range(ntasks)],
+                tasks=[(TASK_IDS[k], owners[k], f"task {k}") for k in range(ntasks)],
                 service_code=f"S-{i}"))
         elif kind == "wd":
             events.append(withdrawn(eid, at))
@@ -84,3 +96,71 @@ def test_the_worked_example_in_any_order(order: list[int], dups: list[int]) -> N
     state = fold([events[i] for i in order + dups])
     state = CaseState.from_bytes(state.to_bytes())
     assert project(state, CAL_2025) == expected
+
+
+# ------------------------------------------------- who may change a task, from the set
+
+
+def _task_key(ev: dict[str, Any]) -> tuple[int, int, str]:
+    return (to_ms(ev["occurred_at"]), STATUS_RANK[ev["status"]], ev["event_id"])
+
+
+def _reference(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Section 3 read literally from the set of events: the task owners, the statuses,
+    closed_at and the out-of-role updates."""
+    accs = [e for e in events if e["type"] == "CaseAccepted"]
+    record = min(accs, key=lambda e: (to_ms(e["occurred_at"]), e["event_id"]), default=None)
+    declared: dict[str, str] = {}
+    for tk in (record or {}).get("tasks", []):
+        declared.setdefault(tk["task_id"], tk["department"])
+    updates: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        if e["type"] == "TaskUpdated":
+            updates.setdefault(e["task_id"], []).append(e)
+    owners, statuses, finals, out_of_role = {}, {}, [], set()
+    for task_id in declared.keys() | updates.keys():
+        ordered = sorted(updates.get(task_id, []), key=_task_key)
+        owner = declared.get(task_id) or ordered[0]["department"]
+        mine = [e for e in ordered if e["department"] == owner]
+        out_of_role |= {e["event_id"] for e in ordered if e["department"] != owner}
+        owners[task_id] = owner
+        statuses[task_id] = mine[-1]["status"] if mine else "PENDING"
+        if mine:
+            finals.append(mine[-1]["occurred_at"])
+    withdrawals = [e["occurred_at"] for e in events if e["type"] == "CaseWithdrawn"]
+    if withdrawals:
+        closed_at = min(withdrawals)
+    elif record is not None and statuses and all(
+            s in TERMINAL_STATUSES for s in statuses.values()):
+        closed_at = max(finals)
+    else:
+        closed_at = None
+    return {"owners": owners, "statuses": statuses, "closed_at": closed_at,
+            "out_of_role": out_of_role}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=case_events(), data=st.data())
+def test_out_of_role_updates_follow_the_rule_of_the_set(events: list[dict[str, Any]],
+                                                         data: st.DataObject) -> None:
+    arrival = data.draw(st.permutations(events))
+    state = CaseState()
+    marks = {}
+    for ev in arrival:
+        state.apply(ev)
+        marks[ev["event_id"]] = state.is_out_of_role(ev)
+    ref = _reference(events)
+    view = project(state, CAL_2025)
+    assert {tk["task_id"]: tk["status"] for tk in view["tasks"]} == ref["statuses"]
+    assert {tk["task_id"]: tk["department"] for tk in view["tasks"]} == ref["owners"]
+    assert {tid: state.task_owner(tid) for tid in ref["owners"]} == ref["owners"]
+    assert view["closed_at"] == (None if ref["closed_at"] is None
+                                 else ref["closed_at"].astimezone(view["closed_at"].tzinfo))
+    assert {e["event_id"] for e in events if state.is_out_of_role(e)} == ref["out_of_role"]
+    # The mark as applied can differ from the final one only when a CaseAccepted (a new
+    # record) or an earlier update of an undeclared task (a new first event) came after.
+    for i, ev in enumerate(arrival):
+        if marks[ev["event_id"]] != (ev["event_id"] in ref["out_of_role"]):
+            later = arrival[i + 1:]
+            assert any(e["type"] == "CaseAccepted" or (
+                e["type"] == "TaskUpdated" and e["task_id"] == ev["task_id"]) for e in later)

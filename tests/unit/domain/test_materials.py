@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
-from itertools import combinations
+from itertools import combinations, count
 
 import pytest
 from hypothesis import given, settings
@@ -37,6 +38,7 @@ from onewindow.domain.materials import (
     normalise_value,
     verdict,
 )
+from onewindow.domain.protection import protect_event
 from tests.examples import EXAMPLES
 
 CST = timezone(timedelta(hours=8))
@@ -45,7 +47,7 @@ SHA_A = "a" * 64
 SHA_B = "b" * 64
 SHA_C = "c" * 64
 
-_counter = iter(range(10_000))
+_counter = count()  # event ids: never exhausted by the property tests
 
 
 def submitted(**over) -> dict:
@@ -554,7 +556,8 @@ _events = st.fixed_dictionaries(
         "sha256": st.sampled_from([SHA_A, SHA_B, SHA_C, *(ch * 64 for ch in "def0123")]),
         "declared_fields": st.dictionaries(
             st.sampled_from(["name", "area", "date", "Name"]),
-            st.sampled_from(["x", " x ", "y", "ｘ"]),
+            # values with a digit are compared by their keyed hash once protected
+            st.sampled_from(["x", " x ", "y", "ｘ", "1", " 1", "１", "2"]),
             max_size=4,
         ),
         "occurred_at": st.sampled_from(_TIMES),
@@ -562,7 +565,19 @@ _events = st.fixed_dictionaries(
 )
 
 
-def _build(i: int, spec: dict) -> Material:
+def _keyed(text: str) -> str:
+    """A stand-in for the HMAC the stream apps use (onewindow.security.id_protection)."""
+    return hashlib.sha256(b"property-key\x00" + text.encode()).hexdigest()
+
+
+def _build(i: int, spec: dict, protect: bool = False) -> Material:
+    """The material of a spec, from its plain event or (``protect``) from the protected
+    event the stream apps compare (onewindow.domain.protection)."""
+    made = _event(i, spec)
+    return material_from_event(protect_event(made, _keyed) if protect else made)
+
+
+def _event(i: int, spec: dict) -> dict:
     holder = {
         "id_type": spec["id_type"],
         "id_number": spec["id_number"],
@@ -576,12 +591,9 @@ def _build(i: int, spec: dict) -> Material:
         "declared_fields": spec["declared_fields"],
     }
     if spec["type"] == "CertificateIssued":
-        return material_from_event(
-            certificate(certificate_id=f"m{i}", certificate_type=spec["material_type"], **common)
-        )
-    return material_from_event(
-        submitted(material_id=f"m{i}", material_type=spec["material_type"], **common)
-    )
+        return certificate(certificate_id=f"m{i}", certificate_type=spec["material_type"],
+                           **common)
+    return submitted(material_id=f"m{i}", material_type=spec["material_type"], **common)
 
 
 # Independent draws rarely agree on holder, type and two declared fields at once, so
@@ -601,7 +613,10 @@ def spec_lists(draw, max_size: int = 12) -> list[dict]:
     return out
 
 
-materials_st = spec_lists().map(lambda specs: [_build(i, s) for i, s in enumerate(specs)])
+# Every property holds on plain materials and on protected ones (all of a list in one form,
+# as in the stream apps, where every material is protected with one key).
+materials_st = st.tuples(spec_lists(), st.booleans()).map(
+    lambda sp: [_build(i, s, sp[1]) for i, s in enumerate(sp[0])])
 
 
 @st.composite
@@ -609,12 +624,33 @@ def near_pairs(draw) -> tuple[Material, Material]:
     base = draw(_events)
     fresh = draw(_events)
     keys = draw(st.sets(st.sampled_from(_SPEC_KEYS), max_size=4)) | {"sha256"}
-    return _build(0, base), _build(1, {**base, **{k: fresh[k] for k in keys}})
+    protect = draw(st.booleans())
+    return _build(0, base, protect), _build(1, {**base, **{k: fresh[k] for k in keys}}, protect)
 
 
 pairs_st = st.one_of(
-    near_pairs(), st.tuples(_events, _events).map(lambda p: (_build(0, p[0]), _build(1, p[1])))
+    near_pairs(),
+    st.tuples(_events, _events, st.booleans()).map(
+        lambda p: (_build(0, p[0], p[2]), _build(1, p[1], p[2]))),
 )
+
+
+@settings(max_examples=300)
+@given(spec_lists())
+def test_protected_materials_have_exactly_the_links_of_the_plain_ones(specs):
+    """The keyed hash is deterministic: protecting every material changes no verdict, no
+    link and no avoidable submission (domain.md section 5 on the protected form)."""
+    plain = [_build(i, s) for i, s in enumerate(specs)]
+    protected = [_build(i, s, protect=True) for i, s in enumerate(specs)]
+    assert all_links(protected) == all_links(plain)
+    assert links_via_index(protected) == all_links(plain)
+    assert avoidable_set(protected) == avoidable_set(plain)
+    for (a, b), (pa, pb) in zip(combinations(plain, 2), combinations(protected, 2),
+                                strict=True):
+        assert verdict(pa, pb) == verdict(a, b)
+    # and no index key of a protected material holds the holder's number
+    for m, s in zip(protected, specs, strict=True):
+        assert all(normalise_number(s["id_number"]) not in k.split(":") for k in index_keys(m))
 
 
 @given(pairs_st)
@@ -676,7 +712,7 @@ def test_verdict_kind_follows_the_rules(pair):
         and a.document_number is not None
         and a.document_number == b.document_number
     )
-    holders_same = (a.holder.id_type, a.holder.id_number) == (b.holder.id_type, b.holder.id_number)
+    holders_same = (a.holder.id_type, a.holder.identity) == (b.holder.id_type, b.holder.identity)
     if same_doc and (not holders_same or any(fa[k] != fb[k] for k in common)):
         want = VerdictKind.CONFLICT
     elif a.sha256 == b.sha256:

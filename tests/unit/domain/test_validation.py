@@ -11,6 +11,7 @@ from onewindow.domain.validation import (
     FUTURE_TIMESTAMP,
     INVALID_FIELD,
     INVALID_ID_NUMBER,
+    UNAUTHORISED,
     UNKNOWN_DEPARTMENT,
     Rejection,
     validate,
@@ -34,7 +35,8 @@ def reason(ev: dict[str, Any], topic: str | None = None, now: datetime = NOW) ->
 def test_reason_codes() -> None:
     assert ALL_REASONS == ("UNDECODABLE", "UNKNOWN_SCHEMA", "UNKNOWN_DEPARTMENT",
                            "DEPARTMENT_MISMATCH", "INVALID_ID_NUMBER", "INVALID_FIELD",
-                           "FUTURE_TIMESTAMP", "EVENT_ID_CONFLICT")
+                           "FUTURE_TIMESTAMP", "EVENT_ID_CONFLICT", "UNAUTHORISED",
+                           "WRONG_PARTITION")
 
 
 @pytest.mark.parametrize("ev", [
@@ -81,6 +83,55 @@ def test_department_mismatch_only_when_the_topic_is_known() -> None:
     # Unknown beats mismatch (the order of the table).
     ev["department"] = "nope"
     assert reason(ev, topic="zjj") == UNKNOWN_DEPARTMENT
+
+
+COUNTERS = frozenset({"zwfw"})  # the registry's counter role (interfaces.md, Departments)
+
+
+def by_role(ev: dict[str, Any], topic: str | None = None) -> Rejection | None:
+    return validate(ev, topic_department=topic, departments=DEPTS, now=NOW, counters=COUNTERS)
+
+
+def role_reason(ev: dict[str, Any], topic: str | None = None) -> str | None:
+    r = by_role(ev, topic)
+    return None if r is None else r.reason
+
+
+def test_only_a_counter_department_accepts_or_withdraws_a_case() -> None:
+    """domain.md section 2: UNAUTHORISED is a CaseAccepted or CaseWithdrawn from a
+    department whose registered role is not counter."""
+    assert by_role(accepted(), topic="zwfw") is None
+    assert by_role(withdrawn("w1", "2025-10-02 09:00"), topic="zwfw") is None
+    for ev in (dict(accepted(), department="scjgj"),
+               dict(withdrawn("w1", "2025-10-02 09:00"), department="gaj")):
+        r = by_role(ev, topic=ev["department"])
+        assert r is not None and r.reason == UNAUTHORISED, r
+        assert repr(ev["department"]) in r.detail and ev["type"] in r.detail
+        assert by_role(ev) is not None  # also when the topic is not known
+        assert check(ev) is None  # without the roles the rule is not checked
+    # Every other type may come from any registered department, the counter included.
+    for ev in (task("e1", "T1", "RECEIVED", "2025-10-01 09:00"), material(), certificate(),
+               task("e2", "T1", "RECEIVED", "2025-10-01 09:00", department="zwfw")):
+        assert by_role(ev, topic=ev["department"]) is None
+
+
+def test_unauthorised_comes_after_the_department_rules_and_before_the_content() -> None:
+    ev = dict(accepted(), department="scjgj")
+    # spoofed: reported as DEPARTMENT_MISMATCH (the sender is not who it claims to be)
+    assert role_reason(ev, topic="zjj") == DEPARTMENT_MISMATCH
+    # a counter's name on another department's topic is a spoof too, not an authorisation
+    assert role_reason(accepted(), topic="scjgj") == DEPARTMENT_MISMATCH
+    # unknown: UNKNOWN_DEPARTMENT
+    assert role_reason(dict(ev, department="nope"), topic="nope") == UNKNOWN_DEPARTMENT
+    # its content is not reviewed: a bad ID number, a bad field, a future time, an
+    # unregistered task department are all UNAUTHORISED first
+    bad = dict(ev, applicant=dict(ev["applicant"], id_number="91440101MA5CXYW124"),
+               promise={"amount": -1, "unit": "WORKING_DAY"},
+               tasks=[{"task_id": "T1", "department": "nope", "name": "x"}],
+               occurred_at=NOW + timedelta(days=1))
+    assert role_reason(bad, topic="scjgj") == UNAUTHORISED
+    # while from the counter the same content gives its own reasons, in their order
+    assert role_reason(dict(bad, department="zwfw"), topic="zwfw") == UNKNOWN_DEPARTMENT
 
 
 def test_invalid_id_numbers() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from onewindow.config import Settings
-from onewindow.read_model.privacy import DEV_KEY
+from onewindow.security.id_protection import DEV_KEY
 from onewindow_cli.cli import build_parser
 from tests import REPO_ROOT
 
@@ -61,8 +61,11 @@ def test_every_part_of_the_stack_is_there(services: dict[str, Any]) -> None:
     assert {"kafka", "postgres", "worker", "materials-worker", "sink", "counter",
             "prometheus", "grafana"} <= set(services)
     assert re.fullmatch(r"apache/kafka:3\.9\.\d+", services["kafka"]["image"])
-    kenv = env_of(services["kafka"])
-    assert kenv["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+    kafka = services["kafka"]
+    assert kafka["entrypoint"] == ["/bin/bash", "/etc/onewindow/start-secured.sh"]
+    assert "./ops/kafka/start-secured.sh:/etc/onewindow/start-secured.sh:ro" in kafka["volumes"]
+    script = (REPO_ROOT / "ops" / "kafka" / "start-secured.sh").read_text()
+    assert "process.roles=broker,controller" in script  # KRaft, no ZooKeeper
     assert "zookeeper" not in COMPOSE.read_text().lower()
 
 
@@ -92,8 +95,10 @@ def test_every_mounted_file_exists(services: dict[str, Any]) -> None:
     for name, svc in services.items():
         for vol in svc.get("volumes", []):
             src = vol.split(":")[0] if isinstance(vol, str) else vol.get("source", "")
-            if src.startswith((".", "/")):
+            if src.startswith("."):
                 assert (REPO_ROOT / src).exists(), f"{name}: {src}"
+            elif src.startswith("/"):  # the operator's secrets on the host, never the repo
+                assert src.startswith("/etc/onewindow/"), f"{name}: {src}"
 
 
 def test_prometheus_and_grafana_get_their_config(services: dict[str, Any]) -> None:
@@ -152,7 +157,8 @@ def test_onewindow_services_configure_settings_that_exist(
     assert "@postgres:5432/" in s.database_url
     host, port = s.kafka_bootstrap.split(":")
     assert host in services and port == "9092"
-    assert "PLAINTEXT://kafka:9092" in env_of(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+    assert env_of(services["kafka"])["KAFKA_ADVERTISED_HOST"] == host
+    assert s.kafka_security_protocol == "SASL_PLAINTEXT"
     assert s.log_json is True
     assert s.calendar_override_file is not None
     mounted = {v.split(":")[1] for v in svc.get("volumes", [])}
@@ -195,3 +201,23 @@ def test_dockerignore_keeps_secrets_and_state_out() -> None:
     for entry in (".env", ".venv", "var", ".git"):
         assert entry in ignored
     assert Path(REPO_ROOT / "docs" / "operations.md").is_file()
+
+
+def test_every_kafka_client_signs_in_with_its_own_secret_file(
+        compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """No Kafka password in the file: each client gets only its own as a compose secret,
+    the broker its admin password likewise; provision alone sees the credentials dir."""
+    declared = compose["secrets"]
+    for secret in declared.values():
+        assert secret["file"].startswith("/etc/onewindow/credentials/")
+    assert services["kafka"]["secrets"] == ["kafka-admin"]
+    for name, principal in (("worker", "svc-stream"), ("materials-worker", "svc-stream"),
+                            ("sink", "svc-sink")):
+        env = env_of(services[name])
+        assert env["ONEWINDOW_KAFKA_USERNAME"] == principal
+        assert env["ONEWINDOW_KAFKA_PASSWORD_FILE"] == f"/run/secrets/{principal}"
+        assert services[name]["secrets"] == [principal]
+        assert "ONEWINDOW_KAFKA_PASSWORD" not in env
+    env = env_of(services["provision"])
+    assert env["ONEWINDOW_KAFKA_CREDENTIALS_DIR"] == "/var/lib/onewindow/credentials"
+    assert "secrets" not in services["counter"]  # the counter never talks to Kafka

@@ -17,8 +17,8 @@ from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.read_model import queries
 from onewindow.read_model.engine import make_engine
-from onewindow.read_model.privacy import IdProtector
 from onewindow.read_model.tables import Case, ConsumedOffset, Material, Task, metadata
+from onewindow.security.id_protection import IdProtector
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from sinks.ingest import Ingestor
 from sinks.migrations import current_revision, downgrade, head_revision, upgrade

@@ -9,7 +9,8 @@ from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from onewindow.domain.case import CaseState, fold, project
-from onewindow.topics import Topics
+from onewindow.security.id_protection import IdProtector
+from onewindow.topics import Topics, partition_for
 from stream_apps.case_processor import (
     APPLIED,
     DEAD_LETTERED,
@@ -22,21 +23,30 @@ from tests.unit.domain.helpers import accepted, t
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 TOPICS = Topics("p.")
+IDS = IdProtector("unit-test-key")
 
 
-def _processor(now: datetime = NOW) -> CaseProcessor:
-    return CaseProcessor(codec=get_codec(), topics=TOPICS, departments=load_registry().codes,
-                         calendar=load_calendar(), clock=lambda: now)
+def protected(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events as the processor folds them: protected (no plaintext ID number)."""
+    return [IDS.protect_event(e) for e in events]
+
+
+def _processor(now: datetime = NOW, partitions: int | None = None) -> CaseProcessor:
+    registry = load_registry()
+    return CaseProcessor(codec=get_codec(), topics=TOPICS, departments=registry.codes,
+                         counters=registry.counter_codes, calendar=load_calendar(),
+                         ids=IDS, partitions=partitions, clock=lambda: now)
 
 
 def _rec(event: dict[str, Any] | None, *, offset: int, topic_dept: str | None = None,
-         value: bytes | None = None, key: bytes | None = None) -> InRecord:
+         value: bytes | None = None, key: bytes | None = None,
+         partition: int = 0) -> InRecord:
     dept = topic_dept or (event["department"] if event else "zwfw")
     if value is None and event is not None:
         value = get_codec().encode(event)
     if key is None and event is not None:
         key = event["case_id"].encode()
-    return InRecord(TOPICS.input(dept), 0, offset, key, value, 1_700_000_000_000)
+    return InRecord(TOPICS.input(dept), partition, offset, key, value, 1_700_000_000_000)
 
 
 def _task(event_id: str, status: str, at: str, dept: str = "scjgj") -> dict[str, Any]:
@@ -80,7 +90,7 @@ def test_each_record_ends_in_exactly_one_outcome_with_its_reason() -> None:
     assert dead[4]["original"] == b"\xc3\x01garbage"
     assert all(d["source_topic"].startswith("p.dept.") for d in dead)
     state_bytes, _ = result.states["C-1"]
-    assert CaseState.from_bytes(state_bytes) == fold([acc, good])
+    assert CaseState.from_bytes(state_bytes) == fold(protected([acc, good]))
 
 
 def test_state_is_written_once_per_case_and_carried_across_batches() -> None:
@@ -97,7 +107,7 @@ def test_state_is_written_once_per_case_and_carried_across_batches() -> None:
     # the duplicate re-emits the current state (outputs are upserts downstream)
     states = [get_codec().decode_record(o.value) for o in res.outputs
               if o.topic == TOPICS.case_state]
-    expected = project(fold(events), load_calendar())
+    expected = project(fold(protected(events)), load_calendar())
     assert len(states) == 1
     assert {k: v for k, v in states[0].items() if k in expected} == expected
 
@@ -145,3 +155,106 @@ def test_invalid_and_conflicting_records_are_dead_lettered_every_time() -> None:
     assert [(t.result, t.reason) for t in res.tallies[2:]] == [
         (DEAD_LETTERED, "INVALID_FIELD"), (DEAD_LETTERED, "INVALID_FIELD"),
         (DEAD_LETTERED, "EVENT_ID_CONFLICT"), (DEAD_LETTERED, "EVENT_ID_CONFLICT")]
+
+
+def _dead_letters(res: Any) -> list[dict[str, Any]]:
+    return [get_codec().decode_record(o.value) for o in res.outputs
+            if o.topic == TOPICS.dead_letters]
+
+
+def test_a_record_on_another_partition_than_its_key_is_dead_lettered() -> None:
+    """domain.md section 2, WRONG_PARTITION: the partition of a record must be
+    partition_for(key, partitions) (interfaces.md, Kafka: partitioning)."""
+    home = partition_for(b"C-1", 3)
+    wrong = (home + 1) % 3
+    acc = accepted()
+    good = _task("e2", "RECEIVED", "2025-10-09 09:00")
+    moved = _task("e3", "IN_REVIEW", "2025-10-09 10:00")
+    records = [_rec(acc, offset=0, partition=home),
+               _rec(moved, offset=0, partition=wrong),
+               _rec(good, offset=1, partition=home),
+               _rec(moved, offset=1, partition=wrong)]  # again: dead-lettered again
+    res = _processor(partitions=3).process(records, lambda _c, _r: None)
+    assert [(x.result, x.reason) for x in res.tallies] == [
+        (APPLIED, None), (DEAD_LETTERED, "WRONG_PARTITION"), (APPLIED, None),
+        (DEAD_LETTERED, "WRONG_PARTITION")]
+    dead = _dead_letters(res)
+    assert [(d["source_partition"], d["reason"]) for d in dead] == [
+        (wrong, "WRONG_PARTITION")] * 2
+    assert f"partition {home} of 3" in dead[0]["detail"]
+    assert dead[0]["original"] == get_codec().encode(moved) and dead[0]["key"] == b"C-1"
+    assert CaseState.from_bytes(res.states["C-1"][0]) == fold(protected([acc, good]))
+    # Without a partition count (a caller not reading the partitioned topics) no check.
+    res = _processor().process(records, lambda _c, _r: None)
+    assert [x.result for x in res.tallies] == [APPLIED, APPLIED, APPLIED, DUPLICATE]
+
+
+def test_the_order_of_the_checks_around_the_partition() -> None:
+    """Decode, the event's rules and the key rule come first; the partition comes before
+    the fold (a duplicate or a conflict on the wrong partition is WRONG_PARTITION)."""
+    home = partition_for(b"C-1", 3)
+    wrong = (home + 1) % 3
+    good = _task("e2", "RECEIVED", "2025-10-09 09:00")
+    spoof = _task("e3", "IN_REVIEW", "2025-10-09 10:00", dept="gaj")
+    records = [
+        _rec(accepted(), offset=0, partition=home),
+        _rec(good, offset=1, partition=home),
+        _rec(None, offset=0, value=b"not avro", key=b"C-1", partition=wrong),
+        _rec(spoof, offset=1, topic_dept="scjgj", partition=wrong),
+        _rec(good, offset=2, key=b"C-2", partition=wrong),  # key is not the case_id
+        _rec(good, offset=3, partition=wrong),                # a duplicate, elsewhere
+        _rec(dict(good, status="APPROVED"), offset=4, partition=wrong),  # a conflict
+    ]
+    res = _processor(partitions=3).process(records, lambda _c, _r: None)
+    assert [x.reason for x in res.tallies[2:]] == [
+        "UNDECODABLE", "DEPARTMENT_MISMATCH", "INVALID_FIELD", "WRONG_PARTITION",
+        "WRONG_PARTITION"]
+
+
+def test_only_the_counter_accepts_or_withdraws() -> None:
+    """UNAUTHORISED with the registry's roles: zwfw is the counter, scjgj is not."""
+    acc = accepted()
+    by_dept = dict(accepted("acc-2"), department="scjgj")
+    withdraw = {"type": "CaseWithdrawn", "event_id": "w1", "case_id": "C-1",
+                "department": "gaj", "occurred_at": t("2025-10-09 09:00"), "reason": None}
+    res = _processor().process([_rec(acc, offset=0), _rec(by_dept, offset=1),
+                                _rec(withdraw, offset=2)], lambda _c, _r: None)
+    assert [(x.result, x.reason, x.department) for x in res.tallies] == [
+        (APPLIED, None, "zwfw"), (DEAD_LETTERED, "UNAUTHORISED", "scjgj"),
+        (DEAD_LETTERED, "UNAUTHORISED", "gaj")]
+    metrics = WorkerMetrics()
+    metrics.count(res.tallies)
+    assert metrics.registry.get_sample_value("onewindow_events_dead_lettered_total", {
+        "department": "scjgj", "type": "CaseAccepted", "reason": "UNAUTHORISED"}) == 1
+
+
+def test_out_of_role_updates_are_applied_marked_and_counted() -> None:
+    """domain.md section 3: applied (version, timeline, marked), not counted towards the
+    task, and counted in onewindow_task_updates_out_of_role_total{department}."""
+    acc = accepted()  # T1 belongs to scjgj, T2 to zjj
+    own = _task("e2", "IN_REVIEW", "2025-10-09 09:00")
+    foreign = _task("e3", "APPROVED", "2025-10-09 10:00", dept="gaj")
+    proc = _processor()
+    store: dict[str, bytes] = {}
+    acts: list[dict[str, Any]] = []
+    metrics = WorkerMetrics()
+    for i, batch in enumerate([[own, foreign], [foreign]]):  # the second is a replay
+        res = proc.process([_rec(e, offset=2 * i + j) for j, e in enumerate(batch)],
+                           lambda c, _r: store.get(c))
+        store.update({c: v for c, (v, _r) in res.states.items()})
+        acts += [get_codec().decode_record(o.value) for o in res.outputs
+                 if o.topic == TOPICS.case_activity]
+        metrics.count(res.tallies)
+    assert [(a["event_id"], a["version"], a["out_of_role"]) for a in acts] == [
+        ("e2", 1, False), ("e3", 2, True), ("e3", 2, True)]
+    value = metrics.registry.get_sample_value
+    assert value("onewindow_task_updates_out_of_role_total", {"department": "gaj"}) == 1
+    assert value("onewindow_task_updates_out_of_role_total", {"department": "scjgj"}) is None
+    # The acceptance record arrives last: it makes scjgj the owner of T1 and leaves the
+    # state right; the activity already sent is not rewritten.
+    res = proc.process([_rec(acc, offset=9)], lambda c, _r: store.get(c))
+    state = [get_codec().decode_record(o.value) for o in res.outputs
+             if o.topic == TOPICS.case_state][0]
+    assert state["version"] == 3
+    assert {tk["task_id"]: tk["status"] for tk in state["tasks"]} == {"T1": "IN_REVIEW",
+                                                                       "T2": "PENDING"}

@@ -19,6 +19,7 @@ from onewindow.domain.materials import (
     avoidable_set,
     material_from_event,
 )
+from onewindow.security.id_protection import IdProtector
 from onewindow_cli.bench.materials import activity_value
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from stream_apps.materials_metrics import MaterialsMetrics
@@ -36,6 +37,12 @@ CODEC = get_codec()
 T0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
 RID = "11010519491231002X"
 RID_2 = "440106198503121237"
+IDS = IdProtector("unit-test-key")
+
+
+def protected(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events as the case-state app hands them on: protected."""
+    return [IDS.protect_event(e) for e in events]
 
 
 def submitted(mid: str, minute: int = 0, *, mtype: str = "ID_CARD", number: str | None = "N1",
@@ -65,8 +72,11 @@ class Pipeline:
     """Router + indexer over an in-memory store, index records routed to their key's
     bucket in the order produced (what one partition per key does)."""
 
-    def __init__(self, max_per_key: int = 2000) -> None:
-        self.router = MaterialRouter(codec=CODEC, index_topic="idx")
+    def __init__(self, max_per_key: int = 2000, *, plain_activity: bool = False) -> None:
+        """``plain_activity``: activity records as written before the case-state app
+        protected ID numbers (the router protects them itself)."""
+        self.ids = None if plain_activity else IDS
+        self.router = MaterialRouter(codec=CODEC, index_topic="idx", ids=IDS)
         self.indexer = MaterialIndexer(codec=CODEC, links_topic="links",
                                        max_per_key=max_per_key)
         self.store: dict[str, bytes] = {}
@@ -75,7 +85,8 @@ class Pipeline:
         self.metrics = MaterialsMetrics()
 
     def feed(self, events: list[dict[str, Any]], batch: int = 7) -> None:
-        acts = [InRecord("act", 0, i, e["case_id"].encode(), activity_value(CODEC, e), None)
+        acts = [InRecord("act", 0, i, e["case_id"].encode(),
+                         activity_value(CODEC, e, ids=self.ids), None)
                 for i, e in enumerate(events)]
         for i in range(0, len(acts), batch):
             routed = self.router.route(acts[i:i + batch])
@@ -108,17 +119,21 @@ def _scenario(cases: int, seed: int) -> list[dict[str, Any]]:
             if e["type"] in ("MaterialSubmitted", "CertificateIssued")]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_shuffled_replayed_scenario_equals_the_pure_rules(seed: int) -> None:
+@pytest.mark.parametrize("seed,plain_activity", [(1, False), (2, False), (3, True)])
+def test_shuffled_replayed_scenario_equals_the_pure_rules(seed: int,
+                                                          plain_activity: bool) -> None:
     events = _scenario(60, seed)
-    materials = [material_from_event(e) for e in events]
+    # the pure rules on the materials as the stream sees them (protected)...
+    materials = [material_from_event(e) for e in protected(events)]
     want = all_links(materials)
+    # ... are the rules on the plaintext: protection loses no link
+    assert want == all_links(material_from_event(e) for e in events)
     assert {str(lk.verdict) for lk in want} == {"CONFLICT", "EXACT", "SAME_DOCUMENT",
                                                  "SAME_CONTENT"}
     rng = random.Random(seed)
     stream = events + [e for e in events if rng.random() < 0.2]
     rng.shuffle(stream)
-    p = Pipeline()
+    p = Pipeline(plain_activity=plain_activity)
     p.feed(stream, batch=rng.choice([1, 5, 50]))
     assert p.link_set() == want
     assert p.avoidable() == avoidable_set(materials)
@@ -220,7 +235,7 @@ def test_replayed_id_with_other_content_keeps_the_canonical_one() -> None:
     p.feed([late, early])
     bucket_key = next(k for k in p.store if k.startswith("doc:"))
     (line,) = p.store[bucket_key].split(b"\n")
-    assert Material.from_dict(json.loads(line)) == material_from_event(early)
+    assert Material.from_dict(json.loads(line)) == material_from_event(IDS.protect_event(early))
     assert p.outcomes[("doc", REPLACED)] == 1
 
 
@@ -235,7 +250,7 @@ def test_a_full_bucket_still_compares_but_holds_no_more() -> None:
 
 
 def test_non_materials_are_skipped_and_garbage_is_counted() -> None:
-    router = MaterialRouter(codec=CODEC, index_topic="idx")
+    router = MaterialRouter(codec=CODEC, index_topic="idx", ids=IDS)
     task = {"type": "TaskUpdated", "event_id": "e1", "case_id": "C-1", "department": "gaj",
             "occurred_at": T0, "task_id": "T", "status": "RECEIVED", "officer": None,
             "note": None}
@@ -257,7 +272,7 @@ def test_links_are_the_same_whatever_the_batching() -> None:
         results.append(p.link_set())
     assert results[0] == results[1] == results[2]
     by_bucket: dict[str, int] = defaultdict(int)
-    for e in events:
+    for e in protected(events):
         for k in index_keys(material_from_event(e)):
             by_bucket[k] += 1
     assert max(by_bucket.values()) < 2000

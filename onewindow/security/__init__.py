@@ -1,0 +1,1 @@
+"""Security shared by every process: Kafka principals and credentials, keyed hashing and masking of ID numbers."""
