@@ -20,7 +20,6 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-import unicodedata
 from collections import deque
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -41,7 +40,7 @@ from counter.schemas import (
     SearchQuery,
 )
 from onewindow.domain.deadline import SHANGHAI, local_date
-from onewindow.domain.identifiers import normalise_id_number
+from onewindow.domain.normalise import normalise_number
 from onewindow.read_model import queries
 
 __all__ = ["LookupLimiter", "router"]
@@ -78,7 +77,7 @@ def _day_bounds(d: date) -> tuple[datetime, datetime]:
 
 
 def _last4(value: str) -> str:
-    return unicodedata.normalize("NFKC", value).strip().upper()[-4:]
+    return normalise_number(value)[-4:]
 
 
 async def _limiter(request: Request) -> LookupLimiter:
@@ -131,7 +130,7 @@ def search(body: SearchQuery, c: Conn, t: Now, calendar: Calendar,
     row = queries.get_case(c, q) if q else None
     if row is not None:
         return {"match": "case", "items": [present.screen_case_out(row, t, calendar)]}
-    number = normalise_id_number(q)
+    number = normalise_number(q)
     if not number:
         return {"match": "none", "items": []}
     rows = queries.cases_by_applicant_hash(c, protector.hash(number), ID_TYPES, limit=50)

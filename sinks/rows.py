@@ -25,9 +25,8 @@ from onewindow.domain.materials import (
     CERTIFICATE_ISSUED,
     MATERIAL_SUBMITTED,
     material_from_event,
-    normalise_number,
-    normalise_value,
 )
+from onewindow.domain.normalise import normalise_number, normalise_value
 from onewindow.domain.protection import NUMBER_HASH, NUMBER_MASKED
 from onewindow.errors import DecodeError
 from onewindow.security.id_protection import IdProtector, event_from_json, is_protected

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from onewindow.domain.identifiers import normalise_id_number
+from onewindow.domain.normalise import normalise_number
 
 RID_A = "440106198503121237"
 RID_B = "11010519491231002X"
@@ -92,7 +92,7 @@ def needles(numbers: Iterable[str] = TYPED) -> set[str]:
     for number in numbers:
         for form in TYPED.get(number, (number,)):
             out.add(form)
-            out.add(normalise_id_number(form))
+            out.add(normalise_number(form))
     return out
 
 
@@ -104,12 +104,12 @@ def event_needles(events: Iterable[dict[str, Any]]) -> set[str]:
         for party in ("applicant", "holder"):
             p = e.get(party)
             if p and p.get("id_number"):
-                found.update({p["id_number"], normalise_id_number(p["id_number"])})
+                found.update({p["id_number"], normalise_number(p["id_number"])})
         num = e.get("document_number")
         holder = e.get("holder")
-        if num and holder and normalise_id_number(num) == normalise_id_number(
+        if num and holder and normalise_number(num) == normalise_number(
                 holder["id_number"]):
-            found.update({num, normalise_id_number(num)})
+            found.update({num, normalise_number(num)})
     return {f for f in found if len(f) >= 8}
 
 

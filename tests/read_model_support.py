@@ -17,7 +17,7 @@ from onewindow.codec import format_timestamp, get_codec
 from onewindow.departments import load_registry
 from onewindow.domain.case import fold, project
 from onewindow.domain.deadline import sla_status
-from onewindow.domain.identifiers import mask_id, normalise_id_number
+from onewindow.domain.identifiers import mask_id
 from onewindow.domain.materials import (
     AVOIDING_VERDICTS,
     MATERIAL_SUBMITTED,
@@ -26,6 +26,7 @@ from onewindow.domain.materials import (
     material_from_event,
     order_key,
 )
+from onewindow.domain.normalise import normalise_number
 from onewindow.read_model.tables import metadata
 from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics
@@ -205,12 +206,12 @@ def plaintext_ids(events: Iterable[dict[str, Any]]) -> set[str]:
             p = e.get(party)
             if p and p.get("id_number"):
                 found.add(p["id_number"])
-                found.add(normalise_id_number(p["id_number"]))
+                found.add(normalise_number(p["id_number"]))
         num = e.get("document_number")
-        if num and len(normalise_id_number(num)) == 18 and e.get("holder") and \
-                normalise_id_number(num) == normalise_id_number(e["holder"]["id_number"]):
+        if num and len(normalise_number(num)) == 18 and e.get("holder") and \
+                normalise_number(num) == normalise_number(e["holder"]["id_number"]):
             found.add(num)
-    return {f for f in found if len(normalise_id_number(f)) == 18}
+    return {f for f in found if len(normalise_number(f)) == 18}
 
 
 def scan_text_columns(engine: Engine, needles: set[str]) -> list[tuple[str, str, str]]:

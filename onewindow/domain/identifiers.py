@@ -6,9 +6,10 @@ and by the counter screen (``mask_id``).
 Choices where the contract is silent (docs/state-rules.md):
 
 * **Normalisation before checking** is the one of domain.md section 5 for id
-  numbers: NFKC, upper case, every ``-`` and every white-space character removed.
-  So ``４４０１０６ 19850312 123７`` and a lower-case final ``x`` are accepted, exactly
-  as materials treats them as the same holder.
+  numbers (:func:`onewindow.domain.normalise.normalise_number`: NFKC, upper case,
+  white space, format characters and dashes removed, brackets folded). So
+  ``４４０１０６ 19850312—123７``, a zero-width space inside and a lower-case final ``x``
+  are accepted, exactly as materials treats them as the same holder.
 * **Resident ID** (GB 11643-1999): 17 digits and a check character ``0-9`` or ``X``
   (ISO 7064 MOD 11-2). Only the check character is verified, not the region code or
   the birth date: the contract names the check digit, and a department system may
@@ -22,14 +23,13 @@ Choices where the contract is silent (docs/state-rules.md):
 
 from __future__ import annotations
 
-import unicodedata
+from onewindow.domain.normalise import normalise_number
 
 __all__ = [
     "USCC_CHARSET",
     "is_valid_resident_id",
     "is_valid_uscc",
     "mask_id",
-    "normalise_id_number",
     "resident_id_check_char",
     "uscc_check_char",
 ]
@@ -41,12 +41,6 @@ _DIGITS = frozenset("0123456789")
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_CHARSET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
-
-def normalise_id_number(value: str) -> str:
-    """NFKC, upper case, ``-`` and white space removed (domain.md section 5)."""
-    text = unicodedata.normalize("NFKC", value).upper()
-    return "".join(ch for ch in text if ch != "-" and not ch.isspace())
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -61,7 +55,7 @@ def is_valid_resident_id(value: str) -> bool:
     """True for an 18-character GB 11643 number whose check character is right."""
     if not isinstance(value, str):
         return False
-    s = normalise_id_number(value)
+    s = normalise_number(value)
     if len(s) != 18 or not all(ch in _DIGITS for ch in s[:17]):
         return False
     return resident_id_check_char(s[:17]) == s[17]
@@ -79,7 +73,7 @@ def is_valid_uscc(value: str) -> bool:
     """True for an 18-character GB 32100 code whose check character is right."""
     if not isinstance(value, str):
         return False
-    s = normalise_id_number(value)
+    s = normalise_number(value)
     if len(s) != 18 or not all(ch in _USCC_VALUE for ch in s):
         return False
     return uscc_check_char(s[:17]) == s[17]
@@ -88,13 +82,14 @@ def is_valid_uscc(value: str) -> bool:
 def mask_id(value: str | None) -> str | None:
     """Keep the first 6 and last 4 characters, mask the rest: ``440106********1234``.
 
-    The number is normalised first (so spaces do not leak into the mask). Numbers of
+    The number is normalised first (domain.md section 5: so separators do not leak
+    into the mask). Numbers of
     10 characters or fewer keep only their last 4 (or are fully masked when 4 or
     fewer), so a short passport number is never shown whole. ``None`` stays ``None``.
     """
     if value is None:
         return None
-    s = normalise_id_number(value)
+    s = normalise_number(value)
     n = len(s)
     if n > 10:
         return s[:6] + "*" * (n - 10) + s[-4:]

@@ -21,12 +21,11 @@ Choices where the contract is silent (docs/materials.md explains them):
   same form (one key); nothing here hashes.  A name
   printed *on the document* belongs in ``declared_fields``, where a difference
   does count (CONFLICT).
-* **Dashes**: after NFKC only ``-`` (U+002D) is removed from numbers.  NFKC maps
-  the full-width ``－`` (U+FF0D) and the small hyphen-minus (U+FE63) to it; the
-  minus sign U+2212, the hyphen U+2010 and the dashes U+2013/U+2014 are *not*
-  mapped and *not* removed, as the contract names ``-`` only.
-* **Spaces**: every character for which ``str.isspace()`` holds after NFKC is
-  removed from numbers (NFKC already turns U+3000 and U+00A0 into U+0020).
+* **Normalisation** (domain.md section 5) is :mod:`onewindow.domain.normalise`:
+  :func:`~onewindow.domain.normalise.normalise_number` for document and holder id
+  numbers (NFKC, upper case, white space, format characters and every dash, U+2212
+  included, removed; bracket variants folded to ``()``),
+  :func:`~onewindow.domain.normalise.normalise_value` for declared values.
 * **Empty values**: a ``document_number`` that is absent, ``None`` or empty after
   normalisation is "no number"; an empty ``sha256`` never makes an EXACT pair.
 * **Replays**: a material id seen twice is one material, never a self-link.  If
@@ -37,7 +36,6 @@ Choices where the contract is silent (docs/materials.md explains them):
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +47,7 @@ from typing import Any
 
 from onewindow.domain.clock import EPOCH
 from onewindow.domain.events import CERTIFICATE_ISSUED, MATERIAL_SUBMITTED
+from onewindow.domain.normalise import normalise_number, normalise_value
 from onewindow.domain.protection import DECLARED_HASH, ID_HASH, NUMBER_HASH
 
 __all__ = [
@@ -67,8 +66,6 @@ __all__ = [
     "is_avoidable",
     "link",
     "material_from_event",
-    "normalise_number",
-    "normalise_value",
     "order_key",
     "verdict",
 ]
@@ -79,32 +76,6 @@ _KINDS = (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED)
 MATERIAL_EVENTS = frozenset(_KINDS)
 
 _MICRO = timedelta(microseconds=1)
-
-
-# --------------------------------------------------------------------------- normalisation
-
-
-def normalise_number(value: str | None) -> str:
-    """A document number or holder id number as compared (domain.md section 5,
-    normalisation): NFKC, upper case, every white-space character and every ``-``
-    removed.
-
-    ``"４４０１　０６１９－９００１"`` (full-width) and ``"4401 0619-9001"`` both
-    give ``"440106199001"``.  Returns ``""`` for ``None``.
-    """
-    if not value:
-        return ""
-    text = unicodedata.normalize("NFKC", value).upper()
-    return "".join(ch for ch in text if ch != "-" and not ch.isspace())
-
-
-def normalise_value(value: str | None) -> str:
-    """A declared field value as compared (domain.md section 5, normalisation): NFKC,
-    stripped, inner runs of white space collapsed to one space.  ``None`` gives ``""``;
-    a non-string value is compared as its ``str()``."""
-    if value is None:
-        return ""
-    return " ".join(unicodedata.normalize("NFKC", str(value)).split())
 
 
 # --------------------------------------------------------------------------- the material

@@ -45,12 +45,8 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from onewindow.domain.identifiers import (
-    is_valid_resident_id,
-    is_valid_uscc,
-    mask_id,
-    normalise_id_number,
-)
+from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_id
+from onewindow.domain.normalise import SEPARATOR, normalise_number, normalise_value, number_view
 
 __all__ = [
     "DECLARED_HASH",
@@ -100,12 +96,11 @@ VERBATIM = frozenset({
 
 ID_CARD_TYPES = frozenset({"ID_CARD", "RESIDENT_ID", "RESIDENT_ID_CARD"})
 
-#: Separators an ID number may be typed with in free text (domain.md section 5): white
-#: space, format characters (zero-width space, BOM, joiners, direction marks), dashes
-#: and the minus sign; any run of them between two characters.
-_SEP_CHAR = r"[\s\-\u00ad\u061c\u180e\u2010-\u2015\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2212\ufe58\ufe63\ufeff\uff0d]"
-_SEP = _SEP_CHAR + "*"
-_SEPARATORS = re.compile(_SEP_CHAR + "+")
+#: Free text is searched in its :func:`~onewindow.domain.normalise.number_view`, where
+#: every separator of domain.md section 5 (white space, format characters such as the
+#: zero-width space and the BOM, dashes and the minus sign) reads as ``SEPARATOR``: an
+#: ID number may have any run of them between two of its characters.
+_SEP = re.escape(SEPARATOR) + "*"
 _CANDIDATE = re.compile(rf"(?<![0-9A-Z])[0-9A-Z](?:{_SEP}[0-9A-Z]){{17}}(?![0-9A-Z])")
 _DIGIT = re.compile(r"[0-9\uFF10-\uFF19]")
 _DECLARED_DOMAIN = "declared\x1f"
@@ -113,7 +108,7 @@ _DECLARED_DOMAIN = "declared\x1f"
 _DECLARED_HEX = 32
 
 #: normalisation and masking are pure, and the same numbers recur in every record of a case
-_norm = lru_cache(maxsize=65536)(normalise_id_number)
+_norm = lru_cache(maxsize=65536)(normalise_number)
 _mask = lru_cache(maxsize=65536)(mask_id)
 
 
@@ -134,18 +129,6 @@ def _known_pattern(number: str) -> re.Pattern[str]:
     return re.compile(_SEP.join(re.escape(ch) for ch in number))
 
 
-def _mapped(text: str) -> str:
-    """``text`` with each character NFKC'd and upper-cased where that keeps it one
-    character, so positions in the result are positions in ``text``."""
-    if text.isascii():
-        return text.upper()
-    out = []
-    for ch in text:
-        m = unicodedata.normalize("NFKC", ch).upper()
-        out.append(m if len(m) == 1 else ch)
-    return "".join(out)
-
-
 def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     """``text`` with every known ID number (normalised forms, however typed: spaces,
     dashes, format characters, full-width digits) and every 18-character token passing
@@ -155,12 +138,12 @@ def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     Idempotent: a mask holds no 18-character token."""
     if not text or not isinstance(text, str) or len(text) < 6 or not _DIGIT.search(text):
         return text  # fast path: every resident ID, USCC and passport number has digits
-    mapped = _mapped(text)
+    mapped = number_view(text)
     spans: list[tuple[int, int]] = []
     for number in {k for k in known if k and len(k) >= 6}:
         spans.extend(m.span() for m in _known_pattern(number).finditer(mapped))
     for m in _CANDIDATE.finditer(mapped):
-        if is_id_like(_SEPARATORS.sub("", m.group(0))):
+        if is_id_like(normalise_number(m.group(0))):
             spans.append(m.span())
     if not spans:
         return text
@@ -174,7 +157,7 @@ def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     out, pos = [], 0
     for s, e in merged:
         out.append(text[pos:s])
-        out.append(_mask(_SEPARATORS.sub("", mapped[s:e])) or "")
+        out.append(_mask(normalise_number(mapped[s:e])) or "")
         pos = e
     out.append(text[pos:])
     return "".join(out)
@@ -224,17 +207,18 @@ def is_sensitive_number(number: str | None, material_type: str | None,
 
 def id_hash(number: str, keyed: KeyedHash) -> str:
     """The keyed hash of an ID or document number: ``keyed`` of the number normalised as
-    domain.md section 5 normalises it, so ``440106 19850312 1237`` and full-width digits
-    hash the same."""
+    domain.md section 5 normalises it (:func:`~onewindow.domain.normalise.
+    normalise_number`), so ``440106 19850312 1237``, ``440106—19850312—1237``, a
+    zero-width space inside and full-width digits all hash the same."""
     return keyed(_norm(number))
 
 
 def declared_value_hash(value: Any, keyed: KeyedHash) -> str:
     """The keyed hash a protected event compares a declared value by: of the value
-    normalised as the material rules normalise it (NFKC, stripped, inner white space
-    collapsed), in its own domain (never equal to an ID number's hash), 128 bits."""
-    text = " ".join(unicodedata.normalize("NFKC", str(value)).split())
-    return keyed(_DECLARED_DOMAIN + text)[:_DECLARED_HEX]
+    normalised as the material rules normalise it (domain.md section 5:
+    :func:`~onewindow.domain.normalise.normalise_value`), in its own domain (never equal
+    to an ID number's hash), 128 bits."""
+    return keyed(_DECLARED_DOMAIN + normalise_value(value))[:_DECLARED_HEX]
 
 
 def is_protected(event: Mapping[str, Any]) -> bool:

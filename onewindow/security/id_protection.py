@@ -4,8 +4,9 @@ One implementation, used by the stream apps (protect each event after validation
 sinks (read-model rows) and the counter (lookups hash the query the same way):
 
 * :meth:`IdProtector.hash` is HMAC-SHA256 (key ``ONEWINDOW_ID_HASH_KEY``) of the number
-  normalised as domain.md section 5 normalises a holder's ``id_number`` (NFKC, upper case,
-  spaces and ``-`` removed), as 64 lowercase hex. The same person typed two ways gets one
+  normalised as domain.md section 5 normalises a holder's ``id_number``
+  (:func:`onewindow.domain.normalise.normalise_number`: NFKC, upper case, white space,
+  format characters and dashes removed, brackets folded), as 64 lowercase hex. The same person typed two ways gets one
   hash, a lookup hashes the query the same way, and without the key the hash cannot be
   reversed by enumerating the (small) space of valid ID numbers.
 * :func:`onewindow.domain.identifiers.mask_id` gives the displayed form
@@ -33,7 +34,8 @@ from typing import Any
 
 from onewindow.codec import Codec
 from onewindow.domain import protection
-from onewindow.domain.identifiers import mask_id, normalise_id_number
+from onewindow.domain.identifiers import mask_id
+from onewindow.domain.normalise import normalise_number
 from onewindow.domain.protection import (
     DECLARED_HASH,
     ID_HASH,
@@ -91,7 +93,7 @@ class IdProtector:
 
     def protect(self, number: str | None) -> tuple[str | None, str | None]:
         """``(hash, masked)`` of a number; ``(None, None)`` for None or empty."""
-        if number is None or not normalise_id_number(number):
+        if number is None or not normalise_number(number):
             return None, None
         return self.hash(number), mask_id(number)
 

@@ -34,10 +34,9 @@ from onewindow.domain.materials import (
     is_avoidable,
     link,
     material_from_event,
-    normalise_number,
-    normalise_value,
     verdict,
 )
+from onewindow.domain.normalise import normalise_number, normalise_value
 from onewindow.domain.protection import protect_event
 from tests.examples import EXAMPLES
 
@@ -114,9 +113,9 @@ def test_number_normalisation_details():
     assert normalise_number("ab-12 x") == "AB12X"
     assert normalise_number("ａｂ\t１２\u00a0x\n") == "AB12X"  # tab, NBSP, newline
     assert normalise_number("ab\ufe63" + "12") == "AB12"  # small hyphen-minus: NFKC -> '-'
-    # Not '-' after NFKC, so kept (the contract names '-' only): documented choice.
-    assert normalise_number("ab\u221212") == "AB\u221212"
-    assert normalise_number("ab\u201012") == "AB\u201012"
+    # Every Unicode dash and the minus sign (domain.md section 5), not only '-'.
+    assert normalise_number("ab\u221212") == "AB12"
+    assert normalise_number("ab\u201012") == "AB12"
     assert normalise_number(None) == ""
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from onewindow.domain.case import event_fingerprint, fold, project
-from onewindow.domain.identifiers import mask_id, normalise_id_number
+from onewindow.domain.identifiers import mask_id
 from onewindow.domain.materials import all_links, material_from_event
+from onewindow.domain.normalise import normalise_number
 from onewindow.domain.protection import (
     DECLARED_HASH,
     NUMBER_HASH,
@@ -46,7 +47,7 @@ def _strings(obj: Any) -> str:
 def _plaintext(obj: Any, *numbers: str) -> list[str]:
     """The numbers (as typed and normalised) found in ``obj``'s JSON text."""
     text = _strings(obj)
-    return [n for n in numbers for form in {n, normalise_id_number(n)} if form in text]
+    return [n for n in numbers for form in {n, normalise_number(n)} if form in text]
 
 
 def submitted(**over: Any) -> dict[str, Any]:
