@@ -220,6 +220,7 @@ class LocalKafka:
         os.chmod(tls, 0o700)
         ext = tls / "san.cnf"
         ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        os.chmod(ext, 0o600)
         steps = [
             [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
              "-subj", "/CN=onewindow local CA", "-keyout", str(tls / "ca.key"),
@@ -233,7 +234,8 @@ class LocalKafka:
              "-out", str(tls / "broker.p8")],
         ]
         for cmd in steps:
-            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            res = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                 umask=0o077)
             if res.returncode != 0:
                 raise KafkaLocalError(f"making the local CA failed: {res.stderr.strip()[-300:]}")
         pem = (tls / "broker.p8").read_text() + (tls / "broker.crt").read_text() \
@@ -272,16 +274,20 @@ class LocalKafka:
                f"-Dlog4j.configuration=file:{libs.parent / 'log4j.properties'}",
                f"-Dkafka.logs.dir={self.data_dir}", "-cp", f"{libs}/*", main, *args]
         if detach:
-            out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+            out = (os.fdopen(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+                   if log else subprocess.DEVNULL)
             return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+                                    start_new_session=True, umask=0o077)
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, umask=0o077)
 
     def start(self, timeout: float = 90.0) -> LocalKafka:
         """Fetch (once), format (once per data dir), start and wait until it answers."""
         libs = ensure_jars(self.version, self.cache_dir)
         self.data_dir = Path(self.data_dir).resolve()
+        # The log segments hold the input topics' plaintext ID numbers and the metadata
+        # log the SCRAM credentials: owner only (the Java process runs with umask 077).
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
         if self.security not in SECURITY_PROTOCOLS:
             raise KafkaLocalError(f"unknown security {self.security!r}: one of "
                                   f"{', '.join(SECURITY_PROTOCOLS)}")
@@ -314,6 +320,7 @@ class LocalKafka:
                 raise KafkaLocalError(f"formatting {self.data_dir} failed: "
                                       f"{(res.stdout + res.stderr).strip()[-400:]}")
             marker.write_text(profile + "\n")
+            os.chmod(marker, 0o600)
         proc = self._java(libs, "kafka.Kafka", str(props), log=self.data_dir / "stdout.log",
                           detach=True)
         assert isinstance(proc, subprocess.Popen)

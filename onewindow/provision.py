@@ -106,7 +106,8 @@ def ensure_topics(admin_conf: dict[str, object], wanted: list[TopicPlan], replic
             err = exc.args[0] if exc.args else None
             if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
                 continue  # raced with another provisioner: harmless
-            raise ProvisionError(f"creating topic {name} failed: {exc}") from exc
+            detail = err.str() if hasattr(err, "str") else str(exc)
+            raise ProvisionError(f"creating topic {name} failed: {detail}") from exc
     return sorted(created)
 
 
@@ -134,11 +135,12 @@ def acl_plan(topics: Topics, departments: Iterable[str]) -> list[Grant]:
     """Who may do what (interfaces.md, Kafka), for one topic prefix:
 
     - `dept-<code>`: WRITE its own input topic (an idempotent producer needs no more:
-      KIP-679), and WRITE transactional ids that start with `dept-<code>`; nothing else,
+      KIP-679), and WRITE transactional ids that start with `dept-<code>-`; nothing else,
       reading included;
     - `svc-stream` (both Faust apps): READ the input topics, READ and WRITE the
-      `onewindow.` topics (outputs, the material index), ALL on its own internal topics
-      and groups (`onewindow-`: the Faust app ids, their changelogs);
+      `onewindow.` topics (outputs, the material index), ALL on the internal topics of
+      its two app ids (`onewindow-case-state-`, `onewindow-materials-`: changelogs, the
+      leader topic) and READ on those two consumer groups;
     - `svc-sink` (the sink and the rebuild): READ the four output topics, its groups;
     - `svc-ops`: READ the dead letters;
     - `svc-gateway`: WRITE every input topic (it publishes for authenticated
@@ -150,13 +152,15 @@ def acl_plan(topics: Topics, departments: Iterable[str]) -> list[Grant]:
     for code in sorted(departments):
         who = department_principal(code)
         out.append(Grant(who, "TOPIC", "LITERAL", topics.input(code), "WRITE"))
-        out.append(Grant(who, "TRANSACTIONAL_ID", "PREFIXED", f"{pre}{who}", "WRITE"))
+        # the dash ends the prefix: `dept-ga` must not get `dept-gaj-...`'s ids
+        out.append(Grant(who, "TRANSACTIONAL_ID", "PREFIXED", f"{pre}{who}-", "WRITE"))
     out += [
         Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}dept.", "READ"),
         Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}onewindow.", "READ"),
         Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}onewindow.", "WRITE"),
-        Grant(STREAM, "TOPIC", "PREFIXED", f"{pre}onewindow-", "ALL"),
-        Grant(STREAM, "GROUP", "PREFIXED", f"{pre}onewindow-", "READ"),
+        *(g for app in (topics.case_state_app, topics.materials_app) for g in (
+            Grant(STREAM, "TOPIC", "PREFIXED", f"{app}-", "ALL"),
+            Grant(STREAM, "GROUP", "LITERAL", app, "READ"))),
         Grant(OPS, "TOPIC", "LITERAL", topics.dead_letters, "READ"),
         Grant(OPS, "GROUP", "PREFIXED", f"{pre}onewindow-ops", "READ"),
         Grant(GATEWAY, "TOPIC", "PREFIXED", f"{pre}dept.", "WRITE"),

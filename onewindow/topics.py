@@ -103,5 +103,16 @@ class Topics:
     def dead_letters(self) -> str:
         return f"{self.prefix}onewindow.dead-letters"
 
+    @property
+    def case_state_app(self) -> str:
+        """The case-state stream app's Faust app id: its consumer group, and the prefix
+        (`<id>-`) of its internal topics (the table's changelog)."""
+        return f"{self.prefix}onewindow-case-state"
+
+    @property
+    def materials_app(self) -> str:
+        """The materials stream app's Faust app id (group, internal-topic prefix)."""
+        return f"{self.prefix}onewindow-materials"
+
     def outputs(self) -> tuple[str, ...]:
         return (self.case_state, self.case_activity, self.material_links, self.dead_letters)

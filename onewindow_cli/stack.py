@@ -50,6 +50,11 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
        external_kafka: bool) -> int:
+    # Everything under the data directory is the operator's alone: the broker's log
+    # segments (plaintext input), the read model, the RocksDB state, the credentials.
+    os.umask(0o077)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()

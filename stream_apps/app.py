@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                               departments=registry.codes, counters=registry.counter_codes,
                               calendar=load_calendar(settings.calendar_override_file),
                               ids=ids, partitions=settings.partitions)
-    app = new_app(settings, app_id=app_id or f"{settings.topic_prefix}onewindow-case-state",
+    app = new_app(settings, app_id=app_id or topics.case_state_app,
                   worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.worker_web_port)
     inputs = list(topics.inputs(registry.codes))
     source = app.topic(*inputs, key_type=bytes, value_type=bytes,

@@ -50,6 +50,9 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
         "consumer_auto_offset_reset": "earliest",
         "web_enabled": True,
         "web_host": settings.metrics_host,
+        # the address the page listens on (web_host is only the advertised name; Faust
+        # binds 0.0.0.0 unless told)
+        "web_bind": settings.metrics_host,
         "web_port": web_port,
         "web_in_thread": False,
         "producer_acks": -1,

@@ -66,7 +66,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     indexer = MaterialIndexer(codec=codec, links_topic=topics.material_links,
                               max_per_key=max_per_key)
     app = new_app(
-        settings, app_id=app_id or f"{settings.topic_prefix}onewindow-materials",
+        settings, app_id=app_id or topics.materials_app,
         worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.materials_web_port,
         producer_compression_type="lz4",
         # A bucket is one changelog record: up to MAX_PER_KEY entries (docs/materials.md).
