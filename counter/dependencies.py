@@ -63,7 +63,9 @@ Protector = Annotated[IdProtector, Depends(_protector)]
 Departments = Annotated[Registry, Depends(_departments)]
 Metrics = Annotated[CounterMetrics, Depends(_metrics)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+#: bounded: a larger offset is a 422, never a database error (SQLite's integers are 64-bit)
+MAX_OFFSET = 10_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ONEWINDOW_", extra="ignore")
 
+    # default: the local broker, on ONEWINDOW_KAFKA_PORT (see _bootstrap_follows_port)
     kafka_bootstrap: str = "127.0.0.1:19092"
     # How clients sign in (onewindow.security.kafka_auth): SASL/SCRAM-SHA-512 over
     # SASL_PLAINTEXT by default (a loopback broker), SASL_SSL in production; PLAINTEXT
@@ -70,6 +71,15 @@ class Settings(BaseSettings):
 
     log_json: bool = False
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _bootstrap_follows_port(self) -> Settings:
+        """Unless the bootstrap is set, it is the local broker on `kafka_port`, so
+        `ONEWINDOW_KAFKA_PORT=29092` moves `onewindow up`'s broker and every other
+        command alike."""
+        if "kafka_bootstrap" not in self.model_fields_set:
+            self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -40,7 +40,9 @@ def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
     events: list[dict[str, Any]] = []
     bad: list[BadLine] = []
     try:
-        handle = path.open("r", encoding="utf-8")
+        # utf-8-sig: a file saved with a byte-order mark (as Windows tools do) reads the
+        # same; CRLF line ends are white space to the JSON parser
+        handle = path.open("r", encoding="utf-8-sig")
     except OSError as exc:
         raise OneWindowError(f"cannot read {path}: {exc.strerror}") from exc
     n = 0

@@ -163,6 +163,23 @@ def group_caught_up(kafka: str, group: str, topics: Iterable[str]) -> bool:
         consumer.close()
 
 
+def _positions(kafka: str, group: str, topics: Iterable[str]) -> list[str]:
+    """committed/high per partition that is behind (the failure's evidence)."""
+    consumer = Consumer({**consumer_conf(kafka), "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = [TopicPartition(t, p) for t in topics
+                 for p in consumer.list_topics(t, timeout=10).topics[t].partitions]
+        out = []
+        for tp in consumer.committed(parts, timeout=10):
+            _lo, hi = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
+                                                     timeout=10)
+            if tp.offset < hi:
+                out.append(f"{tp.topic}[{tp.partition}] committed {tp.offset} of {hi}")
+        return out
+    finally:
+        consumer.close()
+
+
 def wait_caught_up(kafka: str, group: str, topics: Iterable[str], timeout: float = 90.0,
                    procs: Iterable[subprocess.Popen[bytes]] = ()) -> None:
     topics = list(topics)
@@ -175,7 +192,8 @@ def wait_caught_up(kafka: str, group: str, topics: Iterable[str], timeout: float
         if group_caught_up(kafka, group, topics):
             return
         time.sleep(0.5)
-    raise AssertionError(f"group {group} did not catch up on {topics} within {timeout}s")
+    raise AssertionError(f"group {group} did not catch up on {topics} within {timeout}s: "
+                         f"{_positions(kafka, group, topics)}")
 
 
 def read_topic(kafka: str, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:

@@ -16,3 +16,12 @@ def test_errors_are_json(client) -> None:
     r = client.get("/api/holders/materials", params={"id_type": "NOPE", "id_number": RID})
     assert r.status_code == 422 and RID not in r.text
     assert client.get("/api/holders/materials", params={"id_type": "USCC"}).status_code == 422
+
+
+def test_an_offset_past_any_database_integer_is_a_422(client) -> None:
+    """issue: `offset=99999999999999999999` was a plain 500 (SQLite's 64-bit integers)."""
+    for path in ("/api/cases", "/api/dead-letters", "/api/cases/NOPE/timeline"):
+        r = client.get(path, params={"offset": "99999999999999999999"})
+        assert r.status_code == 422, (path, r.status_code)
+        assert r.json()["error"] == "invalid_request"
+    assert client.get("/api/cases", params={"offset": 10_000_000}).status_code == 200

@@ -14,7 +14,9 @@ from pypdf import PdfWriter
 
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
+from onewindow.topics import Topics
 from onewindow_cli.cli import main
+from producers.jsonl import read_events
 from producers.materials import (
     MaterialFileError,
     file_digest,
@@ -22,6 +24,7 @@ from producers.materials import (
     material_event_from_file,
     parse_fields,
 )
+from tests.examples import RESTAURANT_EVENTS
 
 RID = "11010519491231002X"
 NOW = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)
@@ -161,3 +164,15 @@ def test_command_bad_input_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert rc != 0
     assert len(err.splitlines()) == 1 and "not a PDF or an image" in err
+
+
+def test_a_json_lines_file_with_a_bom_and_crlf_reads_like_a_plain_one(tmp_path: Path) -> None:
+    """Department files saved by Windows tools: a UTF-8 byte-order mark, CRLF line ends."""
+    plain = RESTAURANT_EVENTS.read_text("utf-8")
+    windows = tmp_path / "windows.jsonl"
+    windows.write_bytes(b"\xef\xbb\xbf" + plain.replace("\n", "\r\n").encode("utf-8"))
+    args = {"topics": Topics(""), "departments": load_registry().codes, "topic": None,
+            "check": False}
+    got, bad = read_events(windows, **args)
+    want, _ = read_events(RESTAURANT_EVENTS, **args)
+    assert bad == [] and got == want and len(got) == len(plain.splitlines())
