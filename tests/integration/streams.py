@@ -18,8 +18,10 @@ from confluent_kafka.admin import AdminClient
 
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
+from onewindow.departments import load_registry
 from onewindow.domain.case import fold, project
 from onewindow.kafka_local import free_port
+from onewindow.provision import material_index_topic
 from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics
 from tests.kafka_support import consumer_conf, department_publishers, producer_conf
@@ -194,6 +196,19 @@ def wait_caught_up(kafka: str, group: str, topics: Iterable[str], timeout: float
         time.sleep(0.5)
     raise AssertionError(f"group {group} did not catch up on {topics} within {timeout}s: "
                          f"{_positions(kafka, group, topics)}")
+
+
+def wait_stream_apps_caught_up(kafka: str, topics: Topics,
+                               procs: Iterable[subprocess.Popen[bytes]] = (),
+                               timeout: float = 90.0) -> None:
+    """Both stream apps' groups committed to the end: the case-state app on every input
+    topic, the materials app on the activity and index topics."""
+    procs = list(procs)
+    wait_caught_up(kafka, topics.case_state_app, topics.inputs(load_registry().codes),
+                   procs=procs, timeout=timeout)
+    wait_caught_up(kafka, topics.materials_app,
+                   [topics.case_activity, material_index_topic(topics)], procs=procs,
+                   timeout=timeout)
 
 
 def read_topic(kafka: str, topic: str, expected: int, timeout: float = 60.0) -> list[Any]:

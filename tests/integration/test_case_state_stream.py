@@ -85,7 +85,7 @@ def test_two_workers_split_the_partitions(kafka: str, provisioned: Topics,
     try:
         # Both in the group before any event: otherwise the first to start may finish
         # the whole stream alone and the test proves nothing about splitting.
-        wait_group_members(kafka, f"{provisioned.prefix}onewindow-case-state", 2)
+        wait_group_members(kafka, provisioned.case_state_app, 2)
         publish(kafka, provisioned, shuffled_with_duplicates(cases, seed=5))
         _assert_equal_to_fold(kafka, provisioned, cases)
     finally:

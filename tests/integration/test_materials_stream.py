@@ -13,7 +13,6 @@ import pytest
 
 from onewindow.domain.materials import all_links, avoidable_set, material_from_event
 from onewindow.kafka_local import free_port
-from onewindow.provision import material_index_topic
 from onewindow.topics import Topics
 from onewindow_cli.bench.materials import as_links, read_links, scrape
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
@@ -24,7 +23,7 @@ from tests.integration.streams import (
     start_materials_worker,
     start_worker,
     stop,
-    wait_caught_up,
+    wait_stream_apps_caught_up,
 )
 from tests.kafka_support import consumer_conf
 
@@ -40,11 +39,7 @@ def _scenario(n: int, seed: int) -> tuple[list[list[dict]], list]:
 
 
 def _wait_done(kafka: str, topics: Topics, procs: list) -> None:
-    wait_caught_up(kafka, f"{topics.prefix}onewindow-case-state",
-                   topics.inputs(["zwfw", "scjgj", "gaj", "rsj", "ybj", "swj", "bdcdj", "wjw",
-                                  "mzj", "zjj", "gjj"]), procs=procs)
-    wait_caught_up(kafka, f"{topics.prefix}onewindow-materials",
-                   [topics.case_activity, material_index_topic(topics)], procs=procs)
+    wait_stream_apps_caught_up(kafka, topics, procs)
 
 
 def _assert_equal_to_pure_rules(kafka: str, topics: Topics, materials: list) -> None:

@@ -35,7 +35,7 @@ from tests.integration.streams import (
     start_materials_worker,
     start_worker,
     stop,
-    wait_caught_up,
+    wait_stream_apps_caught_up,
     worker_env,
 )
 from tests.integration.test_read_model import _cli, _start_sink, _wait_sink_caught_up
@@ -146,11 +146,7 @@ def test_no_derived_topic_or_state_store_holds_a_plaintext_id_number(
     engine = make_engine(db_url)
     procs = (worker, materials, sink)
     try:
-        wait_caught_up(kafka, f"{topics.prefix}onewindow-case-state",
-                       topics.inputs(DEPARTMENTS), procs=procs, timeout=120)
-        wait_caught_up(kafka, f"{topics.prefix}onewindow-materials",
-                       [topics.case_activity, material_index_topic(topics)], procs=procs,
-                       timeout=120)
+        wait_stream_apps_caught_up(kafka, topics, procs, timeout=120)
         _wait_sink_caught_up(kafka, topics, engine, procs=procs)
     finally:
         for p in procs:
@@ -166,8 +162,8 @@ def test_no_derived_topic_or_state_store_holds_a_plaintext_id_number(
                  material_index_topic(topics)}
     assert must_have <= set(derived), derived
     changelogs = [t for t in derived if t.endswith("-changelog")]
-    assert {f"{topics.prefix}onewindow-case-state-case-fold-changelog",
-            f"{topics.prefix}onewindow-materials-material-index-changelog"} <= set(changelogs)
+    assert {f"{topics.case_state_app}-case-fold-changelog",
+            f"{topics.materials_app}-material-index-changelog"} <= set(changelogs)
     scanned = {}
     for topic in derived:
         blob, n = _topic_bytes(kafka, topic, expect_records=topic in must_have

@@ -31,7 +31,6 @@ from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.kafka_local import free_port
-from onewindow.provision import material_index_topic
 from onewindow.read_model.engine import make_engine
 from onewindow.read_model.tables import ConsumedOffset, DeadLetter, MaterialLink
 from onewindow.security.id_protection import IdProtector
@@ -44,7 +43,7 @@ from tests.integration.streams import (
     start_materials_worker,
     start_worker,
     stop,
-    wait_caught_up,
+    wait_stream_apps_caught_up,
     worker_env,
 )
 from tests.kafka_support import consumer_conf, producer_conf
@@ -66,7 +65,6 @@ from tests.read_model_support import (
 pytestmark = pytest.mark.integration
 
 KEY = ID_KEY  # the workers' key (tests/integration/streams.py): the sink's must be the same
-DEPARTMENTS = ["bdcdj", "gaj", "gjj", "mzj", "rsj", "scjgj", "swj", "wjw", "ybj", "zjj", "zwfw"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -185,11 +183,7 @@ def test_end_to_end_through_produce_workers_sink_and_api_then_rebuild(
     engine = make_engine(db_url)
     procs = (worker, materials, sink)
     try:
-        wait_caught_up(kafka, f"{topics.prefix}onewindow-case-state",
-                       topics.inputs(DEPARTMENTS), procs=procs, timeout=120)
-        wait_caught_up(kafka, f"{topics.prefix}onewindow-materials",
-                       [topics.case_activity, material_index_topic(topics)], procs=procs,
-                       timeout=120)
+        wait_stream_apps_caught_up(kafka, topics, procs, timeout=120)
         _wait_sink_caught_up(kafka, topics, engine, procs=procs)
         latency = time.monotonic() - t0
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
