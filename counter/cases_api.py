@@ -15,17 +15,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from counter import present
+from counter.auth import Auditor, require
 from counter.dependencies import (
     ERRORS,
     Calendar,
@@ -37,8 +38,11 @@ from counter.dependencies import (
     ReadModel,
     paged,
 )
-from counter.schemas import CaseList, CaseOut, IdType, TimelineOut
+from counter.limits import StreamSlots
+from counter.schemas import CaseList, CaseOut, ErrorOut, IdType, TimelineOut
+from onewindow.domain.access import Permission, Principal
 from onewindow.read_model import queries
+from onewindow.staff.access_log import holder_target
 
 __all__ = ["router"]
 
@@ -50,11 +54,16 @@ router = APIRouter(prefix="/api", tags=["cases"], responses=ERRORS)
 #: closing an idle stream)
 KEEP_ALIVE = 15.0
 
+#: a signed-in user allowed to read cases (clerk, supervisor)
+CaseReader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
+
 
 @router.get("/cases/{case_id}", response_model=CaseOut,
             summary="The case state, SLA status computed now")
-def get_case(case_id: str, c: Conn, now: Now, calendar: Calendar) -> dict[str, Any]:
+def get_case(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, now: Now,
+             calendar: Calendar) -> dict[str, Any]:
     row = queries.get_case(c, case_id)
+    audit("case.read", case_id, "ok" if row else "not_found")
     if row is None:
         raise HTTPException(404, f"case {case_id!r} is not in the read model")
     return present.case_out(row, now, calendar)
@@ -62,7 +71,8 @@ def get_case(case_id: str, c: Conn, now: Now, calendar: Calendar) -> dict[str, A
 
 @router.get("/cases", response_model=CaseList,
             summary="Cases, newest first; the progress lookup by applicant ID")
-def list_cases(c: Conn, now: Now, calendar: Calendar, protector: Protector,
+def list_cases(_who: CaseReader, audit: Auditor, c: Conn, now: Now, calendar: Calendar,
+               protector: Protector,
                status: str | None = None, department: str | None = None,
                service_code: str | None = None,
                applicant_id_type: IdType | None = None,
@@ -79,38 +89,74 @@ def list_cases(c: Conn, now: Now, calendar: Calendar, protector: Protector,
                               service_code=service_code, applicant=applicant,
                               limit=limit + 1, offset=offset)
     rows, nxt = paged(rows, limit, offset)
+    if applicant is not None:
+        audit("search", holder_target(*applicant), "ok" if rows else "not_found")
+    else:
+        filters = {"status": status, "department": department, "service_code": service_code}
+        audit("cases.list", None, "ok", json.dumps({k: v for k, v in filters.items() if v}
+                                                   | {"offset": offset, "rows": len(rows)}))
     return {"items": [present.case_out(r, now, calendar) for r in rows],
             "limit": limit, "offset": offset, "next_offset": nxt}
 
 
 @router.get("/cases/{case_id}/timeline", response_model=TimelineOut,
             summary="The applied events of the case, by occurred_at")
-def get_timeline(case_id: str, c: Conn, limit: Limit = 100,
+def get_timeline(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, limit: Limit = 100,
                  offset: Offset = 0) -> dict[str, Any]:
     rows = queries.timeline(c, case_id, limit=limit + 1, offset=offset)
     if not rows and not queries.case_exists(c, case_id):
+        audit("case.timeline", case_id, "not_found")
         raise HTTPException(404, f"case {case_id!r} is not in the read model")
+    audit("case.timeline", case_id)
     rows, nxt = paged(rows, limit, offset)
     return {"case_id": case_id, "items": [present.timeline_entry_out(r) for r in rows],
             "limit": limit, "offset": offset, "next_offset": nxt}
 
 
+#: the change feed polls the read model at most this often (seconds)
+MIN_POLL = 1.0
+
+
+def _slots(request: Request) -> StreamSlots:
+    return request.app.state.stream_slots  # type: ignore[no-any-return]
+
+
 @router.get("/changes", response_class=StreamingResponse,
+            responses={429: {"model": ErrorOut}},
             summary="Server-Sent Events: one `case` event per committed case change")
-async def changes(engine: ReadModel, now: Now,
-                  poll: Annotated[float, Query(ge=0.1, le=10)] = 1.0,
-                  max_seconds: Annotated[float | None, Query(ge=0)] = None,
-                  since_seconds: Annotated[float, Query(ge=0, le=86400)] = 0.0
-                  ) -> StreamingResponse:
-    feed = _feed(engine, now - timedelta(seconds=since_seconds), poll, max_seconds)
+def changes(who: CaseReader, audit: Auditor, engine: ReadModel, now: Now,
+            slots: Annotated[StreamSlots, Depends(_slots)],
+            poll: Annotated[float, Query(ge=MIN_POLL, le=10)] = 2.0,
+            max_seconds: Annotated[float | None, Query(ge=0)] = None,
+            since_seconds: Annotated[float, Query(ge=0, le=86400)] = 0.0
+            ) -> StreamingResponse:
+    """Open feeds are capped per user and in total (429 beyond), each polling at most
+    once a second."""
+    if not slots.acquire(who.subject):
+        audit("feed.open", None, "limited")
+        raise HTTPException(429, "too many open change feeds; close another tab",
+                            headers={"Retry-After": "10"})
+    audit("feed.open", None)
+    feed = _feed(engine, now - timedelta(seconds=since_seconds), poll, max_seconds,
+                 lambda: slots.release(who.subject))
     return StreamingResponse(feed, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
-async def _feed(engine: Engine, since: datetime, poll: float,
-                max_seconds: float | None) -> AsyncIterator[str]:
+async def _feed(engine: Engine, since: datetime, poll: float, max_seconds: float | None,
+                release: Callable[[], None]) -> AsyncIterator[str]:
     """The case rows committed after ``since``, polled every ``poll`` seconds; endless
-    unless ``max_seconds`` is given (see the module doc for how it ends)."""
+    unless ``max_seconds`` is given (see the module doc for how it ends); ``release``
+    runs when it ends, however."""
+    try:
+        async for chunk in _changes(engine, since, poll, max_seconds):
+            yield chunk
+    finally:
+        release()
+
+
+async def _changes(engine: Engine, since: datetime, poll: float,
+                   max_seconds: float | None) -> AsyncIterator[str]:
     stop_at = None if max_seconds is None else time.monotonic() + max_seconds
     # retry: how soon a browser's EventSource reconnects after the stream ends
     yield "retry: 1000\n: onewindow case changes\n\n"

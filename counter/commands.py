@@ -1,12 +1,19 @@
-"""Subcommands of the counter side: `onewindow counter`."""
+"""Subcommands of the counter side: `onewindow counter` and `onewindow users` (the local
+user store of the counter app's staff)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from onewindow.cli_options import add_common, settings_from
 from onewindow.logs import configure_logging
+from onewindow.read_model.engine import make_engine
+from onewindow.security import passwords
+from onewindow.staff import migrations as staff_migrations
+from onewindow.staff import users
 
 
 def cmd_counter(args: argparse.Namespace) -> int:
@@ -26,16 +33,92 @@ def cmd_counter(args: argparse.Namespace) -> int:
     # app logs method, route template and status instead.
     # timeout_graceful_shutdown: on SIGTERM/Ctrl-C uvicorn waits at most 2 s for open
     # responses, then cancels them: the endless change feeds (SSE) end there.
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app
+    # believes it only from ONEWINDOW_TRUSTED_PROXIES (counter/app.py).
     uvicorn.run(app, host=args.host, port=port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=2)
+                timeout_graceful_shutdown=2, proxy_headers=False)
+    return 0
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new password: one line from standard input with --password-stdin, else a
+    generated one (then True: print it, once)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    return passwords.generate(), True
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """`onewindow users add|disable|enable|reset-password|list|token|revoke-tokens`."""
+    s = settings_from(args)
+    engine = make_engine(s.database_url, writer=True)
+    staff_migrations.upgrade(engine)
+    now = datetime.now(UTC)
+    out = sys.stdout
+    if args.action == "list":
+        for u in users.list_users(engine):
+            state = "disabled" if u.disabled else (
+                f"locked until {u.locked_until:%Y-%m-%d %H:%M}Z"
+                if u.locked_until and u.locked_until > now else "active")
+            last = f"{u.last_login_at:%Y-%m-%d %H:%M}Z" if u.last_login_at else "never"
+            out.write(f"{u.username:<20} {','.join(u.roles):<28} {state:<26} "
+                      f"last sign-in {last}\n")
+        return 0
+    if args.action == "add":
+        password, generated = _password(args)
+        users.add_user(engine, args.username, args.role or [], password, now,
+                       display_name=args.display_name)
+        out.write(f"user {args.username} added with roles {','.join(sorted(args.role))}\n")
+        if generated:
+            out.write(f"password (shown once): {password}\n")
+    elif args.action == "reset-password":
+        password, generated = _password(args)
+        users.reset_password(engine, args.username, password, now)
+        out.write(f"password of {args.username} reset; their sessions ended\n")
+        if generated:
+            out.write(f"password (shown once): {password}\n")
+    elif args.action in ("disable", "enable"):
+        users.set_disabled(engine, args.username, args.action == "disable")
+        out.write(f"user {args.username} {args.action}d\n")
+    elif args.action == "token":
+        token = users.issue_token(engine, args.username, args.label, now)
+        out.write(f"API token of {args.username} (shown once; send it as "
+                  f"'Authorization: Bearer ...'):\n{token}\n")
+    elif args.action == "revoke-tokens":
+        n = users.revoke_tokens(engine, args.username, now)
+        out.write(f"{n} API token(s) of {args.username} revoked\n")
     return 0
 
 
 def register(sub: Any) -> None:
-    """Add `counter` to `sub` (an argparse subparsers action)."""
+    """Add `counter` and `users` to `sub` (an argparse subparsers action)."""
     p = sub.add_parser("counter", help="serve the counter web API (read model, JSON, /docs)")
     p.add_argument("--port", type=int, help="port (ONEWINDOW_COUNTER_PORT)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--loglevel", default=None)
     add_common(p, database=True)
     p.set_defaults(func=cmd_counter)
+
+    u = sub.add_parser("users", help="the counter app's local user store (staff sign-in)")
+    actions = u.add_subparsers(dest="action", required=True)
+    roles_help = "clerk, supervisor, auditor or ops (repeat for several)"
+    a = actions.add_parser("add", help="add a user (prints a generated password once)")
+    a.add_argument("username")
+    a.add_argument("--role", action="append", required=True, help=roles_help)
+    a.add_argument("--display-name", dest="display_name")
+    a.add_argument("--password-stdin", dest="password_stdin", action="store_true",
+                   help="read the password from one line of standard input")
+    r = actions.add_parser("reset-password", help="new password; ends their sessions")
+    r.add_argument("username")
+    r.add_argument("--password-stdin", dest="password_stdin", action="store_true")
+    for name, text in (("disable", "disable a user (ends sessions, tokens stop working)"),
+                       ("enable", "enable a user again (clears a lockout)"),
+                       ("revoke-tokens", "revoke every API token of a user")):
+        actions.add_parser(name, help=text).add_argument("username")
+    t = actions.add_parser("token", help="issue an API token (bearer) for a user")
+    t.add_argument("username")
+    t.add_argument("--label", default="api", help="what the token is for")
+    actions.add_parser("list", help="list users, roles and state")
+    for parser in actions.choices.values():
+        add_common(parser, database=True)
+    u.set_defaults(func=cmd_users)

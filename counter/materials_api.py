@@ -7,25 +7,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import Connection
 
 from counter import present
+from counter.auth import Auditor, AuditTrail, require
 from counter.dependencies import ERRORS, Conn, Limit, Offset, Protector
 from counter.schemas import HolderDocuments, HolderQuery, IdType, MaterialWithLinks
+from onewindow.domain.access import Permission, Principal
 from onewindow.domain.identifiers import mask_id
 from onewindow.read_model import queries
 from onewindow.security.id_protection import IdProtector
+from onewindow.staff.access_log import holder_target
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["materials"], responses=ERRORS)
 
+#: a signed-in user allowed to see documents on file (clerk, supervisor)
+DocumentReader = Annotated[Principal, Depends(require(Permission.READ_DOCUMENTS))]
+
 
 @router.get("/materials/{material_id}", response_model=MaterialWithLinks,
             summary="A material on file and its links")
-def get_material(material_id: str, c: Conn) -> dict[str, Any]:
+def get_material(material_id: str, _who: DocumentReader, audit: Auditor,
+                 c: Conn) -> dict[str, Any]:
     m = queries.get_material(c, material_id)
+    audit("material.read", material_id, "ok" if m else "not_found")
     if m is None:
         raise HTTPException(404, f"material {material_id!r} is not in the read model")
     return present.material_out(m) | {"links": [present.link_out(lk) for lk in m["links"]]}
@@ -33,24 +41,29 @@ def get_material(material_id: str, c: Conn) -> dict[str, Any]:
 
 @router.get("/holders/materials", response_model=HolderDocuments,
             summary="Documents already on file for a holder, duplicates folded together")
-def get_holder_materials(c: Conn, protector: Protector, id_type: IdType,
+def get_holder_materials(_who: DocumentReader, audit: Auditor, c: Conn, protector: Protector,
+                         id_type: IdType,
                          id_number: Annotated[str, Query(min_length=1, max_length=64)],
                          limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
     return _holder_documents(c, protector, HolderQuery(id_type=id_type, id_number=id_number),
-                             limit, offset)
+                             limit, offset, audit)
 
 
 @router.post("/holders/materials", response_model=HolderDocuments,
              summary="The same lookup with the ID number in the body (kept out of URLs)")
-def post_holder_materials(q: HolderQuery, c: Conn, protector: Protector, limit: Limit = 50,
+def post_holder_materials(q: HolderQuery, _who: DocumentReader, audit: Auditor, c: Conn,
+                          protector: Protector, limit: Limit = 50,
                           offset: Offset = 0) -> dict[str, Any]:
-    return _holder_documents(c, protector, q, limit, offset)
+    return _holder_documents(c, protector, q, limit, offset, audit)
 
 
 def _holder_documents(c: Connection, protector: IdProtector, q: HolderQuery, limit: int,
-                      offset: int) -> dict[str, Any]:
-    materials, links = queries.holder_materials(c, q.id_type, protector.hash(q.id_number))
+                      offset: int, audit: AuditTrail) -> dict[str, Any]:
+    id_hash = protector.hash(q.id_number)
+    materials, links = queries.holder_materials(c, q.id_type, id_hash)
     docs = queries.fold_documents(materials, links)
+    audit("holder.documents", holder_target(q.id_type, id_hash),
+          "ok" if docs else "not_found", f"{len(docs)} documents")
     page = docs[offset:offset + limit]
     name = materials[-1]["holder_name"] if materials else None
     return {"holder": {"id_type": q.id_type, "id_masked": mask_id(q.id_number), "name": name},

@@ -6,6 +6,7 @@ Instants are ISO-8601 strings in Asia/Shanghai (``2026-03-02T09:15:00+08:00``), 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,7 +28,7 @@ class Page(BaseModel):
 class ApplicantOut(BaseModel):
     kind: str
     id_type: str
-    id_masked: str | None = Field(examples=["440106********1234"])
+    id_masked: str | None = Field(examples=["44**************34"])
     name: str
 
 
@@ -267,8 +268,9 @@ class DepartmentOut(BaseModel):
 
 class LookupQuery(BaseModel):
     case_id: str = Field(min_length=1, max_length=64, pattern=r"^\s*[0-9A-Za-z_-]+\s*$")
-    id_last4: str = Field(min_length=4, max_length=8,
-                          description="the last four characters of the applicant's ID number")
+    query_code: str = Field(min_length=8, max_length=16,
+                            description="the query code printed on the acceptance receipt "
+                                        "(8 characters; case, blanks and hyphens ignored)")
 
 
 class LookupTaskOut(BaseModel):
@@ -308,3 +310,36 @@ class LookupOut(BaseModel):
     tasks: list[LookupTaskOut]
     steps: list[LookupStepOut] = Field(description="progress steps, oldest first (no "
                                                    "materials, officers or notes)")
+
+
+# --------------------------------------------------------------------- access log
+
+
+class AccessLogEntryOut(BaseModel):
+    id: int
+    at: str
+    subject: str = Field(description="who: local:<user>, <issuer>#<sub>, or citizen")
+    name: str
+    roles: list[str]
+    action: str = Field(examples=["case.read", "holder.documents", "search", "lookup"])
+    target: str | None = Field(description="a case or material id, or holder:<type>:<hash>")
+    client: str
+    result: str = Field(examples=["ok", "not_found", "denied", "limited", "failed"])
+    detail: str | None
+
+
+class AccessLogList(Page):
+    items: list[AccessLogEntryOut]
+
+
+class AccessLogQuery(BaseModel):
+    since: datetime | None = None
+    until: datetime | None = None
+    user: str | None = Field(default=None, max_length=256, description="subject or name")
+    action: str | None = Field(default=None, max_length=64)
+    target: str | None = Field(default=None, max_length=512)
+    holder: HolderQuery | None = Field(
+        default=None, description="reads of this holder's documents (the number is hashed "
+                                  "with the app's key, never stored)")
+    limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=10_000_000)

@@ -1,34 +1,36 @@
-"""The JSON behind the counter screen and the citizen's progress lookup (``counter/pages.py``
-serves the pages, ``counter/static/`` their HTML, CSS and JS).
+"""The JSON behind the counter screen, the receipt and the citizen's progress lookup
+(``counter/pages.py`` serves the pages, ``counter/static/`` their HTML, CSS and JS).
 
-* ``GET  /api/cases/{case_id}/card``: the case with working days left, and the documents
-  the applicant and every holder of the case's materials already have on file (duplicates
-  folded, reusable ones marked, conflicts flagged). Found through the stored ID hashes:
-  no plaintext number is needed.
-* ``POST /api/search {q}``: a case number, or an applicant's ID number of any type (in
-  the body, out of URLs and logs).
-* ``GET  /api/board?window_id=&date=``: the cases a window accepted on a day (today in
-  Asia/Shanghai by default), with the windows active that day.
-* ``POST /api/lookup {case_id, id_last4}``: the citizen's reduced, masked view, only when
-  the last four characters of the applicant's ID match; a wrong pair is the same 404 as
-  an unknown case. Attempts are limited per client address.
-* ``GET  /api/departments``: the registry's codes and names, for labels.
+* ``GET  /api/cases/{case_id}/card`` (clerk): the case with working days left, and the
+  documents the applicant and every holder of the case's materials already have on file
+  (duplicates folded, reusable ones marked, conflicts flagged). Found through the stored
+  ID hashes: no plaintext number is needed.
+* ``GET  /api/cases/{case_id}/receipt`` (clerk): the printable acceptance receipt with
+  the case's query code (:mod:`onewindow.domain.receipt`).
+* ``POST /api/search {q}`` (clerk): a case number, or an applicant's ID number of any type
+  (in the body, out of URLs and logs); a search by ID number counts against the user's
+  search quota (429 beyond) and is logged with the number's keyed hash.
+* ``GET  /api/board?window_id=&date=`` (supervisor): the cases a window accepted on a day.
+* ``POST /api/lookup {case_id, query_code}`` (public): the citizen's reduced, masked view,
+  only with the case's query code; a wrong code is the same 404 as an unknown case.
+  Limited per client address and, for failures, per case.
+* ``GET  /api/departments`` (signed in): the registry's codes and names, for labels.
 """
 
 from __future__ import annotations
 
-import hmac
-import threading
-import time
-from collections import deque
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
 
-from counter import present
+from counter import present, receipt_page
+from counter.auth import Auditor, AuditTrail, SignedIn, client_address, require
 from counter.dependencies import ERRORS, Calendar, Conn, Departments, Now, Protector
+from counter.limits import RateLimiter
+from counter.pages import PAGE_HEADERS
 from counter.schemas import (
     BoardOut,
     CaseCardOut,
@@ -39,36 +41,38 @@ from counter.schemas import (
     SearchOut,
     SearchQuery,
 )
+from onewindow.domain import receipt
+from onewindow.domain.access import Permission, Principal
 from onewindow.domain.deadline import SHANGHAI, local_date
 from onewindow.domain.normalise import normalise_number
 from onewindow.read_model import queries
+from onewindow.staff.access_log import CITIZEN, holder_target
 
-__all__ = ["LookupLimiter", "router"]
+__all__ = ["Limits", "router"]
 
 ID_TYPES = ("RESIDENT_ID", "USCC", "PASSPORT", "OTHER")
-NOT_FOUND = "no case matches this case number and ID"  # the same for every miss
+NOT_FOUND = "no case matches this case number and query code"  # the same for every miss
+#: holders shown on one case card (a case with more is shown with the first ones)
+MAX_HOLDERS = 20
 
 
-class LookupLimiter:
-    """At most ``limit`` lookups per ``window`` seconds per client address (in memory)."""
+class Limits:
+    """The request limits of the screen API (one per app, ``app.state.limits``)."""
 
-    def __init__(self, limit: int = 30, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, *, lookup_per_client_per_minute: int,
+                 lookup_failures_per_case_per_hour: int, search_per_user_per_minute: int
+                 ) -> None:
+        self.lookup_client = RateLimiter(lookup_per_client_per_minute, 60.0)
+        self.lookup_case = RateLimiter(lookup_failures_per_case_per_hour, 3600.0)
+        self.search = RateLimiter(search_per_user_per_minute, 60.0)
 
-    def allow(self, client: str) -> bool:
-        t = time.monotonic()
-        with self._lock:
-            if len(self._hits) > 10_000:  # bounded memory: forget stale clients
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > t - self.window}
-            q = self._hits.setdefault(client, deque())
-            while q and q[0] <= t - self.window:
-                q.popleft()
-            if len(q) >= self.limit:
-                return False
-            q.append(t)
-            return True
+
+def spend_search(limits: Limits, who: Principal, audit: AuditTrail) -> None:
+    """Count a search by ID number against the user's quota; 429 beyond it."""
+    if not limits.search.allow(who.subject):
+        audit("search", None, "limited")
+        raise HTTPException(429, "too many searches by ID number; wait a minute",
+                            headers={"Retry-After": str(limits.search.retry_after(who.subject))})
 
 
 def _day_bounds(d: date) -> tuple[datetime, datetime]:
@@ -76,23 +80,23 @@ def _day_bounds(d: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(d + timedelta(days=1), dtime(0), SHANGHAI)
 
 
-def _last4(value: str) -> str:
-    return normalise_number(value)[-4:]
+async def _limits(request: Request) -> Limits:
+    return request.app.state.limits  # type: ignore[no-any-return]
 
 
-async def _limiter(request: Request) -> LookupLimiter:
-    return request.app.state.lookup_limiter  # type: ignore[no-any-return]
-
-
-Limiter = Annotated[LookupLimiter, Depends(_limiter)]
+LimitsDep = Annotated[Limits, Depends(_limits)]
+CaseReader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
+BoardReader = Annotated[Principal, Depends(require(Permission.READ_BOARD))]
 
 router = APIRouter(prefix="/api", responses=ERRORS)
 
 
 @router.get("/cases/{case_id}/card", response_model=CaseCardOut, tags=["counter screen"],
             summary="The case card: case, working days left, documents on file")
-def case_card(case_id: str, c: Conn, t: Now, calendar: Calendar) -> dict[str, Any]:
+def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
+              calendar: Calendar) -> dict[str, Any]:
     row = queries.get_case(c, case_id)
+    audit("case.card", case_id, "ok" if row else "not_found")
     if row is None:
         raise HTTPException(404, f"case {case_id!r} is not in the read model")
     today = local_date(t)
@@ -100,6 +104,7 @@ def case_card(case_id: str, c: Conn, t: Now, calendar: Calendar) -> dict[str, An
     if row["applicant_id_type"] and row["applicant_id_hash"]:
         holders.append((row["applicant_id_type"], row["applicant_id_hash"]))
     holders += [h for h in queries.case_holders(c, case_id) if h not in holders]
+    holders = holders[:MAX_HOLDERS]
     out_holders = []
     conflicts = 0
     for id_type, id_hash in holders:
@@ -124,23 +129,29 @@ def case_card(case_id: str, c: Conn, t: Now, calendar: Calendar) -> dict[str, An
 
 @router.post("/search", response_model=SearchOut, tags=["counter screen"],
              summary="Find cases by case number or by the applicant's ID number (in the body)")
-def search(body: SearchQuery, c: Conn, t: Now, calendar: Calendar,
-           protector: Protector) -> dict[str, Any]:
+def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: LimitsDep, c: Conn,
+           t: Now, calendar: Calendar, protector: Protector) -> dict[str, Any]:
     q = body.q.strip()
     row = queries.get_case(c, q) if q else None
     if row is not None:
+        audit("search", q, "ok", "case number")
         return {"match": "case", "items": [present.screen_case_out(row, t, calendar)]}
     number = normalise_number(q)
     if not number:
+        audit("search", None, "not_found")
         return {"match": "none", "items": []}
-    rows = queries.cases_by_applicant_hash(c, protector.hash(number), ID_TYPES, limit=50)
+    spend_search(limits, who, audit)
+    id_hash = protector.hash(number)
+    rows = queries.cases_by_applicant_hash(c, id_hash, ID_TYPES, limit=50)
+    audit("search", holder_target("ANY", id_hash), "ok" if rows else "not_found",
+          f"{len(rows)} cases")
     return {"match": "applicant" if rows else "none",
             "items": [present.screen_case_out(r, t, calendar) for r in rows]}
 
 
 @router.get("/board", response_model=BoardOut, tags=["counter screen"],
             summary="Cases a counter window accepted on a day (today by default)")
-def board(c: Conn, t: Now, calendar: Calendar,
+def board(_who: BoardReader, audit: Auditor, c: Conn, t: Now, calendar: Calendar,
           window_id: Annotated[str | None, Query(max_length=64)] = None,
           day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
     today = local_date(t)
@@ -149,6 +160,7 @@ def board(c: Conn, t: Now, calendar: Calendar,
     windows = queries.window_counts(c, start, end)
     rows = queries.accepted_between(c, start, end, window_id=window_id or None)
     latest = queries.latest_acceptance(c)
+    audit("board.read", window_id, "ok", f"{d.isoformat()}: {len(rows)} cases")
     return {"date": d.isoformat(), "today": today.isoformat(), "window_id": window_id,
             "windows": [{"window_id": w, "accepted": n} for w, n in windows],
             "latest_accepted_on": None if latest is None else local_date(latest).isoformat(),
@@ -157,26 +169,45 @@ def board(c: Conn, t: Now, calendar: Calendar,
 
 @router.get("/departments", response_model=list[DepartmentOut], tags=["counter screen"],
             summary="The department registry (codes and names)")
-def departments(registry: Departments) -> list[dict[str, str]]:
+def departments(_who: SignedIn, registry: Departments) -> list[dict[str, str]]:
     return [{"code": d.code, "name": d.name, "name_en": d.name_en, "role": d.role}
             for d in registry.departments]
 
 
 @router.post("/lookup", response_model=LookupOut, tags=["progress lookup"],
              responses={429: {"model": ErrorOut}},
-             summary="办件进度查询: case number and the last four characters of the ID")
+             summary="办件进度查询: case number and the query code of the receipt")
 def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calendar,
-           limiter: Limiter) -> dict[str, Any]:
-    client = request.client.host if request.client else "unknown"
-    if not limiter.allow(client):
-        raise HTTPException(429, "too many lookups; try again in a minute")
-    row = queries.get_case(c, body.case_id.strip())
-    masked = None if row is None else row["applicant_id_masked"]
-    given = _last4(body.id_last4)
-    # compare in constant time, and answer a wrong pair exactly like an unknown case
-    ok = (masked is not None and len(given) == 4
-          and hmac.compare_digest(masked[-4:].upper().encode(), given.encode()))
+           protector: Protector, limits: LimitsDep) -> dict[str, Any]:
+    """Public. A wrong code answers exactly like an unknown case (404, same text); at most
+    a few lookups a minute per client address and a few failures an hour per case."""
+    client = client_address(request)
+    case_id = body.case_id.strip()
+    audit = AuditTrail(request, CITIZEN)
+    if limits.lookup_case.exhausted(case_id) or not limits.lookup_client.allow(client):
+        audit("lookup", case_id, "limited")
+        raise HTTPException(429, "too many lookups; try again later",
+                            headers={"Retry-After": "60"})
+    row = queries.get_case(c, case_id)
+    ok = receipt.matches(protector.digest, case_id, body.query_code)
     if not ok or row is None:
+        limits.lookup_case.hit(case_id)
+        audit("lookup", case_id, "not_found")
         raise HTTPException(404, NOT_FOUND)
+    audit("lookup", case_id)
     steps = queries.timeline(c, row["case_id"], limit=200)
     return present.lookup_out(row, steps, t, calendar)
+
+
+@router.get("/cases/{case_id}/receipt", response_class=HTMLResponse, tags=["counter screen"],
+            summary="The printable acceptance receipt, with the query code for the lookup")
+def case_receipt(case_id: str, request: Request, _who: CaseReader, audit: Auditor, c: Conn,
+                 t: Now, calendar: Calendar, protector: Protector) -> HTMLResponse:
+    row = queries.get_case(c, case_id)
+    audit("case.receipt", case_id, "ok" if row else "not_found")
+    if row is None:
+        raise HTTPException(404, f"case {case_id!r} is not in the read model")
+    view = present.case_out(row, t, calendar)
+    code = receipt.query_code(protector.digest, row["case_id"])
+    lookup_url = str(request.url_for("progress_lookup"))
+    return HTMLResponse(receipt_page.render(view, code, lookup_url), headers=PAGE_HEADERS)

@@ -1,10 +1,12 @@
-// The counter screen: find a case (case number or applicant ID), its live card, and the
-// window board. Live updates: the change feed (SSE) says which case changed and to which
-// version; the page reloads just that case's card, or the board, without a page reload.
+// The counter screen: find a case (case number or applicant ID), its live card (with the
+// acceptance receipt to print), and the window board (supervisors). Live updates: the
+// change feed (SSE) says which case changed and to which version; the page reloads just
+// that case's card, or the board, without a page reload. Signed in: the header shows who,
+// with a sign-out button; a 401 from the API goes back to /login (common.js).
 
 import {
   ApiError, chip, daysText, deptName, fmtShort, fmtTime, followChanges, getJSON, h,
-  loadDepartments, postJSON, taskProgress,
+  loadDepartments, postJSON, staffHeader, taskProgress,
 } from "./common.js";
 import { applyI18n, code, langToggle, onLangChange, t } from "./i18n.js";
 
@@ -51,8 +53,9 @@ async function search(q) {
   let res;
   try {
     res = await postJSON("/api/search", { q });
-  } catch {
-    message(t("search.error"), "error");
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return; // on the way to /login
+    message(t(err instanceof ApiError && err.status === 429 ? "search.limited" : "search.error"), "error");
     return;
   }
   if (res.match === "none" || res.items.length === 0) {
@@ -104,7 +107,7 @@ async function openCase(caseId) {
     renderResults();
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) message(t("search.none"), "warn");
-    else message(t("search.error"), "error");
+    else if (!(err instanceof ApiError && err.status === 401)) message(t("search.error"), "error");
   }
 }
 
@@ -134,7 +137,11 @@ function renderCard() {
         class: `chip big status-${c.status}${flash ? " flash" : ""}`,
         dataset: { code: c.status, version: String(c.version) },
       }, code("status", c.status)),
-      chip("sla", c.sla_status, "big")));
+      chip("sla", c.sla_status, "big"),
+      h("a", {
+        class: "button secondary receipt-link", id: "receipt-link", target: "_blank", rel: "noopener",
+        href: `/api/cases/${encodeURIComponent(c.case_id)}/receipt`, title: t("card.receipt_hint"),
+      }, t("card.receipt"))));
 
   const applicant = c.applicant;
   const facts = h("div", { class: "facts" },
@@ -443,15 +450,16 @@ function start() {
   const params = new URLSearchParams(location.search);
   if (params.get("window")) state.boardWindow = params.get("window");
   if (params.get("date")) state.boardDate = params.get("date");
-  loadDepartments().then(() => {
+  staffHeader().then(async () => {
+    await loadDepartments();
     showView(state.view, false);
     const q = params.get("case");
     if (q) {
       $("q").value = q;
       search(q);
     }
-  });
-  followChanges({ onCase, onState: setConn, onOpen: onReconnect });
+    followChanges({ onCase, onState: setConn, onOpen: onReconnect });
+  }, () => { /* not signed in: on the way to /login */ });
 }
 
 start();

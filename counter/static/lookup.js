@@ -1,12 +1,18 @@
-// 办件进度查询: the citizen's page. Case number + last four characters of the applicant's
-// ID; the answer is a reduced view with the name and the ID masked.
+// 办件进度查询: the citizen's page (public, no sign-in). Case number + the query code printed
+// on the acceptance receipt (XXXX-XXXX; case, blanks and the hyphen do not matter); the
+// answer is a reduced view with the name and the ID masked.
 
 import { ApiError, chip, daysText, deptName, fmtTime, h, loadDepartments, postJSON } from "./common.js";
 import { applyI18n, code, langToggle, onLangChange, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 let last = null; // the last answer shown
-let query = null; // {case_id, id_last4} of that answer (kept in memory only)
+let query = null; // {case_id, query_code} of that answer (kept in memory only)
+
+/** What the citizen typed, as the API compares it: no blanks or hyphens, upper case. */
+function normaliseCode(text) {
+  return text.replace(/[\s-]+/g, "").toUpperCase();
+}
 
 function message(text, kind = "info") {
   const m = $("lookup-message");
@@ -85,12 +91,12 @@ function start() {
   $("lookup-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const caseId = $("case-id").value.trim();
-    const last4 = $("last4").value.trim();
-    if (!caseId || last4.length !== 4) {
+    const typed = normaliseCode($("query-code").value);
+    if (!caseId || !/^[0-9A-Z]{8}$/.test(typed)) {
       message(t("lookup.invalid"), "warn");
       return;
     }
-    lookup({ case_id: caseId, id_last4: last4 });
+    lookup({ case_id: caseId, query_code: `${typed.slice(0, 4)}-${typed.slice(4)}` });
   });
 }
 

@@ -10,6 +10,8 @@ RID = "440106198503121237"
 USCC = "91440101MA5CXYW123"
 #: the company of the worked example (the applicant of CASE)
 NAME = "广州花城餐饮管理有限公司"
+#: the password of every test user (meets the policy of onewindow.security.passwords)
+PASSWORD = "Counter-test-2025"
 
 
 class Clock:

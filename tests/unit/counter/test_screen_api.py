@@ -16,7 +16,7 @@ def test_card_has_working_days_left_and_documents_on_file(client, clock) -> None
     assert body["case"]["sla_status"] == "ON_TRACK"
     # the applicant (the company) is first; its documents on file came from the other case
     applicant = body["holders"][0]
-    assert applicant["is_applicant"] and applicant["holder"]["id_masked"] == "914401********W123"
+    assert applicant["is_applicant"] and applicant["holder"]["id_masked"] == "91**************23"
     cert = applicant["documents"][0]
     assert cert["first_material_id"] == "cert-JY24401060012345"
     assert cert["reusable"] is True and cert["in_this_case"] is False
@@ -25,7 +25,7 @@ def test_card_has_working_days_left_and_documents_on_file(client, clock) -> None
     card = client.get(f"/api/cases/{CASE}/card").json()
     assert card["case"]["working_days_left"] is None  # closed
     holders = {h["holder"]["id_masked"]: h for h in card["holders"]}
-    id_card = holders["440106********1237"]["documents"][0]
+    id_card = holders["44**************37"]["documents"][0]
     assert id_card["times_submitted"] == 2 and id_card["avoidable_submissions"] == 1
     assert id_card["reusable"] is True and id_card["in_this_case"] is True
     assert card["avoidable_submissions"] == 1 and card["conflicts"] == 0
@@ -67,32 +67,3 @@ def test_board_lists_a_windows_cases_of_a_day(client, clock) -> None:
     other = client.get("/api/board", params={"date": "2025-10-01"}).json()
     assert other["items"] == [] and other["latest_accepted_on"] >= "2025-09-30"
     assert client.get("/api/board", params={"date": "yesterday"}).status_code == 422
-
-
-def test_lookup_needs_the_last_four_and_masks(client) -> None:
-    for last4 in ("W123", "w123", "Ｗ１２３"):
-        r = client.post("/api/lookup", json={"case_id": CASE, "id_last4": last4})
-        assert r.status_code == 200, last4
-        body = r.json()
-        assert body["applicant"] == {"kind": "ORGANIZATION", "id_type": "USCC",
-                                     "name_masked": "广州******有限公司",
-                                     "id_masked": "914401********W123"}
-        assert body["status"] == "APPROVED" and body["sla_status"] == "ON_TIME"
-        assert [t["status"] for t in body["tasks"]] == ["APPROVED", "APPROVED"]
-        assert {s["event_type"] for s in body["steps"]} <= {
-            "CaseAccepted", "TaskUpdated", "CertificateIssued", "CaseWithdrawn"}
-        assert USCC not in r.text and NAME not in r.text and "陈静" not in r.text
-        assert "officer" not in r.text and "sha256" not in r.text
-    wrong = client.post("/api/lookup", json={"case_id": CASE, "id_last4": "1237"})
-    unknown = client.post("/api/lookup", json={"case_id": "GZNOPE", "id_last4": "W123"})
-    assert wrong.status_code == unknown.status_code == 404
-    assert wrong.json() == unknown.json()  # no hint whether the case exists
-    assert client.post("/api/lookup", json={"case_id": CASE, "id_last4": "12"}).status_code == 422
-    assert client.post("/api/lookup", json={"case_id": "a b", "id_last4": "W123"}
-                       ).status_code == 422
-
-
-def test_lookup_is_rate_limited_per_client(client) -> None:
-    codes = [client.post("/api/lookup", json={"case_id": CASE, "id_last4": f"{i:04d}"}
-                         ).status_code for i in range(31)]
-    assert codes[:30] == [404] * 30 and codes[30] == 429

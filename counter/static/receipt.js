@@ -1,0 +1,2 @@
+// The receipt's print button (the page's CSP allows no inline script).
+document.getElementById("print")?.addEventListener("click", () => window.print());
