@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.unit.counter.helpers import CASE, NAME, RID, USCC
+from tests.unit.counter.helpers import CASE, RID, USCC
 
 
 def test_card_has_working_days_left_and_documents_on_file(client, clock) -> None:

@@ -38,8 +38,20 @@ def test_promtool_check_rules() -> None:
 
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.compose.yml"])
-def test_promtool_check_config(config: str) -> None:
-    out = promtool("check", "config", config)
+def test_promtool_check_config(config: str, tmp_path: Path) -> None:
+    """The config as shipped, but for the counter's bearer-token file (promtool checks it
+    exists; the operator creates it with `onewindow users token`)."""
+    conf = yaml.safe_load((PROM / config).read_text())
+    [counter] = [j for j in conf["scrape_configs"] if j["job_name"] == "counter"]
+    assert counter["authorization"]["type"] == "Bearer"
+    token = tmp_path / "counter-metrics.token"
+    token.write_text("owt_test\n")
+    counter["authorization"]["credentials_file"] = str(token)
+    for f in PROM.iterdir():
+        if f.suffix == ".yml" and f.name != config:
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / config).write_text(yaml.safe_dump(conf))
+    out = promtool("check", "config", config, cwd=tmp_path)
     assert "is valid prometheus config file" in out
 
 
