@@ -33,7 +33,7 @@ from onewindow.staff import access_log, sessions, users
 from onewindow.staff.sessions import SessionPolicy
 
 __all__ = ["COOKIE", "CSRF_HEADER", "AuditTrail", "Auditor", "SignedIn", "StaffAuth",
-           "client_address", "require"]
+           "client_address", "require", "still_signed_in"]
 
 COOKIE = "onewindow_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -92,6 +92,28 @@ def _authenticate(request: Request) -> tuple[Principal, str | None] | None:
         found = sessions.resolve(staff.engine, cookie, staff.clock(), staff.sessions)
     request.state.auth = found
     return found
+
+
+def still_signed_in(request: Request) -> bool:
+    """Whether the request's credentials still hold (a long-lived response, such as the
+    change feed, asks from time to time: signing out, disabling the user, revoking the
+    token or the session's timeout end it). Not counted as activity of the user."""
+    staff = _staff(request)
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        token = header[7:].strip()
+        if token.startswith(users.TOKEN_PREFIX):
+            return users.principal_for_token(staff.engine, token) is not None
+        if staff.oidc is None:
+            return False
+        try:
+            staff.oidc.verify_bearer(token)  # until the access token expires
+        except OneWindowError:
+            return False
+        return True
+    cookie = request.cookies.get(COOKIE)
+    return bool(cookie) and sessions.resolve(staff.engine, cookie, staff.clock(),
+                                             staff.sessions, touch=False) is not None
 
 
 def signed_in(request: Request) -> Principal:

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from counter import present
-from counter.auth import Auditor, require
+from counter.auth import Auditor, require, still_signed_in
 from counter.dependencies import (
     ERRORS,
     Calendar,
@@ -115,6 +115,8 @@ def get_timeline(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, limit:
 
 #: the change feed polls the read model at most this often (seconds)
 MIN_POLL = 1.0
+#: seconds between two checks that the feed's user is still signed in
+RECHECK = 30.0
 
 
 def _slots(request: Request) -> StreamSlots:
@@ -124,44 +126,52 @@ def _slots(request: Request) -> StreamSlots:
 @router.get("/changes", response_class=StreamingResponse,
             responses={429: {"model": ErrorOut}},
             summary="Server-Sent Events: one `case` event per committed case change")
-def changes(who: CaseReader, audit: Auditor, engine: ReadModel, now: Now,
+def changes(request: Request, who: CaseReader, audit: Auditor, engine: ReadModel, now: Now,
             slots: Annotated[StreamSlots, Depends(_slots)],
             poll: Annotated[float, Query(ge=MIN_POLL, le=10)] = 2.0,
             max_seconds: Annotated[float | None, Query(ge=0)] = None,
             since_seconds: Annotated[float, Query(ge=0, le=86400)] = 0.0
             ) -> StreamingResponse:
     """Open feeds are capped per user and in total (429 beyond), each polling at most
-    once a second."""
+    once a second; a feed ends when its user's session or token no longer holds
+    (checked every ``RECHECK`` seconds)."""
     if not slots.acquire(who.subject):
         audit("feed.open", None, "limited")
         raise HTTPException(429, "too many open change feeds; close another tab",
                             headers={"Retry-After": "10"})
     audit("feed.open", None)
     feed = _feed(engine, now - timedelta(seconds=since_seconds), poll, max_seconds,
-                 lambda: slots.release(who.subject))
+                 lambda: slots.release(who.subject), lambda: still_signed_in(request))
     return StreamingResponse(feed, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
 async def _feed(engine: Engine, since: datetime, poll: float, max_seconds: float | None,
-                release: Callable[[], None]) -> AsyncIterator[str]:
+                release: Callable[[], None], allowed: Callable[[], bool]
+                ) -> AsyncIterator[str]:
     """The case rows committed after ``since``, polled every ``poll`` seconds; endless
-    unless ``max_seconds`` is given (see the module doc for how it ends); ``release``
-    runs when it ends, however."""
+    unless ``max_seconds`` is given (see the module doc for how it ends) or ``allowed``
+    says no more; ``release`` runs when it ends, however."""
     try:
-        async for chunk in _changes(engine, since, poll, max_seconds):
+        async for chunk in _changes(engine, since, poll, max_seconds, allowed):
             yield chunk
     finally:
         release()
 
 
-async def _changes(engine: Engine, since: datetime, poll: float,
-                   max_seconds: float | None) -> AsyncIterator[str]:
+async def _changes(engine: Engine, since: datetime, poll: float, max_seconds: float | None,
+                   allowed: Callable[[], bool]) -> AsyncIterator[str]:
     stop_at = None if max_seconds is None else time.monotonic() + max_seconds
+    recheck_at = time.monotonic() + RECHECK
     # retry: how soon a browser's EventSource reconnects after the stream ends
     yield "retry: 1000\n: onewindow case changes\n\n"
     quiet = 0.0
     while stop_at is None or time.monotonic() < stop_at:
+        if time.monotonic() >= recheck_at:
+            recheck_at = time.monotonic() + RECHECK
+            if not await asyncio.to_thread(allowed):
+                yield "event: signed-out\ndata: {}\n\n"
+                return
         try:
             rows = await asyncio.to_thread(_changed, engine, since)
         except SQLAlchemyError as exc:  # e.g. the sink has not created the model yet

@@ -51,9 +51,11 @@ def open_session(engine: Engine, principal: Principal, now: datetime,
 
 
 def resolve(engine: Engine, token: str, now: datetime,
-            policy: SessionPolicy = DEFAULT_POLICY) -> tuple[Principal, str] | None:
+            policy: SessionPolicy = DEFAULT_POLICY, *,
+            touch: bool = True) -> tuple[Principal, str] | None:
     """The principal and CSRF token of a live session, or ``None`` (unknown, idle too
-    long or past its end; such a session is deleted)."""
+    long or past its end; such a session is deleted). ``touch=False``: a check that is
+    no activity of the user (an open change feed), so the idle clock keeps running."""
     h = token_hash(token)
     with engine.connect() as c:
         row = c.execute(select(SESSIONS).where(SESSIONS.c.session_hash == h)).first()
@@ -62,7 +64,7 @@ def resolve(engine: Engine, token: str, now: datetime,
     if now >= row.expires_at or now - row.last_seen_at >= policy.idle:
         close(engine, token)
         return None
-    if now - row.last_seen_at >= policy.touch_every:
+    if touch and now - row.last_seen_at >= policy.touch_every:
         with engine.begin() as c:
             c.execute(update(SESSIONS).where(SESSIONS.c.session_hash == h)
                       .values(last_seen_at=now))

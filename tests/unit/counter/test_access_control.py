@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from counter import cases_api
 from counter.app import ROUTERS, create_app
 from onewindow.domain import receipt
 from onewindow.read_model.engine import make_engine
@@ -298,3 +299,14 @@ def test_a_case_with_100_tasks_renders_whole(client, engine, topics, settings, e
     card = client.get("/api/cases/GZBIG0001/card")
     assert card.status_code == 200 and len(card.json()["case"]["tasks"]) == 100
     assert len(client.get("/api/cases/GZBIG0001").json()["tasks"]) == 100
+
+
+def test_a_change_feed_ends_when_its_token_is_revoked(user_client, engine, clock,
+                                                      monkeypatch) -> None:
+    monkeypatch.setattr(cases_api, "RECHECK", 0.2)
+    c = user_client("clerk", name="feeder")
+    with c.stream("GET", "/api/changes", params={"max_seconds": 30, "poll": 1}) as feed:
+        assert feed.status_code == 200
+        users.revoke_tokens(engine, "feeder", clock.now)
+        text_ = "".join(feed.iter_text())  # ends by itself, long before 30 s
+    assert text_.rstrip().endswith("event: signed-out\ndata: {}")
