@@ -56,7 +56,7 @@ from counter import (
     screen_api,
 )
 from counter.auth import SignedIn, StaffAuth
-from counter.limits import BodyLimit, RateLimiter, StreamSlots
+from counter.limits import BodyLimit, Limits, RateLimiter, StreamSlots
 from counter.metrics import CounterMetrics
 from onewindow.calendar_source import load_calendar
 from onewindow.config import Settings
@@ -134,7 +134,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         lockout=LockoutPolicy(max_failures=settings.lockout_failures,
                               lock_for=timedelta(minutes=settings.lockout_minutes)),
         cookie_secure=settings.cookie_secure, oidc=oidc)
-    app.state.limits = screen_api.Limits(
+    app.state.limits = Limits(
         lookup_per_client_per_minute=settings.lookup_per_client_per_minute,
         lookup_failures_per_case_per_hour=settings.lookup_failures_per_case_per_hour,
         search_per_user_per_minute=settings.search_per_user_per_minute)

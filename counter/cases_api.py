@@ -36,9 +36,10 @@ from counter.dependencies import (
     Offset,
     Protector,
     ReadModel,
+    SearchLimits,
     paged,
 )
-from counter.limits import StreamSlots
+from counter.limits import StreamSlots, spend_search
 from counter.schemas import CaseList, CaseOut, ErrorOut, IdType, TimelineOut
 from onewindow.domain.access import Permission, Principal
 from onewindow.read_model import queries
@@ -71,8 +72,8 @@ def get_case(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, now: Now,
 
 @router.get("/cases", response_model=CaseList,
             summary="Cases, newest first; the progress lookup by applicant ID")
-def list_cases(_who: CaseReader, audit: Auditor, c: Conn, now: Now, calendar: Calendar,
-               protector: Protector,
+def list_cases(who: CaseReader, audit: Auditor, limits: SearchLimits, c: Conn, now: Now,
+               calendar: Calendar, protector: Protector,
                status: str | None = None, department: str | None = None,
                service_code: str | None = None,
                applicant_id_type: IdType | None = None,
@@ -84,6 +85,7 @@ def list_cases(_who: CaseReader, audit: Auditor, c: Conn, now: Now, calendar: Ca
             raise RequestValidationError([{
                 "loc": ("query", "applicant_id_type"), "type": "missing",
                 "msg": "required with applicant_id_number"}])
+        spend_search(limits, who, audit)
         applicant = (applicant_id_type, protector.hash(applicant_id_number))
     rows = queries.list_cases(c, status=status, department=department,
                               service_code=service_code, applicant=applicant,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from sqlalchemy import Connection, Engine
 
+from counter.limits import Limits
 from counter.metrics import CounterMetrics
 from counter.schemas import ErrorOut
 from onewindow.departments import Registry
@@ -19,7 +20,7 @@ from onewindow.domain.calendar import WorkingCalendar
 from onewindow.security.id_protection import IdProtector
 
 __all__ = ["ERRORS", "Calendar", "Conn", "Departments", "Limit", "Metrics", "Now", "Offset",
-           "Protector", "ReadModel", "paged"]
+           "Protector", "ReadModel", "SearchLimits", "paged"]
 
 
 def _conn(request: Request) -> Iterator[Connection]:
@@ -50,6 +51,10 @@ async def _departments(request: Request) -> Registry:
     return request.app.state.departments  # type: ignore[no-any-return]
 
 
+async def _limits(request: Request) -> Limits:
+    return request.app.state.limits  # type: ignore[no-any-return]
+
+
 async def _metrics(request: Request) -> CounterMetrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
@@ -62,6 +67,8 @@ Calendar = Annotated[WorkingCalendar, Depends(_calendar)]
 Protector = Annotated[IdProtector, Depends(_protector)]
 Departments = Annotated[Registry, Depends(_departments)]
 Metrics = Annotated[CounterMetrics, Depends(_metrics)]
+#: the request limits (searches by ID number, lookups)
+SearchLimits = Annotated[Limits, Depends(_limits)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 #: bounded: a larger offset is a 422, never a database error (SQLite's integers are 64-bit)
 MAX_OFFSET = 10_000_000

@@ -19,9 +19,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BodyLimit", "RateLimiter", "StreamSlots"]
+from fastapi import HTTPException
+
+from onewindow.domain.access import Principal
+
+if TYPE_CHECKING:
+    from counter.auth import AuditTrail
+
+__all__ = ["BodyLimit", "Limits", "RateLimiter", "StreamSlots", "spend_search"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -155,3 +162,22 @@ class StreamSlots:
     def in_use(self) -> int:
         with self._lock:
             return sum(self._open.values())
+
+
+class Limits:
+    """The request limits of the screen API (one per app, ``app.state.limits``)."""
+
+    def __init__(self, *, lookup_per_client_per_minute: int,
+                 lookup_failures_per_case_per_hour: int, search_per_user_per_minute: int
+                 ) -> None:
+        self.lookup_client = RateLimiter(lookup_per_client_per_minute, 60.0)
+        self.lookup_case = RateLimiter(lookup_failures_per_case_per_hour, 3600.0)
+        self.search = RateLimiter(search_per_user_per_minute, 60.0)
+
+
+def spend_search(limits: Limits, who: Principal, audit: AuditTrail) -> None:
+    """Count a search by ID number against the user's quota; 429 beyond it."""
+    if not limits.search.allow(who.subject):
+        audit("search", None, "limited")
+        raise HTTPException(429, "too many searches by ID number; wait a minute",
+                            headers={"Retry-After": str(limits.search.retry_after(who.subject))})

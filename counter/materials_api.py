@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 
 from counter import present
 from counter.auth import Auditor, AuditTrail, require
-from counter.dependencies import ERRORS, Conn, Limit, Offset, Protector
+from counter.dependencies import ERRORS, Conn, Limit, Offset, Protector, SearchLimits
+from counter.limits import spend_search
 from counter.schemas import HolderDocuments, HolderQuery, IdType, MaterialWithLinks
 from onewindow.domain.access import Permission, Principal
 from onewindow.domain.identifiers import mask_id
@@ -41,19 +42,21 @@ def get_material(material_id: str, _who: DocumentReader, audit: Auditor,
 
 @router.get("/holders/materials", response_model=HolderDocuments,
             summary="Documents already on file for a holder, duplicates folded together")
-def get_holder_materials(_who: DocumentReader, audit: Auditor, c: Conn, protector: Protector,
-                         id_type: IdType,
+def get_holder_materials(who: DocumentReader, audit: Auditor, limits: SearchLimits, c: Conn,
+                         protector: Protector, id_type: IdType,
                          id_number: Annotated[str, Query(min_length=1, max_length=64)],
                          limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    spend_search(limits, who, audit)
     return _holder_documents(c, protector, HolderQuery(id_type=id_type, id_number=id_number),
                              limit, offset, audit)
 
 
 @router.post("/holders/materials", response_model=HolderDocuments,
              summary="The same lookup with the ID number in the body (kept out of URLs)")
-def post_holder_materials(q: HolderQuery, _who: DocumentReader, audit: Auditor, c: Conn,
-                          protector: Protector, limit: Limit = 50,
-                          offset: Offset = 0) -> dict[str, Any]:
+def post_holder_materials(q: HolderQuery, who: DocumentReader, audit: Auditor,
+                          limits: SearchLimits, c: Conn, protector: Protector,
+                          limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    spend_search(limits, who, audit)
     return _holder_documents(c, protector, q, limit, offset, audit)
 
 

@@ -28,8 +28,16 @@ from fastapi.responses import HTMLResponse
 
 from counter import present, receipt_page
 from counter.auth import Auditor, AuditTrail, SignedIn, client_address, require
-from counter.dependencies import ERRORS, Calendar, Conn, Departments, Now, Protector
-from counter.limits import RateLimiter
+from counter.dependencies import (
+    ERRORS,
+    Calendar,
+    Conn,
+    Departments,
+    Now,
+    Protector,
+    SearchLimits,
+)
+from counter.limits import spend_search
 from counter.pages import PAGE_HEADERS
 from counter.schemas import (
     BoardOut,
@@ -48,7 +56,7 @@ from onewindow.domain.normalise import normalise_number
 from onewindow.read_model import queries
 from onewindow.staff.access_log import CITIZEN, holder_target
 
-__all__ = ["Limits", "router"]
+__all__ = ["router"]
 
 ID_TYPES = ("RESIDENT_ID", "USCC", "PASSPORT", "OTHER")
 NOT_FOUND = "no case matches this case number and query code"  # the same for every miss
@@ -56,35 +64,11 @@ NOT_FOUND = "no case matches this case number and query code"  # the same for ev
 MAX_HOLDERS = 20
 
 
-class Limits:
-    """The request limits of the screen API (one per app, ``app.state.limits``)."""
-
-    def __init__(self, *, lookup_per_client_per_minute: int,
-                 lookup_failures_per_case_per_hour: int, search_per_user_per_minute: int
-                 ) -> None:
-        self.lookup_client = RateLimiter(lookup_per_client_per_minute, 60.0)
-        self.lookup_case = RateLimiter(lookup_failures_per_case_per_hour, 3600.0)
-        self.search = RateLimiter(search_per_user_per_minute, 60.0)
-
-
-def spend_search(limits: Limits, who: Principal, audit: AuditTrail) -> None:
-    """Count a search by ID number against the user's quota; 429 beyond it."""
-    if not limits.search.allow(who.subject):
-        audit("search", None, "limited")
-        raise HTTPException(429, "too many searches by ID number; wait a minute",
-                            headers={"Retry-After": str(limits.search.retry_after(who.subject))})
-
-
 def _day_bounds(d: date) -> tuple[datetime, datetime]:
     start = datetime.combine(d, dtime(0), SHANGHAI)
     return start, datetime.combine(d + timedelta(days=1), dtime(0), SHANGHAI)
 
 
-async def _limits(request: Request) -> Limits:
-    return request.app.state.limits  # type: ignore[no-any-return]
-
-
-LimitsDep = Annotated[Limits, Depends(_limits)]
 CaseReader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 BoardReader = Annotated[Principal, Depends(require(Permission.READ_BOARD))]
 
@@ -129,7 +113,7 @@ def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
 
 @router.post("/search", response_model=SearchOut, tags=["counter screen"],
              summary="Find cases by case number or by the applicant's ID number (in the body)")
-def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: LimitsDep, c: Conn,
+def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: SearchLimits, c: Conn,
            t: Now, calendar: Calendar, protector: Protector) -> dict[str, Any]:
     q = body.q.strip()
     row = queries.get_case(c, q) if q else None
@@ -178,7 +162,7 @@ def departments(_who: SignedIn, registry: Departments) -> list[dict[str, str]]:
              responses={429: {"model": ErrorOut}},
              summary="办件进度查询: case number and the query code of the receipt")
 def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calendar,
-           protector: Protector, limits: LimitsDep) -> dict[str, Any]:
+           protector: Protector, limits: SearchLimits) -> dict[str, Any]:
     """Public. A wrong code answers exactly like an unknown case (404, same text); at most
     a few lookups a minute per client address and a few failures an hour per case."""
     client = client_address(request)
