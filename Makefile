@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test install test-unit test-integration test-e2e lint bench clean kafka-jars \
+.PHONY: run test install test-unit test-integration test-e2e lint bench clean kafka-jars keycloak \
 	deps-run deps-test
 
 # Debian packages (Java, Maven; for the tests PostgreSQL, kcat, Prometheus, Chromium),
@@ -26,21 +26,26 @@ install: $(STAMP)
 kafka-jars: $(STAMP)
 	$(BIN)/python -c "from onewindow.config import get_settings as g; from onewindow.kafka_local import ensure_jars as e; s=g(); print(e(s.kafka_version, s.cache_dir))"
 
+# Keycloak for the OpenID Connect tests (tests/keycloak_support.py): fetched with Maven,
+# unpacked and warmed up once into the same per-user cache, before any test times it.
+keycloak: deps-test $(STAMP)
+	$(BIN)/python -m tests.keycloak_support fetch
+
 ## The whole local stack on the embedded default, with simulated department traffic.
 run: deps-run $(STAMP)
 	$(BIN)/onewindow up --simulate
 
 ## Everything CI runs: lint, import contracts, unit and integration tests on a real broker.
-test: deps-test $(STAMP) lint
+test: deps-test $(STAMP) lint keycloak
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test-integration: deps-test $(STAMP)
+test-integration: deps-test $(STAMP) keycloak
 	$(BIN)/python -m pytest -q tests/integration
 
-test-e2e: deps-test $(STAMP)
+test-e2e: deps-test $(STAMP) keycloak
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)

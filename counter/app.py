@@ -54,10 +54,12 @@ from counter import (
     ops_api,
     pages,
     screen_api,
+    staff_migrations,
 )
 from counter.auth import SignedIn, StaffAuth
 from counter.limits import BodyLimit, Limits, RateLimiter, StreamSlots
 from counter.metrics import CounterMetrics
+from counter.oidc import oidc_from_settings
 from onewindow.calendar_source import load_calendar
 from onewindow.config import Settings
 from onewindow.departments import load_registry
@@ -68,7 +70,6 @@ from onewindow.observability.supervisor import SupervisorCollector
 from onewindow.read_model.engine import make_engine
 from onewindow.security.id_protection import IdProtector
 from onewindow.staff import access_log
-from onewindow.staff import migrations as staff_migrations
 from onewindow.staff import sessions as staff_sessions
 from onewindow.staff.sessions import SessionPolicy
 
@@ -133,7 +134,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                                absolute=timedelta(hours=settings.session_max_hours)),
         lockout=LockoutPolicy(max_failures=settings.lockout_failures,
                               lock_for=timedelta(minutes=settings.lockout_minutes)),
-        cookie_secure=settings.cookie_secure, oidc=oidc)
+        cookie_secure=settings.cookie_secure,
+        oidc=oidc if oidc is not None else oidc_from_settings(settings))
     app.state.limits = Limits(
         lookup_per_client_per_minute=settings.lookup_per_client_per_minute,
         lookup_failures_per_case_per_hour=settings.lookup_failures_per_case_per_hour,

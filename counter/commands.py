@@ -8,11 +8,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from counter import staff_migrations
 from onewindow.cli_options import add_common, settings_from
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine
 from onewindow.security import passwords
-from onewindow.staff import migrations as staff_migrations
 from onewindow.staff import users
 
 

@@ -248,13 +248,15 @@ class OidcProvider:
             unknown = kid not in self._keys
             may_refresh = (self._jwks_tried_at is None
                            or now - self._jwks_tried_at >= self.jwks_min_refresh)
-            if (stale or unknown) and (may_refresh or not self._keys):
+            if (stale or unknown) and may_refresh:
                 try:
                     self._refresh_jwks(jwks_uri, now)
                 except OidcError:
                     if not self._keys:
                         raise
                     log.warning("OpenID Connect: JWKS refresh failed, keeping the cache")
+            if not self._keys:  # the last fetch failed a moment ago: not again yet
+                raise OidcError("the identity provider's JWKS is unavailable")
             if kid is None:  # no kid: only when one key could have signed it
                 candidates = [k for k in self._keys.values() if k.get("alg") in (None, alg)]
                 if len(candidates) == 1:
@@ -344,12 +346,12 @@ class OidcProvider:
         """The signed-in principal from the callback's query parameters and the
         ``pending`` dict of :meth:`authorization_url`; OidcError when anything is off."""
         meta = self.discover()
-        if "error" in params:
-            raise OidcError(f"the identity provider refused: {_safe(params['error'])}")
         state, expected = params.get("state"), pending.get("state")
         if not isinstance(state, str) or not isinstance(expected, str) \
                 or not hmac.compare_digest(state.encode(), expected.encode()):
             raise OidcError("the sign-in state does not match")
+        if "error" in params:  # e.g. access_denied: the user cancelled
+            raise OidcError(f"the identity provider refused: {_safe(params['error'])}")
         created = pending.get("created_at")
         if not isinstance(created, int | float) \
                 or self._now() - created > self.pending_max_age:
@@ -406,7 +408,7 @@ class OidcProvider:
                             f"{_safe(tokens.get('error', resp.status_code))}")
         if not isinstance(tokens.get("id_token"), str):
             raise OidcError("the token endpoint sent no ID token")
-        if str(tokens.get("token_type", "")).lower() not in ("bearer", "dpop"):
+        if str(tokens.get("token_type", "")).lower() != "bearer":
             raise OidcError("the token endpoint sent an unknown token type")
         return tokens
 

@@ -66,8 +66,41 @@ class Settings(BaseSettings):
     sink_metrics_port: int = 9102
     counter_port: int = 8000
 
-    # Secret for the keyed hash of citizen and company ID numbers in the read model.
-    id_hash_key: SecretStr = SecretStr("onewindow-local-development-key")
+    # Secret for the keyed hash of citizen and company ID numbers (the stream apps, the
+    # sink and the counter share it). No default: the key, else the file holding it, else
+    # the built-in development key only with insecure_dev_key (--insecure-dev-key);
+    # onewindow.security.id_key.resolve_id_hash_key decides and refuses anything else.
+    id_hash_key: SecretStr | None = None
+    id_hash_key_file: Path | None = None
+    insecure_dev_key: bool = False
+
+    # The counter app's sign-in and limits (counter/auth.py, counter/limits.py,
+    # docs/access-control.md). trusted_proxies: comma-separated addresses or networks
+    # whose X-Forwarded-For/-Proto the app believes (none by default).
+    trusted_proxies: str = ""
+    cookie_secure: bool | None = None  # None: Secure when the request came over HTTPS
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
+    lockout_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    access_log_retention_days: int = Field(default=180, ge=180)  # level 3: >= 6 months
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    sse_per_user: int = Field(default=4, ge=1)
+    sse_total: int = Field(default=100, ge=1)
+    lookup_per_client_per_minute: int = Field(default=10, ge=1)
+    lookup_failures_per_case_per_hour: int = Field(default=10, ge=1)
+    search_per_user_per_minute: int = Field(default=30, ge=1)
+
+    # OpenID Connect (counter/oidc.py, docs/oidc.md): the city's identity provider, off
+    # while oidc_issuer is None. The client secret comes from the environment or the
+    # file, never a default; oidc_audience (default: the client id) is what API clients'
+    # access tokens must carry in `aud`; oidc_roles_claim is a claim name or dotted path.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "onewindow-counter"
+    oidc_client_secret: SecretStr | None = None
+    oidc_client_secret_file: Path | None = None
+    oidc_audience: str | None = None
+    oidc_roles_claim: str = "roles"
 
     log_json: bool = False
     log_level: str = "INFO"

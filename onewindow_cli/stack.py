@@ -4,6 +4,11 @@ Local Kafka from the jars, the topics, the stream workers, the sinks, the counte
 app and (with --simulate) department traffic, each a child process with its log under
 `var/logs/`. Ctrl-C or SIGTERM stops them in reverse order (each finishes its batch and
 commits), then the broker.
+
+The secret of the keyed hash of ID numbers is generated on the first start into
+`<data dir>/secrets/id-hash.key` (32 random bytes, mode 0600) and reused after; the
+children get its path (ONEWINDOW_ID_HASH_KEY_FILE). An operator's own
+ONEWINDOW_ID_HASH_KEY or ONEWINDOW_ID_HASH_KEY_FILE wins.
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from counter import staff_migrations
 from onewindow.cli_options import add_common, settings_from
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka
 from onewindow.provision import provision
+from onewindow.read_model.engine import make_engine
+from onewindow.security.id_key import ensure_key_file, resolve_id_hash_key, stack_key_file
 from onewindow.security.kafka_auth import credentials_dir, kafka_env
+from onewindow.staff import users
 
 
 @dataclass
@@ -48,13 +58,53 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+def id_key_env(settings: Settings) -> dict[str, str]:
+    """What tells `up`'s children the ID hash key: the operator's own
+    (ONEWINDOW_ID_HASH_KEY or _FILE, already in the environment: nothing to add), the
+    development key when asked for (--insecure-dev-key), else the stack's generated key
+    file, created on the first start and reused after (its path, never the key). Checks
+    the key now, so a bad one stops `up` before anything starts."""
+    if settings.id_hash_key is not None or settings.id_hash_key_file is not None:
+        env: dict[str, str] = {}
+    elif settings.insecure_dev_key:
+        env = {"ONEWINDOW_INSECURE_DEV_KEY": "true"}
+    else:
+        path = stack_key_file(settings)
+        if ensure_key_file(path):
+            print(f"generated the ID hash key {path} (back it up with the data: "  # noqa: T201
+                  "docs/operations.md)", flush=True)
+        env = {"ONEWINDOW_ID_HASH_KEY_FILE": str(path.resolve())}
+        settings = settings.model_copy(update={"id_hash_key_file": path.resolve()})
+    resolve_id_hash_key(settings)
+    return env
+
+
+#: the user `up` creates in an empty user store, and its roles (not auditor: the one who
+#: runs the centre is not the one who audits it; add an auditor with `onewindow users`)
+FIRST_ADMIN = ("admin", ["supervisor", "ops"])
+
+
+def first_admin(settings: Settings) -> str | None:
+    """The staff store migrated; on an empty user store, the first administrator's
+    generated password (to print once), else None."""
+    engine = make_engine(settings.database_url, writer=True)
+    try:
+        staff_migrations.upgrade(engine)
+        return users.ensure_first_user(engine, FIRST_ADMIN[0], list(FIRST_ADMIN[1]),
+                                       datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
 def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
        external_kafka: bool) -> int:
     # Everything under the data directory is the operator's alone: the broker's log
-    # segments (plaintext input), the read model, the RocksDB state, the credentials.
+    # segments (plaintext input), the read model, the RocksDB state, the credentials,
+    # the ID hash key.
     os.umask(0o077)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
+    key_env = id_key_env(settings)
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -74,6 +124,7 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     if broker is not None and broker.security == "SASL_SSL":
         settings = settings.model_copy(update={"kafka_ssl_ca_file": broker.ca_file})
     provision(settings, registry.codes)  # topics, principals, ACLs
+    admin_password = first_admin(settings)
     py = [sys.executable, "-m", "onewindow_cli"]
     children = [
         Child("worker", [*py, "worker"]),
@@ -84,7 +135,7 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     if simulate:
         children.append(Child("simulate", [*py, "simulate", "--rate", str(rate),
                                            "--compression", str(compression)]))
-    env = dict(os.environ, **kafka_env(settings))
+    env = dict(os.environ, **kafka_env(settings), **key_env)
     try:
         for c in children:
             c.log = logs / f"{c.name}.log"
@@ -99,7 +150,12 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
                   f"  API docs         {base}/docs",
                   f"  metrics          {base}/metrics"]
         lines += [f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics"]
-        lines += [f"  logs             {logs}/", "Ctrl-C stops everything."]
+        lines += [f"  logs             {logs}/"]
+        if admin_password is not None:
+            lines += [f"sign in as {FIRST_ADMIN[0]} with the password {admin_password}",
+                      "  (shown once; `onewindow users reset-password admin` sets a new one,"
+                      " `onewindow users add NAME --role clerk` adds staff)"]
+        lines += ["Ctrl-C stops everything."]
         print("\n".join(lines), flush=True)  # noqa: T201
         while not stop.is_set():
             for c in children:

@@ -15,6 +15,22 @@ if [ "$what" = test ]; then
   command -v kcat >/dev/null || need+=(kcat)              # tests: raw bytes from the broker
   command -v promtool >/dev/null || need+=(prometheus)    # tests: alert rules, a real scrape
   command -v chromium >/dev/null || need+=(chromium)      # tests/e2e: the counter screen
+  # tests: Keycloak (OpenID Connect) needs Java 21+ beside the default 17 (Debian 12 has
+  # none; a newer Debian does); the Keycloak fixture names what is missing
+  if [ -z "${ONEWINDOW_KEYCLOAK_JAVA_HOME:-}" ] &&
+     ! grep -qsE '^JAVA_VERSION="(2[1-9]|[3-9][0-9])' /usr/lib/jvm/*/release; then
+    jdk=""
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq
+      for p in openjdk-25-jre-headless openjdk-21-jre-headless; do
+        if apt-cache policy "$p" | grep -q 'Candidate: [0-9]'; then jdk=$p; break; fi
+      done
+    fi
+    if [ -n "$jdk" ]; then need+=("$jdk"); else
+      echo "onewindow: the Keycloak tests need Java 21+ (none under /usr/lib/jvm):" \
+           "install one or set ONEWINDOW_KEYCLOAK_JAVA_HOME" >&2
+    fi
+  fi
 fi
 ((${#need[@]})) || exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -22,6 +22,7 @@ from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import provision
 from onewindow.topics import Topics
 from tests.examples import RESTAURANT_EVENTS
+from tests.keycloak_support import KeycloakError, LocalKeycloak
 
 SESSION_ENV = ("ONEWINDOW_KAFKA_CREDENTIALS_DIR", "ONEWINDOW_KAFKA_SECURITY_PROTOCOL")
 
@@ -55,6 +56,26 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKeycloak]:
+    """A real Keycloak for this test session (tests/keycloak_support.py): dev mode on
+    127.0.0.1, realm `onewindow` imported from tests/fixtures/keycloak/. Started only when
+    a test asks for it; no Java 21+ or a failed download fails that test, never skips it."""
+    kc = LocalKeycloak(work_dir=tmp_path_factory.mktemp("keycloak"),
+                       cache_dir=get_settings().cache_dir)
+    problem = None
+    try:
+        kc.start()
+    except KeycloakError as exc:
+        problem = str(exc)
+    if problem:
+        pytest.fail(f"Keycloak: {problem}", pytrace=False)
+    try:
+        yield kc
+    finally:
+        kc.stop()
 
 
 @pytest.fixture

@@ -408,7 +408,15 @@ function onCase(change) {
   }
 }
 
+let feedOpened = false;
+
+/** After a reconnection, reload what is shown (not on the first connection: the page has
+ * just loaded it, and each load is a read in the access log). */
 function onReconnect() {
+  if (!feedOpened) {
+    feedOpened = true;
+    return;
+  }
   if (state.card) openCase(state.card.case.case_id);
   if (state.view === "board") loadBoard();
 }

@@ -3,11 +3,21 @@
 // answer is a reduced view with the name and the ID masked.
 
 import { ApiError, chip, daysText, deptName, fmtTime, h, loadDepartments, postJSON } from "./common.js";
-import { applyI18n, code, langToggle, onLangChange, t } from "./i18n.js";
+import { applyI18n, code, lang, langToggle, onLangChange, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 let last = null; // the last answer shown
 let query = null; // {case_id, query_code} of that answer (kept in memory only)
+
+/**
+ * A department's name: from the answer when it carries one (`department_name`,
+ * `department_name_en`), else from the registry (`/api/departments`, which needs a signed-in
+ * user: a citizen sees the code then).
+ */
+function dept(x) {
+  const named = lang === "en" ? x.department_name_en || x.department_name : x.department_name;
+  return named || deptName(x.department);
+}
 
 /** What the citizen typed, as the API compares it: no blanks or hyphens, upper case. */
 function normaliseCode(text) {
@@ -69,14 +79,14 @@ function render() {
     h("section", {},
       h("h3", {}, t("lookup.departments")),
       h("ul", { class: "lookup-tasks" }, c.tasks.map((x) => h("li", {},
-        h("span", { class: "lt-dept" }, deptName(x.department)),
+        h("span", { class: "lt-dept" }, dept(x)),
         h("span", { class: "lt-name muted" }, x.name || ""),
         chip("task", x.status))))),
     h("section", {},
       h("h3", {}, t("lookup.steps")),
       h("ol", { class: "steps" }, [...c.steps].reverse().map((s) => h("li", {},
         h("time", {}, fmtTime(s.occurred_at)),
-        h("span", {}, deptName(s.department), " · ",
+        h("span", {}, dept(s), " · ",
           s.event_type === "TaskUpdated" ? code("task", s.status) : code("event", s.event_type)))))),
     h("p", { class: "privacy muted" }, t("lookup.privacy")),
     h("button", { type: "button", class: "secondary", id: "lookup-refresh", onclick: () => query && lookup(query) },

@@ -1,4 +1,4 @@
-"""Tables of the staff store (SQLAlchemy Core; created by ``onewindow.staff.migrations``,
+"""Tables of the staff store (SQLAlchemy Core; created by ``counter.staff_migrations``,
 which a unit test compares with these definitions).
 
 Nothing here holds a secret in the clear: passwords are argon2id hashes

@@ -1,5 +1,5 @@
 """Alembic environment of the staff store: the connection handed over in
-``config.attributes`` (see ``onewindow.staff.migrations.upgrade``), its own version
+``config.attributes`` (see ``counter.staff_migrations.upgrade``), its own version
 table, and only its own tables (the read model's are another history)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from counter.staff_migrations import VERSION_TABLE
 from onewindow.read_model.engine import make_engine
-from onewindow.staff.migrations import VERSION_TABLE
 from onewindow.staff.tables import metadata
 
 config = context.config

@@ -1,6 +1,6 @@
 """Alembic migrations of the staff store, run programmatically (no alembic.ini).
 
-    from onewindow.staff.migrations import upgrade
+    from counter.staff_migrations import upgrade
     upgrade(engine)   # to head; idempotent: the counter app and `onewindow users` call it
 
 The history is separate from the read model's (``sinks.migrations``): its own version
