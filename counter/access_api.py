@@ -32,7 +32,8 @@ def _engine(request: Request) -> Engine:
     return request.app.state.staff.engine  # type: ignore[no-any-return]
 
 
-def _page(engine: Engine, q: AccessLogQuery, target: str | None) -> dict[str, Any]:
+def _page(engine: Engine, q: AccessLogQuery, target: str | list[str] | None
+          ) -> dict[str, Any]:
     with engine.connect() as c:
         rows = access_log.query(c, since=q.since, until=q.until, subject=q.user,
                                 action=q.action, target=target, limit=q.limit + 1,
@@ -61,8 +62,9 @@ def get_access_log(_who: Auditing, audit: Auditor, engine: Annotated[Engine, Dep
              summary="The access log filtered in the body; a holder's ID number is hashed")
 def query_access_log(q: AccessLogQuery, _who: Auditing, audit: Auditor, protector: Protector,
                      engine: Annotated[Engine, Depends(_engine)]) -> dict[str, Any]:
-    target = q.target
     if q.holder is not None:
-        target = access_log.holder_target(q.holder.id_type, protector.hash(q.holder.id_number))
-    audit("access_log.read", target or q.user or q.action)
-    return _page(engine, q, target)
+        targets = access_log.holder_targets(q.holder.id_type, protector.hash(q.holder.id_number))
+        audit("access_log.read", targets[0])
+        return _page(engine, q, targets)
+    audit("access_log.read", q.target or q.user or q.action)
+    return _page(engine, q, q.target)

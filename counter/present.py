@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from onewindow.codec import format_timestamp
+from onewindow.departments import Registry
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.deadline import local_date, sla_status, working_days_left
 
@@ -156,9 +157,16 @@ LOOKUP_EVENTS = frozenset({"CaseAccepted", "TaskUpdated", "CertificateIssued", "
 
 
 def lookup_out(row: Mapping[str, Any], steps: list[Mapping[str, Any]], now: datetime,
-               calendar: WorkingCalendar) -> dict[str, Any]:
-    """The citizen's reduced view: no materials, officers, notes or unmasked data."""
+               calendar: WorkingCalendar, registry: Registry) -> dict[str, Any]:
+    """The citizen's reduced view: no materials, officers, notes or unmasked data; the
+    departments named (the public page cannot read the registry: it is staff-only)."""
     full = case_out(row, now, calendar)
+
+    def names(code: str) -> dict[str, str | None]:
+        d = registry.get(code)
+        return {"department_name": d.name if d else None,
+                "department_name_en": d.name_en if d else None}
+
     return {
         "case_id": full["case_id"], "service_name": full["service_name"],
         "status": full["status"], "accepted_at": full["accepted_at"],
@@ -170,8 +178,9 @@ def lookup_out(row: Mapping[str, Any], steps: list[Mapping[str, Any]], now: date
                       "name_masked": mask_name(row["applicant_name"], row["applicant_kind"]),
                       "id_masked": row["applicant_id_masked"]},
         "tasks": [{k: t[k] for k in ("department", "name", "status", "updated_at")}
-                  for t in full["tasks"]],
+                  | names(t["department"]) for t in full["tasks"]],
         "steps": [{"occurred_at": ts(e["occurred_at"]), "department": e["department"],
                    "event_type": e["event_type"], "status": e["status"]}
+                  | names(e["department"])
                   for e in steps if e["event_type"] in LOOKUP_EVENTS],
     }

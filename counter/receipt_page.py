@@ -36,8 +36,7 @@ _TEMPLATE = """<!doctype html>
     <section class="code">
       <p>查询码 / Query code</p>
       <p class="mono big" id="receipt-code">{code}</p>
-      <p class="hint">凭办件编号和查询码，可在 {lookup_url} 查询办理进度。
-        请妥善保管本回执，查询码仅印在回执上。</p>
+      <p class="hint">凭办件编号和查询码，可在 {lookup_url} 查询办理进度。请妥善保管本回执，查询码仅印在回执上。</p>
     </section>
     <button type="button" id="print" class="no-print">打印回执</button>
   </main>
@@ -49,9 +48,12 @@ _TEMPLATE = """<!doctype html>
 def render(case: dict[str, Any], code: str, lookup_url: str) -> str:
     """The receipt of ``case`` (the API's case view, ``counter.present.case_out``)."""
     applicant = case.get("applicant") or {}
-    due = case.get("due_date") or "—"
-    if case.get("promise"):
-        due = f"{due}（{case['promise']['amount']} 个{_unit(case['promise']['unit'])}）"
+    promise = case.get("promise")
+    promised = f"{promise['amount']} 个{_unit(promise['unit'])}" if promise else None
+    if case.get("due_date") and promised:
+        due = f"{case['due_date']}（{promised}）"
+    else:
+        due = case.get("due_date") or (f"受理后 {promised}" if promised else "—")
     values = {
         "case_id": case["case_id"], "service_name": case.get("service_name") or "",
         "applicant": applicant.get("name") or "", "accepted_at": (case.get("accepted_at")

@@ -275,6 +275,8 @@ class LookupQuery(BaseModel):
 
 class LookupTaskOut(BaseModel):
     department: str
+    department_name: str | None = None
+    department_name_en: str | None = None
     name: str | None
     status: str
     updated_at: str | None
@@ -283,6 +285,8 @@ class LookupTaskOut(BaseModel):
 class LookupStepOut(BaseModel):
     occurred_at: str
     department: str
+    department_name: str | None = None
+    department_name_en: str | None = None
     event_type: str
     status: str | None
 

@@ -162,7 +162,8 @@ def departments(_who: SignedIn, registry: Departments) -> list[dict[str, str]]:
              responses={429: {"model": ErrorOut}},
              summary="办件进度查询: case number and the query code of the receipt")
 def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calendar,
-           protector: Protector, limits: SearchLimits) -> dict[str, Any]:
+           protector: Protector, limits: SearchLimits, registry: Departments
+           ) -> dict[str, Any]:
     """Public. A wrong code answers exactly like an unknown case (404, same text); at most
     a few lookups a minute per client address and a few failures an hour per case."""
     client = client_address(request)
@@ -180,7 +181,7 @@ def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calen
         raise HTTPException(404, NOT_FOUND)
     audit("lookup", case_id)
     steps = queries.timeline(c, row["case_id"], limit=200)
-    return present.lookup_out(row, steps, t, calendar)
+    return present.lookup_out(row, steps, t, calendar, registry)
 
 
 @router.get("/cases/{case_id}/receipt", response_class=HTMLResponse, tags=["counter screen"],

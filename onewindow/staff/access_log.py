@@ -20,7 +20,8 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 from onewindow.domain.access import Principal
 from onewindow.staff.tables import ACCESS_LOG
 
-__all__ = ["CITIZEN", "MIN_RETENTION_DAYS", "Entry", "append", "holder_target", "purge", "query"]
+__all__ = ["CITIZEN", "MIN_RETENTION_DAYS", "Entry", "append", "holder_target", "holder_targets", "purge",
+           "query"]
 
 MIN_RETENTION_DAYS = 180
 #: who a citizen's progress lookup is logged as
@@ -29,8 +30,14 @@ CITIZEN = Principal(subject="citizen", name="citizen", roles=frozenset(), source
 
 def holder_target(id_type: str, id_hash: str) -> str:
     """How a holder is named in the log: ``holder:<id type>:<keyed hash>`` (an auditor
-    finds every read of one person's documents by hashing the number the same way)."""
+    finds every read of one person's documents by hashing the number the same way); a
+    search by number across every type is ``holder:ANY:<keyed hash>``."""
     return f"holder:{id_type}:{id_hash}"
+
+
+def holder_targets(id_type: str, id_hash: str) -> list[str]:
+    """Every target under which reads of this holder are logged."""
+    return [holder_target(id_type, id_hash), holder_target("ANY", id_hash)]
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,11 @@ def append(engine: Engine, who: Principal, entry: Entry, client: str, now: datet
 
 
 def query(c: Connection, *, since: datetime | None = None, until: datetime | None = None,
-          subject: str | None = None, action: str | None = None, target: str | None = None,
-          limit: int = 100, offset: int = 0) -> list[Mapping[str, Any]]:
-    """Rows newest first, filtered by time range, who (subject or name), what and target."""
+          subject: str | None = None, action: str | None = None,
+          target: str | list[str] | None = None, limit: int = 100,
+          offset: int = 0) -> list[Mapping[str, Any]]:
+    """Rows newest first, filtered by time range, who (subject or name), what and target
+    (one, or any of a list)."""
     q = select(ACCESS_LOG)
     if since is not None:
         q = q.where(ACCESS_LOG.c.at >= since)
@@ -65,7 +74,9 @@ def query(c: Connection, *, since: datetime | None = None, until: datetime | Non
         q = q.where((ACCESS_LOG.c.subject == subject) | (ACCESS_LOG.c.name == subject))
     if action:
         q = q.where(ACCESS_LOG.c.action == action)
-    if target:
+    if isinstance(target, list):
+        q = q.where(ACCESS_LOG.c.target.in_(target))
+    elif target:
         q = q.where(ACCESS_LOG.c.target == target)
     q = q.order_by(ACCESS_LOG.c.at.desc(), ACCESS_LOG.c.id.desc()).limit(limit).offset(offset)
     return [r._mapping for r in c.execute(q)]

@@ -67,7 +67,9 @@ def _roles_text(roles: list[str] | tuple[str, ...]) -> str:
 
 
 def _principal(row: Any, source: str = "local") -> Principal:
-    return Principal(subject=f"local:{row.username}", name=row.username,
+    """``name`` is the display name (what the screen and the access log show; the
+    subject ``local:<username>`` identifies)."""
+    return Principal(subject=f"local:{row.username}", name=row.display_name or row.username,
                      roles=parse_roles(row.roles.split(",")), source=source)
 
 
@@ -171,8 +173,7 @@ def ensure_first_user(engine: Engine, username: str, roles: list[str],
     if user_count(engine) > 0:
         return None
     password = passwords.generate()
-    add_user(engine, username, roles, password, now,
-             display_name="first administrator")
+    add_user(engine, username, roles, password, now)
     return password
 
 
@@ -200,7 +201,7 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
     """The principal of a live API token of an enabled user, else ``None``."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    q = (select(USERS.c.username, USERS.c.roles)
+    q = (select(USERS.c.username, USERS.c.display_name, USERS.c.roles)
          .join(API_TOKENS, API_TOKENS.c.username == USERS.c.username)
          .where(API_TOKENS.c.token_hash == token_hash(token),
                 API_TOKENS.c.revoked_at.is_(None), USERS.c.disabled.is_(False)))

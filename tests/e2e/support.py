@@ -1,7 +1,13 @@
 """The real stack for browser tests and screenshots: topics under a prefix, the case-state
 worker (and optionally the materials worker), the sink and the counter app as processes,
 SQLite in a temporary directory; and headless Debian chromium driven by Playwright (the
-system browser: nothing downloads one)."""
+system browser: nothing downloads one).
+
+The counter app requires a signed-in user: ``Stack.add_user`` creates one through
+``onewindow users add ... --password-stdin`` (the stack's own environment), the stack's
+HTTP helpers (``Stack.get``, ``Stack.case``) send the API token of a user it makes on
+start (``onewindow users token``), and ``sign_in`` signs a browser page in through the
+login page, as a person would."""
 
 from __future__ import annotations
 
@@ -18,14 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from onewindow.codec import to_json
 from onewindow.kafka_local import free_port
 from onewindow.topics import Topics
-from tests.integration.streams import start_materials_worker, start_worker, stop, worker_env
+from tests.integration.streams import (
+    ID_KEY,
+    start_materials_worker,
+    start_worker,
+    stop,
+    worker_env,
+)
 
-KEY = "e2e-test-hash-key"
+KEY = ID_KEY  # the workers' key (worker_env): the sink and the counter must share it
+#: the user behind the stack's own HTTP helpers (an API token, no browser session)
+API_USER = "e2e-api"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
@@ -52,6 +66,7 @@ class Stack:
                         ONEWINDOW_ID_HASH_KEY=KEY)
         self.materials = materials
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.token = ""  # the API token of API_USER, once started
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -68,7 +83,32 @@ class Stack:
         self._spawn("counter", "counter", "--port", str(self.port))
         self.wait(lambda: httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200,
                   "the counter app to read the model")
+        self.add_user(API_USER, ["clerk", "supervisor"], "Api-user-pass-2025!")
+        out = self.cli("users", "token", API_USER, "--label", "e2e")
+        self.token = next(w for w in out.split() if w.startswith("owt_"))
         return self
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """`onewindow ARGS` with the stack's environment; its standard output."""
+        r = subprocess.run([sys.executable, "-m", "onewindow_cli", *args], env=self.env,
+                           input=stdin, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"onewindow {' '.join(args)}: {r.stderr}"
+        return r.stdout
+
+    def add_user(self, username: str, roles: Iterable[str], password: str,
+                 display_name: str | None = None) -> None:
+        """A local user (`onewindow users add NAME --role R ... --password-stdin`)."""
+        args = ["users", "add", username]
+        for role in roles:
+            args += ["--role", role]
+        if display_name:
+            args += ["--display-name", display_name]
+        self.cli(*args, "--password-stdin", stdin=password + "\n")
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        """GET a path of the counter app with the stack's API token."""
+        return httpx.get(f"{self.base}{path}", params=params or None, timeout=30,
+                         headers={"Authorization": f"Bearer {self.token}"})
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):
@@ -104,7 +144,7 @@ class Stack:
         assert r.returncode == 0, r.stderr
 
     def case(self, case_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.base}/api/cases/{case_id}", timeout=5)
+        r = self.get(f"/api/cases/{case_id}")
         return r.json() if r.status_code == 200 else None
 
     def wait_version(self, case_id: str, version: int, timeout: float = 60) -> None:
@@ -121,18 +161,36 @@ class Stack:
 
 
 @contextmanager
-def chromium(tmp: Path) -> Iterator[Any]:
-    """A headless Debian chromium with a fresh profile; yields the Playwright context."""
+def chromium() -> Iterator[Browser]:
+    """A headless Debian chromium; yields the Playwright browser. Each user of the tests
+    gets a context of their own (``new_context``: cookies and storage apart)."""
 
     exe = chromium_path()
     assert exe is not None, "chromium is not installed (apt-get install chromium)"
-    profile = tmp / "chromium-profile"
     with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
-            env=dict(os.environ, TZ="Asia/Shanghai"), locale="zh-CN",
-            viewport={"width": 1366, "height": 900})
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+                                     env=dict(os.environ, TZ="Asia/Shanghai"))
         try:
-            yield ctx
+            yield browser
         finally:
-            ctx.close()
+            browser.close()
+
+
+def new_context(browser: Browser, **options: Any) -> BrowserContext:
+    """A fresh browser profile (no cookies): Chinese, Beijing time, a desktop screen."""
+    defaults: dict[str, Any] = {"locale": "zh-CN", "timezone_id": "Asia/Shanghai",
+                                "viewport": {"width": 1366, "height": 900}}
+    return browser.new_context(**(defaults | options))
+
+
+def sign_in(page: Page, base: str, username: str, password: str, *, path: str = "/login",
+            timeout: float = 15_000) -> None:
+    """Sign in through the login page (opened at ``path`` unless the page is on it) and
+    wait until the browser has left it."""
+    if "/login" not in page.url:
+        page.goto(base + path)
+    page.locator("#username").wait_for(timeout=timeout)
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-btn")
+    page.wait_for_url(lambda url: "/login" not in url, timeout=timeout)

@@ -158,10 +158,13 @@ def test_the_access_log_holds_one_row_per_read_and_cannot_be_changed(
     clerk.get("/api/cases/GZNOPE")
     clerk.post("/api/holders/materials", json={"id_type": "RESIDENT_ID", "id_number": RID})
     clerk.get("/api/board")  # refused: logged as denied
+    clerk.post("/api/search", json={"q": RID})  # by number, across ID types
     rows = auditor.get("/api/access-log", params={"user": "clerk3"}).json()["items"]
     assert [(r["action"], r["result"]) for r in reversed(rows)] == [
         ("case.read", "ok"), ("case.timeline", "ok"), ("case.card", "ok"),
-        ("case.read", "not_found"), ("holder.documents", "ok"), ("denied", "denied")]
+        ("case.read", "not_found"), ("holder.documents", "ok"), ("denied", "denied"),
+        ("search", "not_found")]
+    rows = rows[1:]
     assert {r["name"] for r in rows} == {"clerk3"} and {r["client"] for r in rows} == {
         "testclient"}
     assert all(r["at"] for r in rows) and rows[-1]["target"] == CASE
@@ -171,7 +174,7 @@ def test_the_access_log_holds_one_row_per_read_and_cannot_be_changed(
     by_holder = auditor.post("/api/access-log/query", json={
         "holder": {"id_type": "RESIDENT_ID", "id_number": RID}}).json()["items"]
     assert [(r["name"], r["action"]) for r in by_holder] == [
-        ("auditor1", "access_log.read"), ("clerk3", "holder.documents")]
+        ("auditor1", "access_log.read"), ("clerk3", "search"), ("clerk3", "holder.documents")]
     # the auditor's own reads are logged too
     assert auditor.get("/api/access-log", params={"action": "access_log.read"}).json()["items"]
     # no route changes the log ...
@@ -206,6 +209,7 @@ def test_receipt_and_lookup_by_query_code(client, anon, settings) -> None:
         body = r.json()
         assert body["applicant"]["id_masked"] == "91**************23"
         assert body["status"] == "APPROVED" and USCC not in r.text
+        assert all(t["department_name"] for t in body["tasks"])  # named for the public page
         assert "officer" not in r.text and "sha256" not in r.text
     # the masked ID's characters are no code, and a wrong code is an unknown case
     wrong = anon.post("/api/lookup", json={"case_id": CASE, "query_code": "W123W123"})
