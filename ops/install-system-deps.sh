@@ -3,7 +3,7 @@
 # newcomer's `make run` / `make test` and CI's `.ci/run` need nothing done by hand.
 #   ops/install-system-deps.sh run    what `make run` needs: Java, Maven
 #   ops/install-system-deps.sh test   plus what the tests need: PostgreSQL, kcat,
-#                                     Prometheus (promtool), Chromium
+#                                     Prometheus (promtool), Chromium, CJK fonts
 set -euo pipefail
 what="${1:-test}"
 need=()
@@ -15,6 +15,8 @@ if [ "$what" = test ]; then
   command -v kcat >/dev/null || need+=(kcat)              # tests: raw bytes from the broker
   command -v promtool >/dev/null || need+=(prometheus)    # tests: alert rules, a real scrape
   command -v chromium >/dev/null || need+=(chromium)      # tests/e2e: the counter screen
+  # tests/e2e screenshots: Chinese text in the pages (else Chromium draws boxes)
+  [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
   # tests: Keycloak (OpenID Connect) needs Java 21+ beside the default 17 (Debian 12 has
   # none; a newer Debian does); the Keycloak fixture names what is missing
   if [ -z "${ONEWINDOW_KEYCLOAK_JAVA_HOME:-}" ] &&
