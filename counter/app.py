@@ -107,6 +107,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     staff_engine = make_engine(engine.url.render_as_string(hide_password=False),
                                writer=True, **_shared_pool(engine))
     clock = clock or _utc_now
+    protector = IdProtector.from_settings(settings)  # no key: refuse before touching anything
     staff_migrations.upgrade(staff_engine)
     metrics = CounterMetrics()
     instrument(metrics.registry)  # build info, process metrics
@@ -124,7 +125,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     app.state.engine = engine
     app.state.calendar = calendar
     app.state.clock = clock
-    app.state.protector = IdProtector.from_settings(settings)
+    app.state.protector = protector
     app.state.departments = load_registry(settings.departments_file)
     app.state.metrics = metrics
     app.state.settings = settings

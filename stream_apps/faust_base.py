@@ -3,7 +3,8 @@
 One place for the choices that keep Faust safe and fast here (docs/architecture.md):
 RocksDB tables, at-least-once with `acks=all`, offsets committed every second, a
 15-second session timeout so a killed worker's partitions move quickly, no standby
-replicas on one machine, and onewindow's own logging instead of Faust's.
+replicas on one machine, onewindow's own logging instead of Faust's, and a web server on
+the metrics host serving `/metrics` and no Faust view (`WEB_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,24 @@ from aiokafka.helpers import create_ssl_context
 from onewindow.config import Settings
 from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
 from stream_apps.faust_transport import SCHEME
+
+#: A worker's web server serves what operations reads and nothing else (docs/privacy.md):
+#: its `/metrics` page (`app.page`) and Faust's production index, `/` answering
+#: `{"status": "OK"}` (no data: a liveness answer). Faust's own views are off: `/table/...`
+#: would serve the tables' keys and values (case states, material index entries),
+#: `/router/...` the cluster's worker URLs and which worker owns a key (onewindow routes
+#: no request between workers: no `table_route`), `/graph/` the service tree, the
+#: statistics at `/` and `/assignment/` the sensors and partitions, `/performance/` the
+#: monitor. Faust's own settings, not a patched server.
+WEB_SETTINGS: dict[str, Any] = {
+    "web_enabled": True,
+    "web_in_thread": False,
+    "web_tables_enabled": False,
+    "web_router_enabled": False,
+    "web_graph_enabled": False,
+    "web_stats_enabled": False,
+    "web_metrics_enabled": False,
+}
 
 
 def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
@@ -48,13 +67,15 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
         "consumer_auto_offset_reset": "earliest",
-        "web_enabled": True,
+        # Faust's environment variables (WEB_BIND, WEB_PORT, APP_WEB_TABLES_ENABLED, ...)
+        # would override every setting here: only ONEWINDOW_* settings configure a worker.
+        "env": {},
+        **WEB_SETTINGS,
         "web_host": settings.metrics_host,
         # the address the page listens on (web_host is only the advertised name; Faust
         # binds 0.0.0.0 unless told)
         "web_bind": settings.metrics_host,
         "web_port": web_port,
-        "web_in_thread": False,
         "producer_acks": -1,
         "producer_linger_ms": 5,
         "broker_commit_interval": 1.0,

@@ -1,7 +1,7 @@
 """Identity numbers: GB 11643 resident IDs and GB 32100 unified social credit codes.
 
 Pure standard library. Used by validation (dead-letter reason ``INVALID_ID_NUMBER``)
-and by the counter screen (``mask_id``).
+and wherever an ID number is displayed (``mask_id``).
 
 Choices where the contract is silent (docs/state-rules.md):
 
@@ -80,19 +80,24 @@ def is_valid_uscc(value: str) -> bool:
 
 
 def mask_id(value: str | None) -> str | None:
-    """Keep the first 6 and last 4 characters, mask the rest: ``440106********1234``.
+    """The displayed form of an ID number: ``44**************37`` (docs/privacy.md, "What
+    the mask shows and why").
 
-    The number is normalised first (domain.md section 5: so separators do not leak
-    into the mask). Numbers of
-    10 characters or fewer keep only their last 4 (or are fully masked when 4 or
-    fewer), so a short passport number is never shown whole. ``None`` stays ``None``.
+    The number is normalised first (domain.md section 5: so separators do not leak into
+    the mask). A number of more than 10 characters keeps its first 2 and last 2 (a
+    resident ID its province code, never the area code or the birth date; a USCC its
+    registering authority and kind, never the area code or the organisation code); one of
+    5 to 10 characters (a passport number) keeps only its last 2; one of 4 or fewer is
+    masked whole. The mask is never a secret and never a lookup key: it tells apart two
+    holders on one screen, nothing more. Idempotent: a mask masks to itself, so an older,
+    wider mask is narrowed by masking it again. ``None`` stays ``None``.
     """
     if value is None:
         return None
     s = normalise_number(value)
     n = len(s)
     if n > 10:
-        return s[:6] + "*" * (n - 10) + s[-4:]
+        return s[:2] + "*" * (n - 4) + s[-2:]
     if n > 4:
-        return "*" * (n - 4) + s[-4:]
+        return "*" * (n - 2) + s[-2:]
     return "*" * n

@@ -61,6 +61,7 @@ from tests.read_model_support import (
     scan_text_columns,
     write_jsonl,
 )
+from tests.staff_support import bearer_for
 
 pytestmark = pytest.mark.integration
 
@@ -203,7 +204,8 @@ def test_end_to_end_through_produce_workers_sink_and_api_then_rebuild(
     now = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
     cal = load_calendar()
     app = create_app(_settings(topics, db_url), engine=engine, clock=lambda: now)
-    with TestClient(app) as client:
+    staff = bearer_for(db_url, "clerk", "supervisor", "ops")
+    with TestClient(app, headers=staff) as client:
         for case_id, view in expected_views(group_by_case(flat)).items():
             assert client.get(f"/api/cases/{case_id}").json() == expected_case(view, now, cal)
         for case in cases[::10]:
@@ -315,8 +317,9 @@ def test_sigkill_mid_batch_and_restart_leaves_the_model_exactly_equal(
         assert conn.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == 0
     cal = load_calendar()
     now = datetime(2025, 6, 1, tzinfo=UTC)
+    staff = bearer_for(db_url, "clerk")
     with TestClient(create_app(_settings(topics, db_url), engine=engine,
-                               clock=lambda: now)) as client:
+                               clock=lambda: now), headers=staff) as client:
         for case_id, view in expected_views(cases).items():
             assert client.get(f"/api/cases/{case_id}").json() == expected_case(view, now, cal)
     engine.dispose()

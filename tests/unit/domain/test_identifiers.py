@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from onewindow.domain.identifiers import (
     USCC_CHARSET,
@@ -91,10 +93,45 @@ def test_normalisation_before_checking() -> None:
 
 
 def test_mask_id() -> None:
-    assert mask_id("440106198503121234") == "440106********1234"
-    assert mask_id("440106 19850312 1237") == "440106********1237"
-    assert mask_id(VALID_USCC) == "914401********W123"
-    assert mask_id("E12345678") == "*****5678"
+    assert mask_id("440106198503121234") == "44**************34"
+    assert mask_id("440106 19850312 1237") == "44**************37"
+    assert mask_id(VALID_USCC) == "91**************23"
+    assert mask_id("E12345678") == "*******78"
     assert mask_id("1234") == "****"
     assert mask_id("") == ""
     assert mask_id(None) is None
+    assert mask_id("11010519491231002x") == "11**************2X"
+    assert mask_id("E1234567890") == "E1*******90"  # more than 10: first 2 and last 2
+    assert mask_id("1234567890") == "********90"
+    assert mask_id("12345") == "***45"
+
+
+def test_mask_hides_the_area_code_and_the_birth_date() -> None:
+    for rid in RESIDENT_IDS:
+        masked = mask_id(rid)
+        assert masked is not None
+        assert masked[2:16] == "*" * 14  # area code (3-6) and birth date (7-14) hidden
+        assert rid[6:14] not in masked and rid[2:6] not in masked
+    for code in USCCS:
+        assert mask_id(code)[2:16] == "*" * 14  # area code (3-8), organisation code
+
+
+_ID_CHARS = st.characters(codec="ascii", categories=["Lu", "Nd"])
+
+
+@given(st.text(_ID_CHARS, max_size=40))
+def test_mask_keeps_its_length_shows_at_most_four_and_masks_to_itself(number: str) -> None:
+    masked = mask_id(number)
+    assert masked is not None and len(masked) == len(number)
+    shown = [i for i, ch in enumerate(masked) if ch != "*"]
+    assert all(masked[i] == number[i] for i in shown)
+    if len(number) <= 4:
+        assert shown == []
+    elif len(number) <= 10:
+        assert shown == [len(number) - 2, len(number) - 1]
+    else:
+        assert shown == [0, 1, len(number) - 2, len(number) - 1]
+    assert mask_id(masked) == masked
+    # a wider mask of the same number (the rule before: first 6, last 4) narrows to it
+    if len(number) > 10:
+        assert mask_id(number[:6] + "*" * (len(number) - 10) + number[-4:]) == masked
