@@ -9,7 +9,9 @@ authorization-code flow, and ``/api/session`` (who am I, my CSRF token).
   address as well (password spraying across accounts).
 * ``POST /auth/logout``: ends the session (CSRF token required).
 * ``GET  /auth/oidc/login?next=`` and ``GET /auth/oidc/callback``: the provider's sign-in
-  (state, nonce and PKCE kept server-side for ten minutes).
+  (state, nonce and PKCE kept server-side for ten minutes, bound to the browser that
+  started it by an HttpOnly cookie, so a callback URL opened in another browser signs
+  nobody in: no login CSRF). 503 while the provider cannot be reached.
 * ``GET  /api/session``: the signed-in principal, its permissions and CSRF token.
 
 Every sign-in, failed or not, is written to the access log (action ``auth.sign_in``).
@@ -17,6 +19,9 @@ Every sign-in, failed or not, is written to the access log (action ``auth.sign_i
 
 from __future__ import annotations
 
+import hmac
+import re
+import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -44,6 +49,11 @@ router = APIRouter(tags=["sign-in"])
 
 #: an unknown user, a wrong password, a disabled or a locked account: one answer
 INVALID = "wrong user name or password, or the account is locked or disabled"
+#: the browser an OpenID Connect sign-in was started in (its hash is kept with the state)
+OIDC_COOKIE = "onewindow_oidc"
+OIDC_COOKIE_PATH = "/auth/oidc/"
+OIDC_COOKIE_SECONDS = 600  # as long as the state is kept
+_BINDING = re.compile(r"[A-Za-z0-9_-]{43,86}")
 
 
 class LoginIn(BaseModel):
@@ -80,7 +90,8 @@ def _session_out(p: Principal, csrf: str | None) -> dict[str, Any]:
 def _safe_next(target: str | None) -> str:
     """Only a path of this app (no scheme, no host, no ``//``): no open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target or urlsplit(target).netloc:
+            or "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target) \
+            or urlsplit(target).netloc:
         return "/"
     return target
 
@@ -142,10 +153,22 @@ def oidc_login(request: Request, staff: Staff,
     if staff.oidc is None:
         raise HTTPException(404, "OpenID Connect is not configured")
     redirect_uri = str(request.url_for("oidc_callback"))
-    url, pending = staff.oidc.authorization_url(redirect_uri)
+    try:
+        url, pending = staff.oidc.authorization_url(redirect_uri)
+    except OneWindowError as exc:  # counter.oidc.OidcError: discovery failed
+        raise HTTPException(503, f"the identity provider is not available: {exc}") from None
+    # one random value per browser (kept while it signs in, so several tabs work)
+    binding = request.cookies.get(OIDC_COOKIE, "")
+    if not _BINDING.fullmatch(binding):
+        binding = secrets.token_urlsafe(32)
     pending["next"] = _safe_next(next_)
+    pending["browser"] = users.token_hash(binding)
     sessions.put_login_state(staff.engine, pending["state"], pending, staff.clock())
-    return RedirectResponse(url, status_code=302)
+    response = RedirectResponse(url, status_code=302)
+    response.set_cookie(OIDC_COOKIE, binding, **{
+        **cookie_params(request, staff), "path": OIDC_COOKIE_PATH,
+        "max_age": OIDC_COOKIE_SECONDS})
+    return response
 
 
 @router.get("/auth/oidc/callback", include_in_schema=False, name="oidc_callback")
@@ -156,12 +179,17 @@ def oidc_callback(request: Request, staff: Staff) -> Response:
     pending = sessions.take_login_state(staff.engine, params.get("state", ""), staff.clock())
     if pending is None:
         raise HTTPException(400, "this sign-in expired or was already used; sign in again")
+    unknown = AuditTrail(request, Principal(subject="oidc:unknown", name="unknown",
+                                            roles=frozenset(), source="oidc"))
+    binding = request.cookies.get(OIDC_COOKIE, "")
+    if not hmac.compare_digest(users.token_hash(binding).encode(),
+                               str(pending.get("browser", "")).encode()):
+        unknown("auth.sign_in", "oidc", "failed", "started in another browser")
+        raise HTTPException(400, "this sign-in was started in another browser; sign in again")
     try:
         principal = staff.oidc.complete(pending, params)
     except OneWindowError as exc:
-        AuditTrail(request, Principal(subject="oidc:unknown", name="unknown",
-                                      roles=frozenset(), source="oidc"))(
-            "auth.sign_in", "oidc", "failed", str(exc)[:200])
+        unknown("auth.sign_in", "oidc", "failed", str(exc)[:200])
         raise HTTPException(401, f"sign-in with the identity provider failed: {exc}") \
             from None
     AuditTrail(request, principal)("auth.sign_in", principal.subject, "ok")
