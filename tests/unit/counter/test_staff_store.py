@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from counter import staff_migrations
 from onewindow.domain.access import LockoutPolicy, Role, parse_roles
 from onewindow.security.passwords import WeakPassword
-from onewindow.staff import sessions, users
+from onewindow.staff import access_log, sessions, users
 from onewindow.staff.tables import metadata
 from sinks.migrations import downgrade, upgrade
 from tests.unit.counter.helpers import PASSWORD
@@ -96,3 +96,18 @@ def test_lockout_policy_and_roles_are_pure_rules() -> None:
     assert not policy.is_locked(NOW, NOW) and not policy.is_locked(None, NOW)
     assert parse_roles(["CLERK", " ops", "offline_access", "uma_authorization"]) == {
         Role.CLERK, Role.OPS}
+
+
+def test_retention_purge_deletes_only_rows_past_it(engine) -> None:
+    staff_migrations.upgrade(engine)
+    now = datetime.now(UTC)  # the database's guard compares with its own clock
+    for days in (400, 200, 179, 0):
+        access_log.append(engine, access_log.CITIZEN,
+                          access_log.Entry("lookup", f"D{days}", "ok"), "127.0.0.1",
+                          now - timedelta(days=days))
+    with pytest.raises(ValueError, match="at least 180"):
+        access_log.purge(engine, now, 90)
+    assert access_log.purge(engine, now, 365) == 1
+    assert access_log.purge(engine, now, 180) == 1
+    with engine.connect() as c:
+        assert [r["target"] for r in access_log.query(c)] == ["D0", "D179"]
