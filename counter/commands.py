@@ -13,6 +13,7 @@ from onewindow.cli_options import add_common, settings_from
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine
 from onewindow.security import passwords
+from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.staff import users
 
 
@@ -25,6 +26,9 @@ def cmd_counter(args: argparse.Namespace) -> int:
     from counter.app import create_app  # noqa: PLC0415 - heavy, see above
 
     s = settings_from(args)
+    # the ID hash key first: without one the command stops in one line, before the app
+    # touches the database (create_app resolves it again, and warns for the dev key)
+    resolve_id_hash_key(s, warn=False)
     port = args.port or s.counter_port
     configure_logging(s, level=args.loglevel)
     app = create_app(s)

@@ -13,10 +13,16 @@ from onewindow.config import Settings, get_settings
 
 
 def add_common(p: argparse.ArgumentParser, *, database: bool = False) -> None:
-    """Add `--bootstrap` and `--topic-prefix` (and `--database-url` if `database`)."""
+    """Add `--bootstrap`, `--topic-prefix` and `--insecure-dev-key` (and `--database-url`
+    if `database`)."""
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (ONEWINDOW_KAFKA_BOOTSTRAP)")
     p.add_argument("--topic-prefix", dest="topic_prefix",
                    help="prefix for every topic name (ONEWINDOW_TOPIC_PREFIX)")
+    p.add_argument("--insecure-dev-key", dest="insecure_dev_key", action="store_true",
+                   default=None,
+                   help="without ONEWINDOW_ID_HASH_KEY(_FILE), hash ID numbers with the "
+                        "built-in development key: throwaway setups only "
+                        "(ONEWINDOW_INSECURE_DEV_KEY)")
     if database:
         p.add_argument("--database-url", dest="database_url",
                        help="read model URL (ONEWINDOW_DATABASE_URL)")
@@ -27,6 +33,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     s = get_settings()
     updates = {k: v for k, v in (("kafka_bootstrap", getattr(args, "bootstrap", None)),
                                   ("database_url", getattr(args, "database_url", None)),
-                                  ("topic_prefix", getattr(args, "topic_prefix", None)))
+                                  ("topic_prefix", getattr(args, "topic_prefix", None)),
+                                  ("insecure_dev_key", getattr(args, "insecure_dev_key", None)))
                if v is not None}
     return s.model_copy(update=updates) if updates else s

@@ -75,7 +75,7 @@ def id_key_env(settings: Settings) -> dict[str, str]:
                   "docs/operations.md)", flush=True)
         env = {"ONEWINDOW_ID_HASH_KEY_FILE": str(path.resolve())}
         settings = settings.model_copy(update={"id_hash_key_file": path.resolve()})
-    resolve_id_hash_key(settings)
+    resolve_id_hash_key(settings, warn=False)  # the children warn, each in its log
     return env
 
 

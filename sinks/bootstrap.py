@@ -87,13 +87,11 @@ def build_sink(settings: Settings, *, engine: Engine | None = None,
     recreates the model itself). ``commit_delay``: test-only fault injection, seconds the
     unit of work sleeps inside the transaction before COMMIT.
     """
+    # the key first: without one the process stops before it touches the database
+    protector = IdProtector.from_settings(settings)
     engine = engine or make_engine(settings.database_url, writer=True)
     if migrate:
         upgrade(engine)
-    protector = IdProtector.from_settings(settings)
-    if protector.is_dev_key:
-        log.warning("ONEWINDOW_ID_HASH_KEY is the development default: set a secret key "
-                    "in production")
     topics = Topics(settings.topic_prefix)
     codec = get_codec()
     rows = RowMaker(codec, protector)

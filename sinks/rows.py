@@ -189,7 +189,8 @@ class RowMaker:
             number = normalise_number(event.get("document_number")) or None
             sensitive = event.get(NUMBER_MASKED) is not None
             number_hash = event.get(NUMBER_HASH)
-            number_masked = event.get(NUMBER_MASKED) or mask_id(number)
+            # masked again: a record written before the mask showed less carries a wider one
+            number_masked = mask_id(event.get(NUMBER_MASKED) or number)
             values = sorted((k, normalise_value(v))
                             for k, v in (event.get("declared_fields") or {}).items())
         else:

@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                worker_name: str = "worker", ids: IdProtector | None = None) -> faust.App:
     """The case-state app. ``ids``: the keyed hash of ID numbers (default: from
     ``settings.id_hash_key``; the sink and the counter must use the same key)."""
-    ids = ids or IdProtector.from_settings(settings, warn=True)
+    ids = ids or IdProtector.from_settings(settings)
     registry = load_registry(settings.departments_file)
     topics = Topics(settings.topic_prefix)
     metrics = WorkerMetrics()

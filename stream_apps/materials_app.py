@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                ids: IdProtector | None = None) -> faust.App:
     """The materials app. ``ids``: the keyed hash of ID numbers (default: from
     ``settings.id_hash_key``, which must be the case-state app's)."""
-    ids = ids or IdProtector.from_settings(settings, warn=True)
+    ids = ids or IdProtector.from_settings(settings)
     topics = Topics(settings.topic_prefix)
     index_name = material_index_topic(topics)
     metrics = MaterialsMetrics()

@@ -137,7 +137,7 @@ def link_records(events: Iterable[dict[str, Any]],
 
 
 #: The ID hash key of the unit tests' settings (tests/unit/conftest.py).
-UNIT_TEST_KEY = "unit-test-key"
+UNIT_TEST_KEY = "unit-test-id-hash-key-0123456789abcdef"
 
 
 def case_outputs(events: Iterable[dict[str, Any]], topics: Topics,

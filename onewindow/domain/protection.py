@@ -16,7 +16,7 @@ mappings are touched) with:
 
 * in each party (``applicant``, ``holder``): ``id_number`` replaced by ``id_hash``
   (``keyed`` of the number normalised as domain.md section 5 normalises it) and
-  ``id_masked`` (:func:`~onewindow.domain.identifiers.mask_id`, ``440106********1234``);
+  ``id_masked`` (:func:`~onewindow.domain.identifiers.mask_id`, ``44**************34``);
 * a ``document_number`` that is not empty after normalisation: ``document_number_hash``
   (the keyed hash of the normalised number) always, so every material compares numbers
   the same way; the number itself is replaced by ``document_number_masked`` when it is
@@ -308,8 +308,10 @@ def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
     ``id_number`` becomes ``id_masked`` + ``id_hash``; a ``document_number`` that is an
     ID number becomes ``document_number_masked`` + ``document_number_hash``; every other
     string (identifiers included: this copy is only displayed) goes through
-    :func:`scrub`. The protected form's comparison hashes (``declared_fields_hash``, the
-    hash of a number kept readable) are not part of it.
+    :func:`scrub`; the masks a protected form carries are masked again (the wider mask
+    of a record written before the mask showed less is narrowed). The protected form's
+    comparison hashes (``declared_fields_hash``, the hash of a number kept readable) are
+    not part of it.
     """
     if is_protected(obj):
         obj = {k: v for k, v in obj.items() if k != DECLARED_HASH
@@ -324,6 +326,8 @@ def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
                 if pk == "id_number" and isinstance(pv, str):
                     party[ID_MASKED] = mask_id(pv)
                     party[ID_HASH] = id_hash(pv, keyed)
+                elif pk == ID_MASKED and isinstance(pv, str):
+                    party[pk] = mask_id(pv)  # narrows the wider mask of an older record
                 else:
                     party[pk] = _redact(pv, known)
             out[k] = party
@@ -331,6 +335,8 @@ def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
               and is_sensitive_number(v, mtype, known)):
             out[NUMBER_MASKED] = mask_id(v)
             out[NUMBER_HASH] = id_hash(v, keyed)
+        elif k == NUMBER_MASKED and isinstance(v, str):
+            out[k] = mask_id(v)
         else:
             out[k] = _redact(v, known)
     return out

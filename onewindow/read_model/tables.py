@@ -4,7 +4,7 @@ every report (docs/read-model.md). SQLAlchemy 2 declarative models; the migratio
 
 Privacy: no column holds a plaintext citizen or company ID number. Identity numbers are
 kept as ``*_id_hash`` (HMAC-SHA256 under ``ONEWINDOW_ID_HASH_KEY``, of the normalised
-number) and ``*_id_masked`` (``440106********1234``); JSON columns hold redacted copies
+number) and ``*_id_masked`` (``44**************34``); JSON columns hold redacted copies
 (:mod:`onewindow.security.id_protection`; the stream apps already
 emit them so, docs/privacy.md).
 

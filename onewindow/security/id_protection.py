@@ -10,7 +10,7 @@ sinks (read-model rows) and the counter (lookups hash the query the same way):
   hash, a lookup hashes the query the same way, and without the key the hash cannot be
   reversed by enumerating the (small) space of valid ID numbers.
 * :func:`onewindow.domain.identifiers.mask_id` gives the displayed form
-  (``440106********1234``).
+  (``44**************34``).
 * Where ID numbers sit in an event and what replaces them are pure rules
   (:mod:`onewindow.domain.protection`, which takes the keyed hash as an argument);
   :class:`IdProtector` binds them to the key: :meth:`~IdProtector.protect_event` for the
@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from onewindow.codec import Codec
+from onewindow.config import Settings
 from onewindow.domain import protection
 from onewindow.domain.identifiers import mask_id
 from onewindow.domain.normalise import normalise_number
@@ -46,13 +47,11 @@ from onewindow.domain.protection import (
     is_id_like,
     is_protected,
 )
+from onewindow.security.id_key import DEV_KEY, resolve_id_hash_key
 
 __all__ = ["DEV_KEY", "IdProtector", "event_from_json", "is_id_like", "is_protected"]
 
 log = logging.getLogger(__name__)
-
-#: The development default of Settings.id_hash_key: processes warn when it is in use.
-DEV_KEY = "onewindow-local-development-key"
 
 
 class IdProtector:
@@ -67,15 +66,12 @@ class IdProtector:
         self.digest = lru_cache(maxsize=65536)(self._digest)
 
     @classmethod
-    def from_settings(cls, settings: Any, *, warn: bool = False) -> IdProtector:
-        """The protector of ``settings.id_hash_key``; ``warn``: log a warning when it is
-        the development default."""
-        ids = cls(settings.id_hash_key.get_secret_value())
-        if warn and ids.is_dev_key:
-            log.warning("ONEWINDOW_ID_HASH_KEY is the development default: set a secret "
-                        "key in production, the same for the stream apps, the sink and "
-                        "the counter")
-        return ids
+    def from_settings(cls, settings: Settings) -> IdProtector:
+        """The protector of the key :func:`~onewindow.security.id_key.resolve_id_hash_key`
+        decides (the configured key, else its file, else the development key only when
+        opted in); raises :class:`~onewindow.security.id_key.IdHashKeyError`, one line,
+        when there is none."""
+        return cls(resolve_id_hash_key(settings))
 
     @property
     def is_dev_key(self) -> bool:
@@ -99,12 +95,13 @@ class IdProtector:
 
     def party_id(self, party: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
         """``(hash, masked)`` of an applicant or holder, protected (as it carries them:
-        never hashed twice) or plain (a record written before the stream apps protected
-        events: hashed now)."""
+        never hashed twice; the mask masked again, which narrows the wider mask of a
+        record written before the mask showed less) or plain (a record written before the
+        stream apps protected events: hashed now)."""
         if party is None:
             return None, None
         if party.get(ID_HASH) is not None:
-            return party[ID_HASH], party.get(ID_MASKED)
+            return party[ID_HASH], mask_id(party.get(ID_MASKED))
         return self.protect(party.get("id_number"))
 
     # ------------------------------------------------------------------ events, text

@@ -45,6 +45,7 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import provision
+from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import (
     ADMIN,
@@ -132,7 +133,8 @@ class _Worker:
     def start(self) -> None:
 
         env = dict(os.environ, ONEWINDOW_TOPIC_PREFIX=self.prefix,
-                   ONEWINDOW_DATA_DIR=str(self.data_dir), **kafka_env(self.ks))
+                   ONEWINDOW_DATA_DIR=str(self.data_dir), **kafka_env(self.ks),
+                   ONEWINDOW_ID_HASH_KEY=resolve_id_hash_key(self.ks))  # the run's own
         with open(self.data_dir / "worker.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "onewindow_cli", "worker", "--name", "bench",
@@ -283,6 +285,7 @@ def run(settings: Settings, *, events: int, rounds: int, out_dir: Path,
     configured cluster when ONEWINDOW_KAFKA_BOOTSTRAP is set), medians and ratios; with
     `plaintext_baseline`, the same rounds again on an open broker in the same process
     tree, and the secured worker's throughput as a ratio of the open one's."""
+    settings = with_new_key(settings)  # an ephemeral ID hash key for this run
     tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-"))
     profiles = [settings.kafka_security_protocol]
     if plaintext_baseline and settings.kafka_security_protocol != "PLAINTEXT":

@@ -54,6 +54,7 @@ from onewindow.domain.materials import (
 from onewindow.errors import OneWindowError
 from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import provision
+from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector, event_from_json
 from onewindow.security.kafka_auth import (
     ADMIN,
@@ -197,6 +198,7 @@ class BenchOptions:
 
 
 def run_bench(settings: Settings, opts: BenchOptions) -> int:
+    settings = with_new_key(settings)  # an ephemeral ID hash key for this run
     tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-materials-"))
     broker = None
     try:
@@ -277,7 +279,7 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
            "ONEWINDOW_TOPIC_PREFIX": topics.prefix, "ONEWINDOW_DATA_DIR": str(tmp / "data"),
            "ONEWINDOW_PARTITIONS": str(settings.partitions),
            # the key the activity records above were protected with
-           "ONEWINDOW_ID_HASH_KEY": settings.id_hash_key.get_secret_value()}
+           "ONEWINDOW_ID_HASH_KEY": resolve_id_hash_key(settings)}
     worker_log = tmp / "materials-worker.log"
     with worker_log.open("ab") as wl:
         proc = subprocess.Popen(

@@ -27,7 +27,7 @@ from onewindow.topics import Topics
 from tests.kafka_support import consumer_conf, department_publishers, producer_conf
 
 #: The ID hash key of the workers the integration tests start (and of their sinks).
-ID_KEY = "integration-test-hash-key"
+ID_KEY = "integration-test-id-hash-key-0123456789"
 IDS = IdProtector(ID_KEY)
 
 

@@ -45,7 +45,7 @@ from onewindow.security.kafka_auth import (
 from onewindow.topics import Topics, record_key
 from producers.publisher import DeliveryFailed, Publisher
 from tests.integration.ops_support import scrape, start_worker_on
-from tests.integration.streams import read_topic, stop
+from tests.integration.streams import ID_KEY, read_topic, stop
 from tests.kafka_support import consumer_conf, producer_conf, settings_for
 
 pytestmark = pytest.mark.integration
@@ -314,7 +314,8 @@ def test_sasl_ssl_end_to_end_with_a_local_ca(tmp_path: Path,
         with pytest.raises(KafkaException):  # no plaintext way in
             AdminClient(plain).list_topics(timeout=4)
         env = dict(os.environ, **kafka_env(s), ONEWINDOW_TOPIC_PREFIX=prefix,
-                   ONEWINDOW_DATA_DIR=str(tmp_path / "data"), ONEWINDOW_PARTITIONS="3")
+                   ONEWINDOW_DATA_DIR=str(tmp_path / "data"), ONEWINDOW_PARTITIONS="3",
+                   ONEWINDOW_ID_HASH_KEY=ID_KEY)
         (tmp_path / "data").mkdir()
         with open(tmp_path / "worker.log", "ab") as log:
             worker = subprocess.Popen([sys.executable, "-m", "onewindow_cli", "worker",

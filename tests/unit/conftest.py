@@ -45,7 +45,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     for principal in SERVICES:
         store.ensure(principal)
     return Settings(database_url=database_url, topic_prefix="u.",
-                    id_hash_key=SecretStr("unit-test-key"),
+                    id_hash_key=SecretStr("unit-test-id-hash-key-0123456789abcdef"),
                     kafka_credentials_dir=store.directory)
 
 

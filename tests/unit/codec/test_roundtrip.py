@@ -92,7 +92,7 @@ def _state() -> dict:
         "window_id": None,
         # v2: the ID number only as its keyed hash and mask (docs/privacy.md)
         "applicant": {"kind": "PERSON", "id_type": "RESIDENT_ID", "id_number": None,
-                      "id_hash": "ab" * 32, "id_masked": "440106********1237",
+                      "id_hash": "ab" * 32, "id_masked": "44**************37",
                       "name": "陈静"},
         "promise": {"amount": 5, "unit": "WORKING_DAY"}, "accepted_at": t,
         "due_date": date(2026, 3, 9), "due_at": t, "due_provisional": False,

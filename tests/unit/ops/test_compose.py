@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from onewindow.config import Settings
-from onewindow.security.id_protection import DEV_KEY
+from onewindow.security.id_key import DEV_KEY
 from onewindow_cli.cli import build_parser
 from tests import REPO_ROOT
 
@@ -23,8 +23,9 @@ ONEWINDOW_SERVICES = ("provision", "worker", "materials-worker", "sink", "counte
 PORT_FIELD = {"worker": "worker_web_port", "materials-worker": "materials_web_port",
               "sink": "sink_metrics_port", "counter": "counter_port"}
 VAR = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}")
-SECRETS = {"ONEWINDOW_ID_HASH_KEY": "k" * 64, "ONEWINDOW_DB_PASSWORD": "pw",
-           "GRAFANA_ADMIN_PASSWORD": "pw"}
+SECRETS = {"ONEWINDOW_DB_PASSWORD": "pw", "GRAFANA_ADMIN_PASSWORD": "pw"}
+#: the services that hash ID numbers, so need the ID hash key (a compose secret)
+HASHING = ("worker", "materials-worker", "sink", "counter")
 
 
 def interpolate(value: str, env: dict[str, str]) -> str:
@@ -176,16 +177,27 @@ def test_commands_exist_in_the_cli(services: dict[str, Any], name: str) -> None:
 def test_secrets_are_never_in_the_file(services: dict[str, Any]) -> None:
 
     text = COMPOSE.read_text()
-    assert DEV_KEY not in text
+    assert DEV_KEY not in text and "INSECURE_DEV_KEY" not in text
     for name in ONEWINDOW_SERVICES:
         raw = services[name]["environment"]
-        assert raw["ONEWINDOW_ID_HASH_KEY"].startswith("${ONEWINDOW_ID_HASH_KEY:?")
+        assert "ONEWINDOW_ID_HASH_KEY" not in raw  # never the key itself: its file
         assert "${ONEWINDOW_DB_PASSWORD:?" in raw["ONEWINDOW_DATABASE_URL"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
         "${ONEWINDOW_DB_PASSWORD:?")
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${")
-    with pytest.raises(KeyError):  # compose refuses to start without the key
-        env_of(services["worker"], extra={"ONEWINDOW_DB_PASSWORD": "x"})
+    with pytest.raises(KeyError):  # compose refuses to start without the password
+        env_of(services["worker"], extra={})
+
+
+def test_the_id_hash_key_is_a_secret_file_of_every_service_that_hashes(
+        compose: dict[str, Any], services: dict[str, Any]) -> None:
+    assert compose["secrets"]["id-hash-key"] == {"file": "/etc/onewindow/id-hash.key"}
+    for name in HASHING:
+        assert "id-hash-key" in services[name]["secrets"], name
+        s = Settings(**_settings_kwargs(env_of(services[name])))
+        assert s.id_hash_key is None and not s.insecure_dev_key
+        assert s.id_hash_key_file == Path("/run/secrets/id-hash-key")
+    assert "secrets" not in services["provision"]  # it never hashes
 
 
 def test_dependencies_name_services(services: dict[str, Any]) -> None:
@@ -208,7 +220,7 @@ def test_every_kafka_client_signs_in_with_its_own_secret_file(
     """No Kafka password in the file: each client gets only its own as a compose secret,
     the broker its admin password likewise; provision alone sees the credentials dir."""
     declared = compose["secrets"]
-    for secret in declared.values():
+    for secret in (v for k, v in declared.items() if k != "id-hash-key"):
         assert secret["file"].startswith("/etc/onewindow/credentials/")
     assert services["kafka"]["secrets"] == ["kafka-admin"]
     for name, principal in (("worker", "svc-stream"), ("materials-worker", "svc-stream"),
@@ -216,8 +228,8 @@ def test_every_kafka_client_signs_in_with_its_own_secret_file(
         env = env_of(services[name])
         assert env["ONEWINDOW_KAFKA_USERNAME"] == principal
         assert env["ONEWINDOW_KAFKA_PASSWORD_FILE"] == f"/run/secrets/{principal}"
-        assert services[name]["secrets"] == [principal]
+        assert services[name]["secrets"] == [principal, "id-hash-key"]
         assert "ONEWINDOW_KAFKA_PASSWORD" not in env
     env = env_of(services["provision"])
     assert env["ONEWINDOW_KAFKA_CREDENTIALS_DIR"] == "/var/lib/onewindow/credentials"
-    assert "secrets" not in services["counter"]  # the counter never talks to Kafka
+    assert services["counter"]["secrets"] == ["id-hash-key"]  # never talks to Kafka

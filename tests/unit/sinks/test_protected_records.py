@@ -5,14 +5,22 @@ cell by cell, and neither leaves a plaintext ID number in it."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+from sqlalchemy import Engine, select
+
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
+from onewindow.domain import protection
+from onewindow.domain.identifiers import mask_id
+from onewindow.domain.normalise import normalise_number
 from onewindow.read_model.engine import make_engine
+from onewindow.read_model.tables import Case, Material, TimelineEntry
 from onewindow.security.id_protection import IdProtector
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from sinks.migrations import upgrade
@@ -96,3 +104,55 @@ def test_plain_and_protected_records_give_the_same_model(tmp_path, settings, top
             continue
         assert dumps[0][table] == dumps[1][table], table
         assert dumps[0][table] == dumps[2][table], table
+
+
+def _wider_mask(value: str) -> str:
+    """The mask as it was before it showed less: the first 6 and the last 4."""
+    s = normalise_number(value)
+    n = len(s)
+    if n > 10:
+        return s[:6] + "*" * (n - 10) + s[-4:]
+    return "*" * (n - 4) + s[-4:] if n > 4 else "*" * n
+
+
+def _masks(engine: Engine) -> dict[str, list[Any]]:
+    """Every mask the model keeps outside free text."""
+    with engine.connect() as c:
+        cases = sorted(c.execute(select(Case.case_id, Case.applicant_id_masked)).all())
+        mats = sorted(c.execute(select(Material.material_id, Material.holder_id_masked,
+                                       Material.document_number_masked)).all())
+        parties = sorted(
+            (eid, party, json.loads(js).get(party, {}).get("id_masked"))
+            for eid, js in c.execute(select(TimelineEntry.event_id, TimelineEntry.event_json))
+            for party in protection.PARTIES if json.loads(js).get(party))
+    return {"cases": cases, "materials": mats, "timeline": parties}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_records_with_the_older_wider_mask_give_the_narrow_one(
+        tmp_path, settings, topics, monkeypatch) -> None:
+    """Records written before the mask showed less (docs/privacy.md) carry the wider
+    mask: the sink masks it again, so the model shows the narrow one."""
+    cases = list(ScenarioGenerator(ScenarioConfig(seed=23)).cases(20))
+    cases += [read_jsonl(RESTAURANT_EVENTS), privacy_events()]
+    events = [e for c in cases for e in c]
+    ids = IdProtector.from_settings(settings)
+    new = case_outputs(events, topics, ids=ids)
+    monkeypatch.setattr(protection, "_mask", _wider_mask)
+    old = case_outputs(events, topics, ids=ids)
+    monkeypatch.undo()
+    assert any(b"440106********1237" in v for _, v in old)  # the wider mask
+    assert not any(b"440106********1237" in v for _, v in new)
+    masks = []
+    for name, records in (("new", new), ("old", old)):
+        engine = make_engine(f"sqlite:///{tmp_path / name}.db", writer=True)
+        upgrade(engine)
+        load_model(engine, topics, records, settings, batch=37)
+        masks.append(_masks(engine))
+        engine.dispose()
+    assert masks[0] == masks[1]
+    assert ("GZPRIV0001-mat-2", "91**************23",
+            "91**************23") in masks[0]["materials"]
+    shown = [m for rows in masks[0].values() for row in rows for m in row[1:]
+             if m and "*" in m]
+    assert len(shown) > 100 and all(mask_id(m) == m for m in shown)  # all narrow

@@ -23,7 +23,7 @@ from tests.unit.domain.helpers import accepted, t
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 TOPICS = Topics("p.")
-IDS = IdProtector("unit-test-key")
+IDS = IdProtector("unit-test-id-hash-key-0123456789abcdef")
 
 
 def protected(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

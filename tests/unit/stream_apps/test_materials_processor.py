@@ -37,7 +37,7 @@ CODEC = get_codec()
 T0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
 RID = "11010519491231002X"
 RID_2 = "440106198503121237"
-IDS = IdProtector("unit-test-key")
+IDS = IdProtector("unit-test-id-hash-key-0123456789abcdef")
 
 
 def protected(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

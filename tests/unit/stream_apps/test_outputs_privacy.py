@@ -30,7 +30,7 @@ from tests.read_model_support import read_jsonl
 
 CODEC = get_codec()
 TOPICS = Topics("p.")
-IDS = IdProtector("unit-test-key")
+IDS = IdProtector("unit-test-id-hash-key-0123456789abcdef")
 
 
 def _processor() -> CaseProcessor:
@@ -90,19 +90,19 @@ def test_the_activity_json_is_the_protected_form_and_the_state_carries_hash_and_
     obj = json.loads(acts[0]["event_json"])
     assert obj["applicant"] == {"kind": "PERSON", "id_type": "RESIDENT_ID",
                                 "id_hash": IDS.hash("11010519491231002X"),
-                                "id_masked": "110105********002X", "name": "王芳"}
-    assert obj["service_name"] == "身份核验 110105********002X"
+                                "id_masked": "11**************2X", "name": "王芳"}
+    assert obj["service_name"] == "身份核验 11**************2X"
     card = json.loads(acts[5]["event_json"])
     assert "document_number" not in card
     assert card["document_number_hash"] == IDS.hash("11010519491231002X")
-    assert card["document_number_masked"] == "110105********002X"
+    assert card["document_number_masked"] == "11**************2X"
     note = json.loads(acts[2]["event_json"])["note"]
-    assert note == "请补充 914401********W123 的营业执照；440106********1237"
+    assert note == "请补充 91**************23 的营业执照；44**************37"
     (state,) = {CODEC.decode_record(o.value)["case_id"]: CODEC.decode_record(o.value)
                 for o in outputs if o.topic == TOPICS.case_state}.values()
     assert state["applicant"]["id_number"] is None
     assert state["applicant"]["id_hash"] == IDS.hash("11010519491231002X")
-    assert state["applicant"]["id_masked"] == "110105********002X"
+    assert state["applicant"]["id_masked"] == "11**************2X"
 
 
 def test_duplicates_and_conflicts_are_decided_on_the_protected_form() -> None:
