@@ -8,7 +8,6 @@ both, too). Reading the log is itself logged (action ``access_log.read``).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +16,7 @@ from sqlalchemy import Engine
 from counter.auth import Auditor, require
 from counter.dependencies import ERRORS, Limit, Offset, Protector, paged
 from counter.present import ts
-from counter.schemas import AccessLogList, AccessLogQuery
+from counter.schemas import AccessLogList, AccessLogQuery, Instant
 from onewindow.domain.access import Permission, Principal
 from onewindow.staff import access_log
 
@@ -47,7 +46,7 @@ def _page(engine: Engine, q: AccessLogQuery, target: str | list[str] | None
 @router.get("/access-log", response_model=AccessLogList,
             summary="The access log, newest first (auditor)")
 def get_access_log(_who: Auditing, audit: Auditor, engine: Annotated[Engine, Depends(_engine)],
-                   since: datetime | None = None, until: datetime | None = None,
+                   since: Instant | None = None, until: Instant | None = None,
                    user: Annotated[str | None, Query(max_length=256)] = None,
                    action: Annotated[str | None, Query(max_length=64)] = None,
                    target: Annotated[str | None, Query(max_length=512)] = None,

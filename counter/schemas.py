@@ -6,12 +6,31 @@ Instants are ISO-8601 strings in Asia/Shanghai (``2026-03-02T09:15:00+08:00``), 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 IdType = Literal["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"]
+
+#: what an instant in a query may be: with an offset, from 2000 to 2999 (a year-1 or
+#: year-9999 instant with an extreme offset is not even representable in UTC)
+FIRST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+LAST_INSTANT = datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("instant out of range (2000..2999)") from None
+    if not FIRST_INSTANT <= utc <= LAST_INSTANT:
+        raise ValueError("instant out of range (2000..2999)")
+    return utc
+
+
+#: a query's instant: ISO 8601 with an offset, 2000..2999, as UTC
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class ErrorOut(BaseModel):
@@ -337,8 +356,8 @@ class AccessLogList(Page):
 
 
 class AccessLogQuery(BaseModel):
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant | None = Field(default=None, description="with an offset")
+    until: Instant | None = Field(default=None, description="with an offset")
     user: str | None = Field(default=None, max_length=256, description="subject or name")
     action: str | None = Field(default=None, max_length=64)
     target: str | None = Field(default=None, max_length=512)

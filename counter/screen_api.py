@@ -60,6 +60,8 @@ __all__ = ["router"]
 
 ID_TYPES = ("RESIDENT_ID", "USCC", "PASSPORT", "OTHER")
 NOT_FOUND = "no case matches this case number and query code"  # the same for every miss
+#: the days the board can show (domain.md section 2: nothing happened before 2000)
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 #: holders shown on one case card (a case with more is shown with the first ones)
 MAX_HOLDERS = 20
 
@@ -137,7 +139,8 @@ def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: SearchLim
             summary="Cases a counter window accepted on a day (today by default)")
 def board(_who: BoardReader, audit: Auditor, c: Conn, t: Now, calendar: Calendar,
           window_id: Annotated[str | None, Query(max_length=64)] = None,
-          day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
+          day: Annotated[date | None, Query(alias="date", ge=FIRST_DAY, le=LAST_DAY)] = None
+          ) -> dict[str, Any]:
     today = local_date(t)
     d = day or today
     start, end = _day_bounds(d)

@@ -6,19 +6,14 @@ a real HTTP connection, the lockout, and the limits as a client meets them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from onewindow.kafka_local import free_port
-from tests.integration.counter_oidc_support import CASE, ID_KEY, load_example
-from tests.integration.streams import stop
+from tests.integration.counter_oidc_support import CASE
+from tests.integration.counter_support import counter_process
 from tests.staff_support import PASSWORD, bearer_for
 
 pytestmark = pytest.mark.integration
@@ -28,33 +23,10 @@ pytestmark = pytest.mark.integration
 def counter(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(base URL, database URL) of a counter process over the worked example, with small
     limits so a test meets them."""
-    db_url = f"sqlite:///{tmp_path / 'model.db'}"
-    load_example(db_url)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEWINDOW_")}
-    env.update(ONEWINDOW_DATABASE_URL=db_url, ONEWINDOW_ID_HASH_KEY=ID_KEY,
-               ONEWINDOW_DATA_DIR=str(tmp_path / "data"),
-               ONEWINDOW_LOOKUP_PER_CLIENT_PER_MINUTE="3",
-               ONEWINDOW_SEARCH_PER_USER_PER_MINUTE="2", ONEWINDOW_LOCKOUT_FAILURES="3",
-               ONEWINDOW_MAX_BODY_BYTES="4096")
-    log = tmp_path / "counter.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "onewindow_cli", "counter", "--port",
-                                 str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the counter did not start"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield base, db_url
-    finally:
-        stop(proc)
+    with counter_process(tmp_path, LOOKUP_PER_CLIENT_PER_MINUTE="3",
+                         SEARCH_PER_USER_PER_MINUTE="2", LOCKOUT_FAILURES="3",
+                         MAX_BODY_BYTES="4096") as running:
+        yield running
 
 
 def test_forwarded_for_from_an_untrusted_peer_changes_nothing(counter) -> None:

@@ -314,3 +314,20 @@ def test_a_change_feed_ends_when_its_token_is_revoked(user_client, engine, clock
         users.revoke_tokens(engine, "feeder", clock.now)
         text_ = "".join(feed.iter_text())  # ends by itself, long before 30 s
     assert text_.rstrip().endswith("event: signed-out\ndata: {}")
+
+
+def test_out_of_range_instants_and_days_are_422_never_500(user_client) -> None:
+    """Found by schemathesis (tests/integration/test_counter_schemathesis.py): a year-1
+    day or instant with an extreme offset cannot even be converted to UTC."""
+    c = user_client("supervisor", "auditor")
+    for path, params in (("/api/board", {"date": "0001-01-01"}),
+                         ("/api/board", {"date": "9999-12-31"}),
+                         ("/api/access-log", {"since": "0001-01-01T00:00:00+14:00"}),
+                         ("/api/access-log", {"until": "9999-12-31T23:59:59-14:00"}),
+                         ("/api/access-log", {"since": "2025-01-01T00:00:00"})):
+        r = c.get(path, params=params)
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", (path, params)
+    r = c.post("/api/access-log/query", json={"since": "0001-01-01T00:00:00+14:00"})
+    assert r.status_code == 422
+    assert c.get("/api/access-log", params={"since": "2025-01-01T00:00:00+08:00"}
+                 ).status_code == 200
