@@ -5,6 +5,14 @@
 UTC), ``level``, ``logger``, ``msg`` and every extra field passed with
 ``log.info(..., extra={...})``, plus ``exc`` for an exception.
 
+librdkafka (every confluent-kafka client: producers, consumers, admin clients) logs
+through the logger ``onewindow.librdkafka`` (:func:`librdkafka_logger`, set as the
+clients' ``logger`` by ``onewindow.security.kafka_auth.client_config``), never straight
+to stderr. A process that configures logging (the workers, the sink, the counter: under
+``onewindow up`` their log files) gets those lines at its level; a one-shot command
+(``produce``, ``material``, ``provision``, ``simulate``) configures none, so they are
+dropped and the command says what went wrong in its own one line.
+
 No plaintext ID number reaches a log: every message, extra and traceback is passed
 through :func:`scrub_ids`, which masks any 18-character token passing the GB 11643
 (resident ID) or GB 32100 (unified social credit code) check.
@@ -21,7 +29,11 @@ from typing import Any
 
 from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_id
 
-__all__ = ["JsonFormatter", "ScrubbingFormatter", "configure_logging", "scrub_ids"]
+__all__ = ["LIBRDKAFKA_LOGGER", "JsonFormatter", "ScrubbingFormatter", "configure_logging",
+           "librdkafka_logger", "scrub_ids"]
+
+#: the logger librdkafka's own lines go to (``%3|...|FAIL|...`` and the like)
+LIBRDKAFKA_LOGGER = "onewindow.librdkafka"
 
 _CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z](?:[\s\-]?[0-9A-Za-z]){17}(?![0-9A-Za-z])")
 
@@ -103,3 +115,16 @@ def configure_logging(settings: Any, *, level: str | None = None,
     root.setLevel(getattr(logging, name, logging.INFO))
     logging.captureWarnings(True)
     return handler
+
+
+def librdkafka_logger() -> logging.Logger:
+    """The logger every confluent-kafka client of the project logs through (its
+    ``logger`` setting). It propagates to the root logger, so a process that called
+    :func:`configure_logging` writes librdkafka's lines where it writes its own; it also
+    holds a ``NullHandler``, so in a process that configured nothing (a one-shot command)
+    they are dropped instead of reaching the terminal through Python's last-resort
+    handler."""
+    log = logging.getLogger(LIBRDKAFKA_LOGGER)
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+    return log

@@ -3,8 +3,9 @@
 Each runtime declares its subcommands in its `commands` module (`register(subparsers)`);
 this module imports them directly and adds the commands that wire several runtimes
 together or stand on the core alone (`up`, `bench`, `bench-materials`, `provision`,
-`kafka`). Errors the user can fix end the command with exit status 2 and one readable
-line; nothing here prints a traceback for them.
+`kafka`). Errors the user can fix (bad input, configuration) end the command with exit
+status 2 and one readable line; a failed delivery to the broker (unreachable, timed out,
+refused) with exit status 1 and one line; nothing here prints a traceback for them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sinks.commands
 import stream_apps.commands
 from onewindow.cli_options import add_common, settings_from
 from onewindow.departments import load_registry
-from onewindow.errors import OneWindowError
+from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.kafka_local import LocalKafka
 from onewindow.provision import acl_plan, provision
 from onewindow.security.kafka_auth import ADMIN, credentials_dir
@@ -99,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; its exit status (2 for a `OneWindowError`, 130 for Ctrl-C)."""
+    """Run one subcommand; its exit status (1 for a `DeliveryError`, 2 for any other
+    `OneWindowError`, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except DeliveryError as exc:
+        print(f"onewindow {args.command}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
     except OneWindowError as exc:
         print(f"onewindow {args.command}: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -26,7 +26,7 @@ from producers.simulator import SimulationConfig, simulate
 def cmd_produce(args: argparse.Namespace) -> int:
     return produce_file(settings_from(args), Path(args.file), topic=args.topic,
                         validate=not args.no_validate, out=sys.stdout, err=sys.stderr,
-                        as_department=args.as_department)
+                        as_department=args.as_department, timeout=args.timeout)
 
 
 def cmd_material(args: argparse.Namespace) -> int:
@@ -60,6 +60,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number greater than 0")
     return value
 
 
@@ -112,6 +123,9 @@ def register(sub: Any) -> None:
                         "system would; default: each event as its own department")
     p.add_argument("--no-validate", action="store_true",
                    help="skip the source-side checks (the stream app still enforces them)")
+    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
+                   help="give up (exit status 1) when the broker has not acknowledged every "
+                        "event within this many seconds (default 30)")
     add_common(p)
     p.set_defaults(func=cmd_produce)
 
@@ -151,11 +165,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_scenario)
 
     p = sub.add_parser("simulate", help="realistic department traffic (一件事 scenarios)")
-    p.add_argument("--rate", type=float, default=5.0, help="events per second, at most")
-    p.add_argument("--compression", type=float, default=60.0,
+    p.add_argument("--rate", type=positive_float, default=5.0,
+                   help="events per second, at most")
+    p.add_argument("--compression", type=positive_float, default=60.0,
                    help="simulated seconds per wall-clock second")
     p.add_argument("--backlog-hours", type=float, default=72.0,
-                   help="the simulated clock starts this far in the past")
+                   help="on the first run, the simulated clock starts this far in the past; "
+                        "a later run continues where the last one stopped (at most this far "
+                        "back; the cursor is kept in the data directory)")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--events", type=int, help="stop after this many events")
     p.add_argument("--duration", type=float, help="stop after this many seconds")

@@ -2,7 +2,10 @@
 
 Nothing is sent unless every line is good: a half-sent file is the worst outcome for
 an integrator replaying a day's events, so bad lines are all reported first
-(`file:line: REASON: detail`) and the command exits non-zero.
+(`file:line: REASON: detail`) and the command exits with status 2. Bad input (a file
+that cannot be read, is not UTF-8, or has bad lines; an unknown department) is status 2;
+a delivery the broker did not acknowledge (unreachable, timed out, refused) status 1
+(`DeliveryFailed`, one line).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from onewindow.domain.validation import validate
 from onewindow.errors import DecodeError, OneWindowError
 from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
-from producers.publisher import DepartmentPublishers, Publisher
+from producers.publisher import DeliveryFailed, DepartmentPublishers, Publisher
+
+#: what a file saved by Windows tools may start with (read as if it were not there)
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -40,15 +46,23 @@ def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
     events: list[dict[str, Any]] = []
     bad: list[BadLine] = []
     try:
-        # utf-8-sig: a file saved with a byte-order mark (as Windows tools do) reads the
-        # same; CRLF line ends are white space to the JSON parser
-        handle = path.open("r", encoding="utf-8-sig")
+        # bytes, decoded line by line: a line that is not UTF-8 is named exactly; a file
+        # saved with a byte-order mark (as Windows tools do) reads the same; CRLF line
+        # ends are white space to the JSON parser
+        handle = path.open("rb")
     except OSError as exc:
         raise OneWindowError(f"cannot read {path}: {exc.strerror}") from exc
-    n = 0
     with handle:
         try:
-            for n, line in enumerate(handle, 1):
+            for n, raw in enumerate(handle, 1):
+                if n == 1 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM):]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise OneWindowError(
+                        f"{path}:{n}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                        f"{exc.start + 1}); save the file as UTF-8") from exc
                 if not line.strip():
                     continue
                 try:
@@ -64,15 +78,17 @@ def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
                         bad.append(BadLine(n, rejection.reason, rejection.detail))
                         continue
                 events.append(event)
-        except UnicodeDecodeError as exc:
-            raise OneWindowError(f"{path}: not UTF-8 text at or after line {n + 1}; "
-                                 "save the file as UTF-8") from exc
+        except OSError as exc:
+            raise OneWindowError(f"cannot read {path}: {exc.strerror}") from exc
     return events, bad
 
 
 def produce_file(settings: Settings, path: Path, *, topic: str | None, validate: bool,
-                 out: TextIO, err: TextIO, as_department: str | None = None) -> int:
-    """Publish a JSON-lines file; exit status 0, or 1 with every bad line named.
+                 out: TextIO, err: TextIO, as_department: str | None = None,
+                 timeout: float = 30.0) -> int:
+    """Publish a JSON-lines file; exit status 0, or 2 with every bad line named. Raises
+    OneWindowError for other bad input, DeliveryFailed when the broker has not
+    acknowledged every event within `timeout` seconds (librdkafka's message timeout).
 
     Each event is published signed in as its own department's principal (`dept-<code>`,
     interfaces.md: a department writes only its own topic; with `topic`, as that topic's
@@ -98,20 +114,29 @@ def produce_file(settings: Settings, path: Path, *, topic: str | None, validate:
             print(f"{path}:{b.line}: {b.reason}: {b.detail}", file=err)  # noqa: T201
         print(f"onewindow produce: {len(bad)} bad line(s) in {path}; nothing was sent",  # noqa: T201
               file=err)
-        return 1
+        return 2
     codec = get_codec()
     args: dict[str, Any] = {"topics": topics, "departments": registry.codes, "codec": codec}
+    limit = {"message.timeout.ms": max(1, round(timeout * 1000))}
     pub: Publisher | DepartmentPublishers
     if as_department is not None:
-        pub = Publisher(settings.kafka_bootstrap, **args,
-                        config=producer_config(settings, department_principal(as_department)))
+        pub = Publisher(settings.kafka_bootstrap, **args, config={
+            **producer_config(settings, department_principal(as_department)), **limit})
     else:  # each event as the owner of the topic it goes to
         pub = DepartmentPublishers(
             settings.kafka_bootstrap, **args,
-            config_for=lambda d: producer_config(settings, department_principal(d)))
-    with pub:
-        for event in events:
-            pub.send(event, validate_first=False, topic=topic)
+            config_for=lambda d: {**producer_config(settings, department_principal(d)),
+                                  **limit})
+    try:
+        with pub:
+            for event in events:
+                pub.send(event, validate_first=False, topic=topic)
+            # a little past the message timeout, so every record has its delivery report
+            pub.flush(timeout + 5)
+    except DeliveryFailed as exc:
+        missing = len(events) - pub.report.total
+        raise DeliveryFailed(f"{missing} of {len(events)} events from {path} not delivered "
+                             f"within {timeout:g}s: {exc}") from exc
     delivered = pub.report.delivered
     per_topic = ", ".join(f"{t}={n}" for t, n in sorted(delivered.items()))
     print(f"sent {sum(delivered.values())} events from {path}"  # noqa: T201

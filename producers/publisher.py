@@ -8,6 +8,8 @@ this is the integrator's early warning, not the line of defence.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from onewindow.codec import Codec
 from onewindow.domain.validation import validate
-from onewindow.errors import OneWindowError
+from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.security.kafka_auth import department_of_principal
 from onewindow.topics import Topics, record_key
 
@@ -32,14 +34,25 @@ class RejectedEvent(OneWindowError):
         self.detail = detail
 
 
-class DeliveryFailed(OneWindowError):
-    """The broker did not acknowledge every record before the flush timed out or failed."""
+class DeliveryFailed(DeliveryError):
+    """The broker did not acknowledge every record before the flush timed out or failed
+    (exit status 1 on the command line)."""
+
+
+#: librdkafka errors that mean "no broker answered", not "the broker said no"
+_NO_ANSWER = (KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
+              KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE)
 
 
 @dataclass
 class DeliveryReport:
     delivered: Counter[str] = field(default_factory=Counter)
+    #: one line per distinct failure (readable: names the topic or the broker's error)
     failed: list[str] = field(default_factory=list)
+    #: how many records failed
+    failures: int = 0
+    #: the last error the client itself reported (connection refused, authentication ...)
+    broker_error: str | None = None
 
     @property
     def total(self) -> int:
@@ -69,8 +82,10 @@ class Publisher:
             "partitioner": "murmur2_random",
         }
         conf.update(config or {})
+        conf.setdefault("error_cb", self._on_error)
         #: the principal it signs in as (None on a PLAINTEXT cluster): named in refusals
         self.principal: str | None = conf.get("sasl.username")
+        self._bootstrap = str(conf["bootstrap.servers"])
         self._producer = Producer(conf)
         self._topics = topics
         self._departments = frozenset(departments)
@@ -111,12 +126,22 @@ class Publisher:
                 return
         self._producer.poll(0)
 
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's client-level errors (connection refused, sign-in failed, all
+        brokers down): kept to explain a failed delivery, never printed."""
+        if err.code() != KafkaError._ALL_BROKERS_DOWN or self.report.broker_error is None:
+            self.report.broker_error = err.str()
+
     def _fail(self, topic: str, err: KafkaError) -> None:
+        self.report.failures += 1
         if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
             who = self.principal or "this client"
             dept = department_of_principal(who) if self.principal else None
             who = f"department {dept}" if dept else who
             line = f"{who} may not write {topic}"
+        elif err.code() in _NO_ANSWER:
+            line = f"no acknowledgement from {self._bootstrap}: " \
+                   f"{self.report.broker_error or err.str()}"
         else:
             line = f"{topic}: {err.str()}"
         if line not in self.report.failed:
@@ -130,8 +155,12 @@ class Publisher:
 
     def flush(self, timeout: float = 30.0) -> DeliveryReport:
         remaining = self._producer.flush(timeout)
-        if remaining:
-            self.report.failed.append(f"{remaining} records not acknowledged within {timeout}s")
+        if remaining:  # still queued or in flight when the wait ended
+            self.report.failures += remaining
+            line = f"no acknowledgement from {self._bootstrap}: " \
+                   f"{self.report.broker_error or f'none within {timeout:g}s'}"
+            if line not in self.report.failed:
+                self.report.failed.append(line)
         if self.report.failed:
             raise DeliveryFailed("; ".join(self.report.failed[:3]))
         return self.report
@@ -188,19 +217,22 @@ class DepartmentPublishers:
         merged = DeliveryReport()
         for pub in self._by_department.values():
             merged.delivered.update(pub.report.delivered)
-            merged.failed.extend(pub.report.failed)
+            merged.failed.extend(x for x in pub.report.failed if x not in merged.failed)
+            merged.failures += pub.report.failures
+            merged.broker_error = pub.report.broker_error or merged.broker_error
         return merged
 
     def flush(self, timeout: float = 30.0) -> DeliveryReport:
-        failed: list[str] = []
+        """Flush every department's producer within one deadline of `timeout` seconds;
+        raise DeliveryFailed naming each distinct failure once."""
+        deadline = time.monotonic() + timeout
         for pub in self._by_department.values():
-            try:
-                pub.flush(timeout)
-            except DeliveryFailed as exc:
-                failed.append(str(exc))
-        if failed:
-            raise DeliveryFailed("; ".join(failed[:3]))
-        return self.report
+            with contextlib.suppress(DeliveryFailed):
+                pub.flush(max(0.1, deadline - time.monotonic()))
+        report = self.report
+        if report.failed:
+            raise DeliveryFailed("; ".join(report.failed[:3]))
+        return report
 
     def __enter__(self) -> DepartmentPublishers:
         return self

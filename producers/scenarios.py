@@ -163,6 +163,10 @@ class ScenarioConfig:
     withdraw_rate: float = 0.03
     conflict_rate: float = 0.02
     number_missing_rate: float = 0.1
+    #: an id namespace: when set, every case id (and so every event, task, material and
+    #: certificate id) carries it, and it is mixed into the seed, so two runs with
+    #: different `run` share no id (the simulator gives each run its own)
+    run: str = ""
 
 
 class ScenarioGenerator:
@@ -170,7 +174,8 @@ class ScenarioGenerator:
 
     def __init__(self, config: ScenarioConfig | None = None) -> None:
         self.config = config or ScenarioConfig()
-        self.rng = random.Random(self.config.seed)
+        cfg = self.config
+        self.rng = random.Random(f"{cfg.seed}/{cfg.run}" if cfg.run else cfg.seed)
         self.population = Population(self.rng)
         self._n = 0
 
@@ -185,7 +190,7 @@ class ScenarioGenerator:
         n = self._n
         bundle = r.choice(BUNDLES)
         accepted = cfg.start + timedelta(minutes=cfg.spacing_minutes * n)
-        case_id = f"GZ{accepted:%Y%m%d}{n:06d}"
+        case_id = f"GZ{accepted:%Y%m%d}{cfg.run}{n:06d}"
         events: list[dict[str, Any]] = []
         seq = iter(range(1, 10_000))
 

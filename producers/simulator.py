@@ -6,17 +6,30 @@ clock, never past now (an event from the future is dead-lettered as FUTURE_TIMES
 every event is published when the simulated clock reaches its `occurred_at`, at most
 `rate` events per second. A share of events is deliberately invalid or resent, so the
 dead-letter and duplicate paths have traffic too.
+
+A restart neither replays nor collides with the last run (a restarted `make run`):
+
+- every run has its own id namespace (`run_id`, from the start time in milliseconds,
+  base 36): it is part of every case id, so of every event id, and mixed into the seed;
+- the simulated clock a run reached is kept in `<data dir>/simulate-cursor.json` (per
+  bootstrap and topic prefix, written every few seconds and at the end); the next run
+  starts there, or `backlog` back if that is later, so after a short stop new cases are
+  accepted "now" within seconds instead of 72 simulated hours being replayed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import json
+import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from onewindow.codec import SHANGHAI as _CST
@@ -25,7 +38,7 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
-from producers.publisher import DepartmentPublishers
+from producers.publisher import DeliveryFailed, DepartmentPublishers
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 
 
@@ -39,6 +52,67 @@ class SimulationConfig:
     max_seconds: float | None = None
     invalid_rate: float = 0.01
     duplicate_rate: float = 0.01
+    #: the id namespace of this run (default: from the start time, see `run_id`)
+    run_id: str | None = None
+
+
+_DIGITS36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def run_id(start: datetime) -> str:
+    """A run's id namespace: its start time in milliseconds, base 36 (8 characters
+    until the year 4453), so runs started a millisecond apart share no id."""
+    n = int(start.timestamp() * 1000)
+    out = ""
+    while True:
+        n, d = divmod(n, 36)
+        out = _DIGITS36[d] + out
+        if n == 0:
+            return out
+
+
+def cursor_path(settings: Settings) -> Path:
+    return settings.data_dir / "simulate-cursor.json"
+
+
+def _cursor_key(settings: Settings) -> str:
+    return f"{settings.kafka_bootstrap} {settings.topic_prefix}".strip()
+
+
+def load_cursor(settings: Settings) -> datetime | None:
+    """The simulated time the last run against this cluster and prefix reached, if any
+    (an unreadable cursor is no cursor: the run starts `backlog` back)."""
+    try:
+        saved = json.loads(cursor_path(settings).read_text("utf-8"))
+        return datetime.fromisoformat(saved[_cursor_key(settings)])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_cursor(settings: Settings, reached: datetime) -> None:
+    """Record `reached` for this cluster and prefix (atomically; best effort)."""
+    path = cursor_path(settings)
+    try:
+        saved = json.loads(path.read_text("utf-8"))
+        if not isinstance(saved, dict):
+            saved = {}
+    except (OSError, ValueError):
+        saved = {}
+    saved[_cursor_key(settings)] = reached.astimezone(UTC).isoformat()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(saved, indent=1) + "\n", "utf-8")
+        os.replace(tmp, path)
+
+
+def start_time(now: datetime, backlog: timedelta, cursor: datetime | None) -> datetime:
+    """Where a run's simulated clock starts: the last run's cursor, but never more than
+    `backlog` back nor past `now`."""
+    start = now - backlog
+    if cursor is not None:
+        start = min(max(start, cursor), now)
+    return start
 
 
 def _spoil(event: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -61,16 +135,22 @@ def _spoil(event: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 def simulate(settings: Settings, config: SimulationConfig, *,
              out: TextIO | None = None, now: Callable[[], datetime] | None = None,
-             stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
+             stop: Callable[[], bool] = lambda: False,
+             publisher: Any = None) -> dict[str, int]:
+    """Run until `stop()`, `max_events` or `max_seconds`; the counts sent. `publisher`:
+    what to send through (default: each department's own `Publisher`); a DeliveryFailed
+    from its final flush ends the run (exit status 1 on the command line)."""
     clock = now or (lambda: datetime.now(UTC))
-    rng = random.Random(config.seed)
     start_wall = time.monotonic()
-    sim_start = clock() - config.backlog
+    started = clock()
+    run = config.run_id or run_id(started)
+    rng = random.Random(f"{config.seed}/{run}")
+    sim_start = start_time(started, config.backlog, load_cursor(settings))
     # Spacing of acceptances so that the event rate roughly matches `rate` (about 15
     # events per case) at this compression.
     spacing = max(0.05, config.compression * 15 / (config.rate * 60))
     gen = ScenarioGenerator(ScenarioConfig(seed=config.seed, start=sim_start,
-                                           spacing_minutes=spacing))
+                                           spacing_minutes=spacing, run=run))
     registry = load_registry(settings.departments_file)
     topics = Topics(settings.topic_prefix)
     pending: list[tuple[datetime, int, dict[str, Any]]] = []
@@ -78,42 +158,65 @@ def simulate(settings: Settings, config: SimulationConfig, *,
     next_accept = sim_start
     counts = {"sent": 0, "invalid": 0, "duplicates": 0, "cases": 0}
     last_report = time.monotonic()
+    sim_now = sim_start
     # each department publishes with its own credential (interfaces.md, Kafka)
-    with DepartmentPublishers(
-            settings.kafka_bootstrap, topics=topics, departments=registry.codes,
-            codec=get_codec(),
-            config_for=lambda d: producer_config(settings, department_principal(d))) as pub:
-        while not stop():
-            elapsed = time.monotonic() - start_wall
-            if config.max_seconds is not None and elapsed >= config.max_seconds:
-                break
-            if config.max_events is not None and counts["sent"] >= config.max_events:
-                break
-            sim_now = min(clock(), sim_start + timedelta(seconds=elapsed * config.compression))
-            while next_accept <= sim_now + timedelta(minutes=spacing):
-                case = gen.case()
-                counts["cases"] += 1
-                next_accept = case[0]["occurred_at"]
-                for e in case:
-                    heapq.heappush(pending, (e["occurred_at"], next(seq), e))
-            budget = int(config.rate * elapsed) + 1 - counts["sent"]  # token bucket
-            sent_now = 0
-            while pending and pending[0][0] <= sim_now and sent_now < budget:
-                _, _, event = heapq.heappop(pending)
-                if rng.random() < config.invalid_rate:
-                    pub.send(_spoil(event, rng), validate_first=False,
-                             topic=topics.input(event["department"]))
-                    counts["invalid"] += 1
-                pub.send(event, validate_first=False)
-                if rng.random() < config.duplicate_rate:
+    pub = publisher if publisher is not None else DepartmentPublishers(
+        settings.kafka_bootstrap, topics=topics, departments=registry.codes,
+        codec=get_codec(),
+        config_for=lambda d: producer_config(settings, department_principal(d)))
+    if out is not None:
+        print(f"simulate: run {run}, simulated time from "  # noqa: T201
+              f"{sim_start.astimezone(_CST):%Y-%m-%d %H:%M}", file=out, flush=True)
+    try:
+        with pub, _keeping_cursor(settings, lambda: sim_now):
+            while not stop():
+                elapsed = time.monotonic() - start_wall
+                if config.max_seconds is not None and elapsed >= config.max_seconds:
+                    break
+                if config.max_events is not None and counts["sent"] >= config.max_events:
+                    break
+                sim_now = min(clock(), sim_start + timedelta(seconds=elapsed * config.compression))
+                while next_accept <= sim_now + timedelta(minutes=spacing):
+                    case = gen.case()
+                    counts["cases"] += 1
+                    next_accept = case[0]["occurred_at"]
+                    for e in case:
+                        heapq.heappush(pending, (e["occurred_at"], next(seq), e))
+                budget = int(config.rate * elapsed) + 1 - counts["sent"]  # token bucket
+                sent_now = 0
+                while pending and pending[0][0] <= sim_now and sent_now < budget:
+                    _, _, event = heapq.heappop(pending)
+                    if rng.random() < config.invalid_rate:
+                        pub.send(_spoil(event, rng), validate_first=False,
+                                 topic=topics.input(event["department"]))
+                        counts["invalid"] += 1
                     pub.send(event, validate_first=False)
-                    counts["duplicates"] += 1
-                counts["sent"] += 1
-                sent_now += 1
-            if out is not None and time.monotonic() - last_report > 10:
-                last_report = time.monotonic()
-                print(f"simulate: {counts['sent']} events, {counts['cases']} cases, "  # noqa: T201
-                      f"simulated time {sim_now.astimezone(_CST):%Y-%m-%d %H:%M}", file=out,
-                      flush=True)
-            time.sleep(0.05)
+                    if rng.random() < config.duplicate_rate:
+                        pub.send(event, validate_first=False)
+                        counts["duplicates"] += 1
+                    counts["sent"] += 1
+                    sent_now += 1
+                if time.monotonic() - last_report > 10:
+                    last_report = time.monotonic()
+                    save_cursor(settings, sim_now)
+                    if out is not None:
+                        report = pub.report
+                        trouble = f"; broker: {report.broker_error}" \
+                            if report.broker_error and not report.total else ""
+                        print(f"simulate: {counts['sent']} events, {counts['cases']} cases, "  # noqa: T201
+                              f"{report.total} delivered, simulated time "
+                              f"{sim_now.astimezone(_CST):%Y-%m-%d %H:%M}{trouble}", file=out,
+                              flush=True)
+                time.sleep(0.05)
+    except DeliveryFailed as exc:
+        raise DeliveryFailed(f"{pub.report.failures} records not delivered: {exc}") from exc
     return counts
+
+
+@contextlib.contextmanager
+def _keeping_cursor(settings: Settings, reached: Callable[[], datetime]) -> Any:
+    """Save the simulated time reached when the run ends, however it ends."""
+    try:
+        yield
+    finally:
+        save_cursor(settings, reached())

@@ -30,6 +30,7 @@ from typing import Any
 
 from onewindow.config import Settings
 from onewindow.errors import ConfigError
+from onewindow.logs import librdkafka_logger
 
 ADMIN = "admin"
 STREAM = "svc-stream"
@@ -151,9 +152,12 @@ def client_config(settings: Settings, principal: str) -> dict[str, Any]:
     """librdkafka (confluent-kafka) settings to reach the cluster as `principal`:
     `bootstrap.servers` plus the SASL/SCRAM-SHA-512 sign-in (and TLS trust for SASL_SSL);
     only `bootstrap.servers` when the cluster is PLAINTEXT (a benchmark baseline).
-    Every consumer built on it reads `read_committed` (interfaces.md, transactions)."""
+    Every consumer built on it reads `read_committed` (interfaces.md, transactions).
+    librdkafka's own log lines go to Python logging (`onewindow.logs.librdkafka_logger`),
+    never straight to stderr: a process's log gets them, a one-shot command's terminal not."""
     conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap,
-                            "isolation.level": "read_committed"}
+                            "isolation.level": "read_committed",
+                            "logger": librdkafka_logger()}
     protocol = settings.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return conf
