@@ -35,13 +35,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -65,6 +67,7 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.domain.access import LockoutPolicy
 from onewindow.domain.calendar import WorkingCalendar
+from onewindow.domain.protection import scrub
 from onewindow.observability import instrument
 from onewindow.observability.supervisor import SupervisorCollector
 from onewindow.read_model.engine import make_engine
@@ -82,6 +85,8 @@ _ERROR_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
                 429: "too_many_requests", 503: "unavailable"}
 #: paths whose 401/403 a browser gets as JSON even when it accepts HTML
 _API_PREFIXES = ("/api/", "/auth/", "/metrics", "/openapi.json")
+#: Swagger UI's script and style, from the fastapi-offline package (no CDN)
+SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
 #: every router of the app, in the order they are matched
 ROUTERS = (ops_api.router, auth_api.router, cases_api.router, materials_api.router,
            screen_api.router, access_api.router, pages.router)
@@ -152,6 +157,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         app.include_router(router)
     _docs(app)
     app.mount("/static", pages.static_files(), name="static")
+    app.mount("/static-docs", StaticFiles(directory=SWAGGER_UI), name="static-docs")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # X-Forwarded-For/-Proto believed only from the configured proxies (none by default;
     # uvicorn's own handling is off: `onewindow counter` runs with proxy_headers=False).
@@ -167,14 +173,17 @@ def _shared_pool(engine: Engine) -> dict[str, Any]:
 
 
 def _docs(app: FastAPI) -> None:
-    """``/openapi.json`` and ``/docs`` for signed-in users only (any role)."""
+    """``/openapi.json`` and ``/docs`` for signed-in users only (any role). Swagger UI
+    comes from the fastapi-offline package (``/static-docs``), never from a CDN: a
+    script from elsewhere would run with the signed-in user's session."""
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_who: SignedIn) -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)
-    def docs(_who: SignedIn) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+    def docs(_who: SignedIn) -> FileResponse:
+        return FileResponse(pages.STATIC / "docs.html", media_type="text/html; charset=utf-8",
+                            headers=pages.PAGE_HEADERS)
 
 
 @asynccontextmanager
@@ -221,7 +230,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
                                 status_code=303)
     headers = dict(getattr(exc, "headers", None) or {})
     code = headers.pop("X-Error-Code", None) or _ERROR_CODES.get(exc.status_code, "error")
-    return JSONResponse({"error": code, "detail": exc.detail},
+    # a detail may quote the request (a case id): never an ID number typed there
+    return JSONResponse({"error": code, "detail": scrub(exc.detail)},
                         status_code=exc.status_code, headers=headers or None)
 
 
@@ -230,6 +240,21 @@ async def _invalid(_request: Request, exc: RequestValidationError) -> JSONRespon
     detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
               for e in exc.errors()]
     return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+
+def _secure_headers(request: Request, response: Response) -> None:
+    """What every answer carries: no sniffing, no framing, no referrer; nothing that
+    holds data is cached (the API, every HTML page, the static copies of the pages
+    included), and HTML gets the pages' CSP."""
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "no-referrer")
+    html = h.get("content-type", "").startswith("text/html")
+    if html:
+        h.setdefault("Content-Security-Policy", pages.PAGE_HEADERS["Content-Security-Policy"])
+    if html or not request.url.path.startswith(("/static/", "/static-docs/")):
+        h.setdefault("Cache-Control", "no-store")
 
 
 async def _observe(request: Request,
@@ -241,6 +266,7 @@ async def _observe(request: Request,
     response = await call_next(request)
     route = request.scope.get("route")
     path = getattr(route, "path", "other")
+    _secure_headers(request, response)
     metrics.requests.labels(request.method, path, str(response.status_code)).inc()
     metrics.seconds.labels(request.method, path).observe(time.perf_counter() - t0)
     log.info("%s %s %d", request.method, path, response.status_code)

@@ -4,12 +4,16 @@ user store of the counter app's staff)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
 from counter import staff_migrations
 from onewindow.cli_options import add_common, settings_from
+from onewindow.errors import ConfigError
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine
 from onewindow.security import passwords
@@ -55,8 +59,13 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 def cmd_users(args: argparse.Namespace) -> int:
     """`onewindow users add|disable|enable|reset-password|list|token|revoke-tokens`."""
     s = settings_from(args)
-    engine = make_engine(s.database_url, writer=True)
-    staff_migrations.upgrade(engine)
+    os.umask(0o077)  # a new SQLite file holding the user store is the operator's alone
+    try:
+        engine = make_engine(s.database_url, writer=True)
+        staff_migrations.upgrade(engine)
+    except (ArgumentError, NoSuchModuleError, OperationalError) as exc:
+        raise ConfigError(f"cannot open the user store at {s.database_url!r}: "
+                          f"{str(exc).splitlines()[0][:200]}") from None
     now = datetime.now(UTC)
     out = sys.stdout
     if args.action == "list":
@@ -72,7 +81,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         password, generated = _password(args)
         users.add_user(engine, args.username, args.role or [], password, now,
                        display_name=args.display_name)
-        out.write(f"user {args.username} added with roles {','.join(sorted(args.role))}\n")
+        [view] = [u for u in users.list_users(engine) if u.username == args.username]
+        out.write(f"user {args.username} added with roles {','.join(view.roles)}\n")
         if generated:
             out.write(f"password (shown once): {password}\n")
     elif args.action == "reset-password":
@@ -82,7 +92,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         if generated:
             out.write(f"password (shown once): {password}\n")
     elif args.action in ("disable", "enable"):
-        users.set_disabled(engine, args.username, args.action == "disable")
+        users.set_disabled(engine, args.username, args.action == "disable", now)
         out.write(f"user {args.username} {args.action}d\n")
     elif args.action == "token":
         token = users.issue_token(engine, args.username, args.label, now)

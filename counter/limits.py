@@ -2,7 +2,8 @@
 
 * :class:`BodyLimit`: an ASGI middleware answering 413 ``{"error": "too_large"}`` to a
   request whose body is over the limit, by its ``Content-Length`` before the app runs,
-  or, when chunked, as it arrives; the app never buffers more than the limit. (FastAPI's
+  or, when chunked, as it arrives (the app is told the client went away and its own
+  answer is dropped); the app never buffers more than the limit. (FastAPI's
   own ``max_body_size`` answers ``text/plain``; every error of this API is JSON.)
 * :class:`RateLimiter`: at most ``limit`` events per ``window`` seconds per key (a client
   address, a user, a case), in memory, with bounded memory.
@@ -36,10 +37,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with a JSON 413."""
 
@@ -57,27 +54,33 @@ class BodyLimit:
                 if declared < 0 or declared > self.max_bytes:
                     await self._refuse(send)
                     return
-        seen, started = 0, False
+        seen, too_large = 0, False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # past the limit the app is told the client went away: it stops reading
+            # (whatever it answers then is dropped) and the 413 below goes out instead
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not too_large:
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"error": "too_large",

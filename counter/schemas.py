@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
+
+from onewindow.domain.normalise import normalise_number
 
 IdType = Literal["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"]
 
@@ -215,6 +217,14 @@ class DeadLetterList(Page):
 class HolderQuery(BaseModel):
     id_type: IdType
     id_number: str = Field(min_length=1, max_length=64)
+
+    @field_validator("id_number")
+    @classmethod
+    def _has_a_number(cls, value: str) -> str:
+        """Blanks and invisible characters alone are no number (domain.md section 5)."""
+        if not normalise_number(value):
+            raise ValueError("no ID number in the value")
+        return value
 
 
 # --------------------------------------------------------------------- counter screen

@@ -103,6 +103,8 @@ def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
         else:
             name, masked = row["applicant_name"], row["applicant_id_masked"]
         conflicts += sum(len(d["conflicts"]) for d in docs)
+        audit("holder.documents", holder_target(id_type, id_hash),
+              "ok" if docs else "not_found", f"on the case card of {case_id}")
         out_holders.append({
             "holder": {"id_type": id_type, "id_masked": masked, "name": name},
             "is_applicant": is_applicant, "total_documents": len(docs),
@@ -172,10 +174,14 @@ def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calen
     client = client_address(request)
     case_id = body.case_id.strip()
     audit = AuditTrail(request, CITIZEN)
-    if limits.lookup_case.exhausted(case_id) or not limits.lookup_client.allow(client):
+    if limits.lookup_case.exhausted(case_id):
+        audit("lookup", case_id, "limited")
+        raise HTTPException(429, "too many lookups of this case; try again later",
+                            headers={"Retry-After": str(limits.lookup_case.retry_after(case_id))})
+    if not limits.lookup_client.allow(client):
         audit("lookup", case_id, "limited")
         raise HTTPException(429, "too many lookups; try again later",
-                            headers={"Retry-After": "60"})
+                            headers={"Retry-After": str(limits.lookup_client.retry_after(client))})
     row = queries.get_case(c, case_id)
     ok = receipt.matches(protector.digest, case_id, body.query_code)
     if not ok or row is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,16 @@ def id_key_env(settings: Settings) -> dict[str, str]:
 FIRST_ADMIN = ("admin", ["supervisor", "ops"])
 
 
+def _cli_name() -> str:
+    """How to call `onewindow` from here: the name when it is on PATH, else the script
+    beside this Python (`.venv/bin/onewindow` after `make run`)."""
+    beside = Path(sys.executable).parent / "onewindow"
+    on_path = shutil.which("onewindow")
+    if on_path and Path(on_path).resolve() == beside.resolve():
+        return "onewindow"
+    return os.path.relpath(beside) if beside.exists() else "onewindow"
+
+
 def first_admin(settings: Settings) -> str | None:
     """The staff store migrated; on an empty user store, the first administrator's
     generated password (to print once), else None."""
@@ -144,17 +155,21 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
         base = f"http://127.0.0.1:{settings.counter_port}"
         lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})"]
         _wait_http(f"{base}/healthz", 60)
-        lines += [f"  counter screen   {base}/",
+        lines += [f"  sign in          {base}/login",
+                  f"  counter screen   {base}/",
                   f"  window board     {base}/board",
                   f"  progress lookup  {base}/lookup",
+                  f"  access log       {base}/audit",
                   f"  API docs         {base}/docs",
                   f"  metrics          {base}/metrics"]
         lines += [f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics"]
         lines += [f"  logs             {logs}/"]
+        cli = _cli_name()
         if admin_password is not None:
             lines += [f"sign in as {FIRST_ADMIN[0]} with the password {admin_password}",
-                      "  (shown once; `onewindow users reset-password admin` sets a new one,"
-                      " `onewindow users add NAME --role clerk` adds staff)"]
+                      f"  (shown once; `{cli} users reset-password admin` sets a new one,"
+                      f" `{cli} users add NAME --role clerk` adds staff, `--role auditor`"
+                      " an auditor for /audit)"]
         lines += ["Ctrl-C stops everything."]
         print("\n".join(lines), flush=True)  # noqa: T201
         while not stop.is_set():

@@ -15,6 +15,7 @@ Standard library only, like the rest of :mod:`onewindow.domain`.
 from __future__ import annotations
 
 import hmac
+import unicodedata
 from collections.abc import Callable
 
 __all__ = ["ALPHABET", "matches", "normalise_code", "query_code"]
@@ -36,7 +37,9 @@ def query_code(digest: Callable[[str], str], case_id: str) -> str:
 
 def normalise_code(text: str) -> str:
     """What a citizen typed, as the eight characters to compare: case, blanks and
-    hyphens ignored, O read as 0 and I/L as 1 (Crockford's decoding rule)."""
+    hyphens ignored, full-width forms read as ASCII, O read as 0 and I/L as 1
+    (Crockford's decoding rule)."""
+    text = unicodedata.normalize("NFKC", text)  # full-width letters of an input method
     return "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
 
 

@@ -18,10 +18,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from onewindow.errors import OneWindowError
 
-__all__ = ["MIN_LENGTH", "WeakPassword", "dummy_verify", "generate", "hash_password",
+__all__ = ["MAX_LENGTH", "MIN_LENGTH", "WeakPassword", "dummy_verify", "generate", "hash_password",
            "needs_rehash", "validate", "verify"]
 
 MIN_LENGTH = 12
+#: the sign-in form takes at most this many characters
+MAX_LENGTH = 256
 _hasher = PasswordHasher()
 #: verified against when the user does not exist, so both answers take as long
 _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
@@ -35,6 +37,8 @@ def validate(password: str) -> None:
     """Raise :class:`WeakPassword` unless ``password`` meets the policy above."""
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
     kinds = sum(any(test(c) for c in password) for test in (
         str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum()))
     if kinds < 3:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from onewindow.domain.access import Principal
+from onewindow.domain.protection import scrub
 from onewindow.staff.tables import ACCESS_LOG
 
 __all__ = ["CITIZEN", "MIN_RETENTION_DAYS", "Entry", "append", "holder_target", "holder_targets", "purge",
@@ -49,14 +50,17 @@ class Entry:
 
 
 def append(engine: Engine, who: Principal, entry: Entry, client: str, now: datetime) -> None:
-    """Append one row (its own transaction, committed before the answer leaves)."""
+    """Append one row (its own transaction, committed before the answer leaves). Every
+    text that came from the request (a case id, a user name typed at sign-in ...) is
+    scrubbed first: an ID number typed where a case number belongs is kept masked, as
+    everywhere past the input topics (:func:`onewindow.domain.protection.scrub`)."""
     with engine.begin() as c:
         c.execute(insert(ACCESS_LOG).values(
-            at=now, subject=who.subject, name=who.name,
+            at=now, subject=scrub(who.subject)[:512], name=scrub(who.name)[:256],
             roles=",".join(sorted(r.value for r in who.roles)), action=entry.action,
-            target=None if entry.target is None else entry.target[:512],
+            target=None if entry.target is None else scrub(entry.target[:512]),
             client=client[:64], result=entry.result,
-            detail=None if entry.detail is None else entry.detail[:1024]))
+            detail=None if entry.detail is None else scrub(entry.detail[:1024])))
 
 
 def query(c: Connection, *, since: datetime | None = None, until: datetime | None = None,

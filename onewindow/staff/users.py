@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -103,17 +103,22 @@ def _end_sessions(c: Any, username: str) -> None:
     c.execute(SESSIONS.delete().where(SESSIONS.c.subject == f"local:{username}"))
 
 
-def set_disabled(engine: Engine, username: str, disabled: bool) -> None:
-    """Disable (sessions and API tokens stop working at once) or enable a user; enabling
-    also clears a lockout."""
+def set_disabled(engine: Engine, username: str, disabled: bool,
+                 now: datetime | None = None) -> None:
+    """Disable (sessions end, API tokens are revoked: enabling again brings none back) or
+    enable a user; enabling also clears a lockout."""
+    now = now or datetime.now(UTC)
     with engine.begin() as c:
         _existing(c, username)
         values: dict[str, Any] = {"disabled": disabled}
         if not disabled:
             values |= {"failed_logins": 0, "locked_until": None}
         c.execute(update(USERS).where(USERS.c.username == username).values(**values))
-        if disabled:
+        if disabled:  # sessions end, API tokens are revoked for good
             _end_sessions(c, username)
+            c.execute(update(API_TOKENS).where(API_TOKENS.c.username == username,
+                                               API_TOKENS.c.revoked_at.is_(None))
+                      .values(revoked_at=now))
 
 
 def reset_password(engine: Engine, username: str, password: str, now: datetime) -> None:
@@ -154,7 +159,10 @@ def authenticate(engine: Engine, username: str, password: str, now: datetime,
             return None
         where = USERS.c.username == username
         if not ok:
-            failures, locked = policy.after_failure(row.failed_logins, now)
+            # a lock that has run out starts the count over: one wrong password after it
+            # is one failure, not another lock
+            before = 0 if row.locked_until is not None else row.failed_logins
+            failures, locked = policy.after_failure(before, now)
             c.execute(update(USERS).where(where).values(failed_logins=failures,
                                                         locked_until=locked))
             return None

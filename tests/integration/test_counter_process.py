@@ -70,3 +70,17 @@ def test_sign_in_csrf_lockout_and_limits_over_http(counter) -> None:
                           timeout=10).status_code == 401
     assert httpx.post(f"{base}/auth/login", json={"username": "desk1", "password": PASSWORD},
                       timeout=10).status_code == 401
+
+
+def test_a_chunked_body_over_the_limit_is_413_json(counter) -> None:
+    """No Content-Length: the limit holds as the body arrives (was a 400)."""
+    base, db_url = counter
+    headers = bearer_for(db_url, "clerk") | {"Content-Type": "application/json"}
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1024
+
+    for path in ("/api/search", "/api/lookup"):
+        r = httpx.post(f"{base}{path}", content=chunks(), headers=headers, timeout=10)
+        assert r.status_code == 413 and r.json()["error"] == "too_large", (path, r.text)

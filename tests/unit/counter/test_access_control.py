@@ -142,10 +142,13 @@ def test_a_disabled_user_and_a_revoked_token_stop_at_once(user_client, engine, c
     assert c.get(f"/api/cases/{CASE}").status_code == 200
     users.set_disabled(engine, "leaver", True)
     assert c.get(f"/api/cases/{CASE}").status_code == 401
-    users.set_disabled(engine, "leaver", False)
-    assert c.get(f"/api/cases/{CASE}").status_code == 200
-    users.revoke_tokens(engine, "leaver", clock.now)
+    users.set_disabled(engine, "leaver", False)  # enabled again: the old token stays dead
     assert c.get(f"/api/cases/{CASE}").status_code == 401
+    token = users.issue_token(engine, "leaver", "new", clock.now)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert c.get(f"/api/cases/{CASE}", headers=headers).status_code == 200
+    users.revoke_tokens(engine, "leaver", clock.now)
+    assert c.get(f"/api/cases/{CASE}", headers=headers).status_code == 401
 
 
 def test_the_access_log_holds_one_row_per_read_and_cannot_be_changed(
@@ -160,11 +163,14 @@ def test_the_access_log_holds_one_row_per_read_and_cannot_be_changed(
     clerk.get("/api/board")  # refused: logged as denied
     clerk.post("/api/search", json={"q": RID})  # by number, across ID types
     rows = auditor.get("/api/access-log", params={"user": "clerk3"}).json()["items"]
-    assert [(r["action"], r["result"]) for r in reversed(rows)] == [
+    actions = [(r["action"], r["result"]) for r in reversed(rows)]
+    card = actions.index(("case.card", "ok"))
+    shown = [a for a in actions[card + 1:] if a[0] == "holder.documents"][:-1]
+    assert shown and set(shown) == {("holder.documents", "ok")}  # each holder on the card
+    assert [a for a in actions if a[0] != "holder.documents"] == [
         ("case.read", "ok"), ("case.timeline", "ok"), ("case.card", "ok"),
-        ("case.read", "not_found"), ("holder.documents", "ok"), ("denied", "denied"),
-        ("search", "not_found")]
-    rows = rows[1:]
+        ("case.read", "not_found"), ("denied", "denied"), ("search", "not_found")]
+    rows = [r for r in rows[1:] if "case card" not in (r["detail"] or "")]
     assert {r["name"] for r in rows} == {"clerk3"} and {r["client"] for r in rows} == {
         "testclient"}
     assert all(r["at"] for r in rows) and rows[-1]["target"] == CASE
@@ -173,8 +179,10 @@ def test_the_access_log_holds_one_row_per_read_and_cannot_be_changed(
     # "who read this citizen's documents?": by ID number in the body, hashed
     by_holder = auditor.post("/api/access-log/query", json={
         "holder": {"id_type": "RESIDENT_ID", "id_number": RID}}).json()["items"]
-    assert [(r["name"], r["action"]) for r in by_holder] == [
-        ("auditor1", "access_log.read"), ("clerk3", "search"), ("clerk3", "holder.documents")]
+    assert [(r["name"], r["action"], (r["detail"] or "")[:20]) for r in by_holder] == [
+        ("auditor1", "access_log.read", ""), ("clerk3", "search", "0 cases"),
+        ("clerk3", "holder.documents", "1 documents"),
+        ("clerk3", "holder.documents", "on the case card of ")]
     # the auditor's own reads are logged too
     assert auditor.get("/api/access-log", params={"action": "access_log.read"}).json()["items"]
     # no route changes the log ...
@@ -331,3 +339,30 @@ def test_out_of_range_instants_and_days_are_422_never_500(user_client) -> None:
     assert r.status_code == 422
     assert c.get("/api/access-log", params={"since": "2025-01-01T00:00:00+08:00"}
                  ).status_code == 200
+
+
+def test_an_id_number_typed_as_a_case_number_stays_masked(user_client, anon) -> None:
+    """Review finding: a resident ID typed where a case number belongs was echoed in the
+    404 and kept in the (undeletable) access log in plaintext."""
+    clerk = user_client("clerk", name="typist")
+    auditor = user_client("auditor")
+    for path in (f"/api/cases/{RID}", f"/api/cases/{RID}/card", f"/api/materials/{RID}"):
+        r = clerk.get(path)
+        assert r.status_code == 404 and RID not in r.text, path
+    assert anon.post("/api/lookup", json={"case_id": RID, "query_code": "AAAAAAAA"}
+                     ).status_code == 404
+    assert anon.post("/auth/login", json={"username": RID, "password": "x"}).status_code == 401
+    log = auditor.get("/api/access-log", params={"limit": 500}).text
+    assert RID not in log and "44**************37" in log
+    # blanks or invisible characters alone are no ID number
+    for typed in ("   ", "\u200b"):
+        r = clerk.post("/api/holders/materials", json={"id_type": "RESIDENT_ID",
+                                                       "id_number": typed})
+        assert r.status_code == 422
+
+
+def test_full_width_query_codes_are_read_as_typed(client, anon, settings) -> None:
+    code = _code(settings, CASE)
+    full = "".join(chr(ord(ch) + 0xFEE0) if ch.isalnum() else ch for ch in code)
+    r = anon.post("/api/lookup", json={"case_id": CASE, "query_code": full})
+    assert r.status_code == 200

@@ -111,3 +111,15 @@ def test_retention_purge_deletes_only_rows_past_it(engine) -> None:
     assert access_log.purge(engine, now, 180) == 1
     with engine.connect() as c:
         assert [r["target"] for r in access_log.query(c)] == ["D0", "D179"]
+
+
+def test_a_lock_that_ran_out_starts_the_count_over(engine) -> None:
+    staff_migrations.upgrade(engine)
+    users.add_user(engine, "u3", ["clerk"], PASSWORD, NOW)
+    policy = LockoutPolicy(max_failures=3, lock_for=timedelta(minutes=15))
+    for _ in range(3):
+        users.authenticate(engine, "u3", "nope", NOW, policy)
+    assert users.authenticate(engine, "u3", PASSWORD, NOW, policy) is None  # locked
+    later = NOW + timedelta(minutes=16)
+    assert users.authenticate(engine, "u3", "nope", later, policy) is None  # one failure
+    assert users.authenticate(engine, "u3", PASSWORD, later, policy) is not None
