@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from onewindow.departments import load_registry
 from onewindow.provision import provision
@@ -305,7 +305,7 @@ def test_the_auditor_sees_who_read_what(stack: Stack, browser: Browser) -> None:
     ctx, page = _signed_in(browser, stack, "clerk1")
     page.goto(stack.base + "/audit")
     assert page.url.startswith(stack.base + "/login?next=%2Faudit&denied=1")
-    assert "无权访问" in page.locator("#login-message").inner_text()
+    expect(page.locator("#login-message")).to_contain_text("无权访问")  # filled in by login.js
     me = page.request.get(stack.base + "/api/session").json()
     assert me["name"] in page.locator("#signed-in-text").inner_text()
     assert page.get_attribute("#go-home", "href") == "/"
