@@ -24,16 +24,12 @@ from sqlalchemy import (
     false,
 )
 
+from onewindow.read_model.tables import NAMING
 from onewindow.read_model.types import UTCDateTime
 
 __all__ = ["ACCESS_LOG", "API_TOKENS", "LOGIN_STATES", "SESSIONS", "USERS", "metadata"]
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+#: the read model's naming convention, so both histories name constraints alike
 metadata = MetaData(naming_convention=NAMING)
 
 #: local user store (the embedded default; a city's users come from OpenID Connect)
