@@ -6,7 +6,8 @@ and queue the output records (`stream_apps.output`). Faust acks a `take_events` 
 only after the loop body finished; before it commits acked offsets it flushes its own
 producer (the table changelog) and, through a sensor, ours. So every output and state
 change of a committed record is on the broker: outputs are at least once, and the
-sinks upsert.
+sinks upsert. An output refused for good dead-letters its input ``OUTPUT_FAILED``
+(`stream_apps.output`) instead of stopping the worker.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from stream_apps.faust_context import TableAccess, records
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.output import OutputProducer
+from stream_apps.records import InRecord, OutRecord
 
 BATCH_MAX = 1000
 BATCH_WITHIN = 0.05  # seconds: a lone event waits at most this long for company
@@ -57,8 +59,17 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     inputs = list(topics.inputs(registry.codes))
     source = app.topic(*inputs, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
+
+    def output_failed(rec: InRecord, why: str) -> OutRecord:
+        """An output of ``rec`` refused for good: ``rec`` is dead-lettered OUTPUT_FAILED
+        (stream_apps.output), and counted."""
+        dead, tally = processor.output_failed(rec, why)
+        # counted as applied already (its state advanced): only the dead letter here
+        metrics.dead_lettered.labels(tally.department, tally.event_type, tally.reason).inc()
+        return dead
+
     output = OutputProducer(settings.kafka_bootstrap, client_id=f"{app.conf.id}-output",
-                            config=producer_config(settings, STREAM))
+                            config=producer_config(settings, STREAM), on_failed=output_failed)
     output.guard_commits(app)
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec

@@ -15,11 +15,40 @@ must be on the partition its key belongs to (``WRONG_PARTITION``,
 `onewindow.topics.partition_for`); then the fold (duplicate, ``EVENT_ID_CONFLICT``).
 The partition comes after what the event says and after its key (a key that is not the
 case_id is wrong wherever it lies, and the partition is a function of the key) and before
-the fold, which would read and write the state of the wrong partition's store.
+the fold, which would read and write the state of the wrong partition's store. Before all
+of them, a record over 256 KiB is ``TOO_LARGE`` undecoded
+(`onewindow.domain.validation.check_record_size`).
+
+Sizes (issue 13): no valid record can make an output over ``MAX_OUTPUT_BYTES`` (1,000,000
+bytes: librdkafka's and aiokafka's default record limit, which `OutputProducer` sets
+explicitly, under the broker's 1 MiB). The bound, from the limits of
+`onewindow.domain.limits`:
+
+* CaseActivity: its ``event_json`` is the event's JSON form, whose strings are at most
+  ``MAX_JSON_BYTES`` (512 KiB) as JSON; the keys, punctuation and the keyed hashes of
+  protection add at most ~40 KB (under 300 fields: 100 tasks of three, 64 declared fields,
+  the party, each hash 64 characters); the other fields are short. So under 600 KB.
+* CaseState (Avro, UTF-8 strings): the acceptance record's strings are at most the
+  record's 256 KiB, plus one entry per task (at most 100 declared, plus those named only by
+  updates, each at most ``MAX_CODE_CHARS``).
+* The fold state (the table's value and its changelog record, ASCII JSON): the acceptance
+  record is at most ``MAX_JSON_BYTES``; each further applied event adds at most ~5 KB
+  (its event id twice, fingerprint, task entry and a new task id, all escaped), ~150
+  bytes usually. This one, like CaseState's task list, grows with the events of a case,
+  which no per-record rule bounds: a case of thousands of updates could pass 1 MB
+  (docs/state-rules.md; not handled yet).
+* DeadLetter: the original bytes, which may be as large as the broker accepted, so
+  `_dead` keeps at most what fits (`_fit_dead_letter`) and says so in the detail.
+
+A record whose activity would still be over the limit is dead-lettered ``OUTPUT_FAILED``
+before it is applied (never expected: a safety net), and `OutputProducer` dead-letters
+``OUTPUT_FAILED`` a record whose output the client or the broker refuses for good
+(`output_failed`, through `OutRecord.source`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,15 +59,29 @@ from onewindow.codec import Codec
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.case import CaseState, Outcome, event_fingerprint, project
 from onewindow.domain.clock import from_ms
-from onewindow.domain.validation import INVALID_FIELD, WRONG_PARTITION, validate
+from onewindow.domain.validation import (
+    INVALID_FIELD,
+    OUTPUT_FAILED,
+    WRONG_PARTITION,
+    check_record_size,
+    validate,
+)
 from onewindow.errors import DecodeError
 from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics, partition_for
-from stream_apps.records import InRecord, OutRecord
+from stream_apps.records import MAX_OUTPUT_BYTES, InRecord, OutRecord
 
 APPLIED = "applied"
 DUPLICATE = "duplicate"
 DEAD_LETTERED = "dead_lettered"
+
+#: Room in a dead letter for all but its original and key: the detail (at most 2,000
+#: characters, 8,000 bytes), the topic, the department and Avro's framing; generous.
+_DEAD_LETTER_ROOM = 16 * 1024
+#: Longest record key a dead letter keeps (a key is a case_id, at most 64 characters).
+_DEAD_LETTER_KEY = 1024
+#: Longest ``event_json`` an activity may carry; the rest of the record is small.
+_MAX_EVENT_JSON_BYTES = MAX_OUTPUT_BYTES - 64 * 1024
 
 
 @dataclass(slots=True)
@@ -112,6 +155,10 @@ class CaseProcessor:
              live: dict[str, CaseState], changed: dict[str, tuple[InRecord, str]],
              result: BatchResult) -> None:
         owner = self.topics.department_of(rec.topic) or "unknown"
+        too_large = check_record_size(len(rec.value or b"") + len(rec.key or b""))
+        if too_large is not None:
+            self._dead(rec, too_large.reason, too_large.detail, owner, "unknown", result)
+            return
         try:
             if rec.value is None:
                 raise DecodeError("UNDECODABLE", "record has no value (tombstone)")
@@ -121,7 +168,7 @@ class CaseProcessor:
             return
         etype = str(event.get("type", "unknown"))
         rejection = validate(event, topic_department=owner, departments=self.departments,
-                             now=now, counters=self.counters)
+                             now=now, counters=self.counters, record_bytes=len(rec.value))
         if rejection is not None:
             self._dead(rec, rejection.reason, rejection.detail, owner, etype, result)
             return
@@ -144,6 +191,14 @@ class CaseProcessor:
         # form exists: the fold, its fingerprint (the keyed hash is deterministic, so equal
         # events stay equal and different numbers different), the table and the outputs.
         plain, event = event, self.ids.protect_event(event)
+        event_json = self._event_json(plain)
+        if len(event_json) * 4 > _MAX_EVENT_JSON_BYTES and \
+                len(event_json.encode("utf-8")) > _MAX_EVENT_JSON_BYTES:
+            # the limits make this impossible (module docstring): a safety net, before
+            # the fold, so that the state does not advance for a record with no output
+            self._dead(rec, OUTPUT_FAILED, f"its activity record would be over "
+                       f"{MAX_OUTPUT_BYTES} bytes", owner, etype, result)
+            return
         state = live.get(case_id)
         if state is None:
             raw = load(case_id, rec)
@@ -164,26 +219,43 @@ class CaseProcessor:
         changed[case_id] = (rec, event["event_id"])
         out_of_role = state.is_out_of_role(event)
         result.outputs.append(self._activity_record(event, state, rec, out_of_role,
-                                                    event_json=self._event_json(plain)))
+                                                    event_json=event_json))
         applied = outcome is Outcome.APPLIED
         result.tallies.append(Tally(owner, etype, APPLIED if applied else DUPLICATE,
                                     out_of_role=applied and out_of_role))
 
     def _dead(self, rec: InRecord, reason: str, detail: str, department: str, etype: str,
               result: BatchResult) -> None:
+        result.outputs.append(self._dead_letter(rec, reason, detail, department))
+        result.tallies.append(Tally(department, etype, DEAD_LETTERED, reason))
+
+    def _dead_letter(self, rec: InRecord, reason: str, detail: str,
+                     department: str) -> OutRecord:
+        key, original, cut = _fit_dead_letter(rec.key, rec.value or b"")
         value = self.codec.encode_record("DeadLetter", {
-            "original": rec.value or b"",
-            "key": rec.key,
+            "original": original,
+            "key": key,
             "source_topic": rec.topic,
             "source_partition": rec.partition,
             "source_offset": rec.offset,
             "reason": reason,
-            "detail": detail[:2000],
+            "detail": detail[:2000 - len(cut)] + cut,
             "department": department,
             "dead_lettered_at": self.clock(),
         })
-        result.outputs.append(OutRecord(self.topics.dead_letters, rec.key, value))
-        result.tallies.append(Tally(department, etype, DEAD_LETTERED, reason))
+        return OutRecord(self.topics.dead_letters, key, value)
+
+    def output_failed(self, rec: InRecord, detail: str) -> tuple[OutRecord, Tally]:
+        """The ``OUTPUT_FAILED`` dead letter of a valid record whose output the client or
+        the broker refused for good (`stream_apps.output.OutputProducer`), and its tally.
+        Its other outputs may have been published; its fold state was written."""
+        owner = self.topics.department_of(rec.topic) or "unknown"
+        try:
+            etype = str(self.codec.decode(rec.value or b"").get("type", "unknown"))
+        except DecodeError:
+            etype = "unknown"
+        return (self._dead_letter(rec, OUTPUT_FAILED, detail, owner),
+                Tally(owner, etype, DEAD_LETTERED, OUTPUT_FAILED))
 
     def _event_json(self, plain: dict[str, Any]) -> str:
         """The JSON form of an event, protected (`onewindow.domain.protection`)."""
@@ -210,7 +282,7 @@ class CaseProcessor:
             "source_timestamp": from_ms(rec.timestamp_ms),
             "out_of_role": out_of_role,
         })
-        return OutRecord(self.topics.case_activity, rec.key, value)
+        return OutRecord(self.topics.case_activity, rec.key, value, source=rec)
 
     def _state_record(self, state: CaseState, rec: InRecord, event_id: str,
                       result: BatchResult) -> OutRecord:
@@ -225,4 +297,19 @@ class CaseProcessor:
         if view["due_provisional"]:
             result.provisional_states += 1
         return OutRecord(self.topics.case_state, rec.key,
-                         self.codec.encode_record("CaseState", view))
+                         self.codec.encode_record("CaseState", view), source=rec)
+
+
+def _fit_dead_letter(key: bytes | None, original: bytes) -> tuple[bytes | None, bytes, str]:
+    """``(key, original, note)`` of a dead letter that fits ``MAX_OUTPUT_BYTES``: the
+    record as consumed when it fits (every record under the broker's limit but the last
+    ~20 KB of it), else its first bytes, with a note for the detail naming the whole
+    record's size and SHA-256. The key counts twice (the record's key and a field)."""
+    if key is not None and len(key) > _DEAD_LETTER_KEY:
+        key = key[:_DEAD_LETTER_KEY]
+    room = MAX_OUTPUT_BYTES - _DEAD_LETTER_ROOM - 2 * len(key or b"")
+    if len(original) <= room:
+        return key, original, ""
+    digest = hashlib.sha256(original).hexdigest()
+    return key, original[:room], (f" [original cut to its first {room} of {len(original)} "
+                                  f"bytes, sha256 {digest}]")

@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["InRecord", "OutRecord"]
+__all__ = ["MAX_OUTPUT_BYTES", "InRecord", "OutRecord"]
+
+#: Largest output record, key and value: the output producer's ``message.max.bytes``
+#: (`stream_apps.output`: librdkafka's default, which also counts ~40 bytes of framing),
+#: under the broker's 1 MiB. The processors keep their outputs well under it
+#: (`stream_apps.case_processor`).
+MAX_OUTPUT_BYTES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +46,6 @@ class OutRecord:
     topic: str
     key: bytes | None
     value: bytes
+    #: the input record it was made for, when its failure must dead-letter that record
+    #: (``OUTPUT_FAILED``: `stream_apps.output.OutputProducer.send_batch`)
+    source: InRecord | None = field(default=None, compare=False)

@@ -10,8 +10,8 @@ the stream worker (it needs the record's partition: ``stream_apps.case_processor
 they are listed here so every reason code has one home.
 
 When a record breaks several rules, the first in this order is reported:
-``UNKNOWN_DEPARTMENT``, ``DEPARTMENT_MISMATCH``, ``UNAUTHORISED``, ``INVALID_ID_NUMBER``,
-``INVALID_FIELD``, ``FUTURE_TIMESTAMP``. That is the order of the table in section 2,
+``UNKNOWN_DEPARTMENT``, ``DEPARTMENT_MISMATCH``, ``UNAUTHORISED``, ``TOO_LARGE``,
+``INVALID_ID_NUMBER``, ``INVALID_FIELD``, ``FUTURE_TIMESTAMP``. That is the order of the table in section 2,
 except that ``UNAUTHORISED`` comes right after the two department rules: it is about
 who sent the record, not what it says, and it is only meaningful once the sender is
 known to be registered and to be the topic's owner (a spoofed or unknown department is
@@ -20,7 +20,16 @@ an unauthorised CaseAccepted is refused whatever its content, so its content is 
 reviewed (an ``INVALID_ID_NUMBER`` would suggest that fixing the number makes it
 acceptable). A field that a check needs but that is missing or of the wrong type is
 ``INVALID_FIELD`` (for instance a ``holder`` that is not a mapping cannot be checked for
-its id number).
+its id number). ``TOO_LARGE`` comes right after the sender's rules and before any review
+of the content (the departments of the declared tasks included): an oversized record is
+not read further. The record's own size (256 KiB) is checked by the worker before it
+decodes anything (:func:`check_record_size`), so it comes before every other reason.
+
+Limits (section 2, ``TOO_LARGE`` and the plausible dates) are the constants of
+:mod:`onewindow.domain.limits`, re-exported here; characters are counted as Python ``str`` length (code points). Where the
+section is silent, the project bounds every other free string too (``MAX_CODE_CHARS``)
+and the event's size as JSON (``MAX_JSON_BYTES``), so that the outputs a valid event
+makes are bounded (``stream_apps.case_processor`` documents the bound).
 """
 
 from __future__ import annotations
@@ -47,6 +56,19 @@ from onewindow.domain.events import (
     TaskStatus,
 )
 from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc
+from onewindow.domain.limits import (
+    EARLIEST_OCCURRED_AT,
+    MAX_CODE_CHARS,
+    MAX_DECLARED_FIELDS,
+    MAX_DECLARED_VALUE_CHARS,
+    MAX_JSON_BYTES,
+    MAX_PROMISE,
+    MAX_RECORD_BYTES,
+    MAX_TASKS,
+    MAX_TEXT_CHARS,
+    event_oversize,
+    record_oversize,
+)
 
 __all__ = [
     "ALL_REASONS",
@@ -56,14 +78,25 @@ __all__ = [
     "FUTURE_TOLERANCE",
     "INVALID_FIELD",
     "INVALID_ID_NUMBER",
+    "EARLIEST_OCCURRED_AT",
+    "MAX_CODE_CHARS",
+    "MAX_DECLARED_FIELDS",
+    "MAX_DECLARED_VALUE_CHARS",
+    "MAX_JSON_BYTES",
     "MAX_PROMISE",
+    "MAX_RECORD_BYTES",
+    "MAX_TASKS",
+    "MAX_TEXT_CHARS",
+    "OUTPUT_FAILED",
     "Rejection",
     "UNDECODABLE",
     "UNKNOWN_DEPARTMENT",
     "UNKNOWN_SCHEMA",
     "UNAUTHORISED",
     "COUNTER_ONLY_TYPES",
+    "TOO_LARGE",
     "WRONG_PARTITION",
+    "check_record_size",
     "validate",
 ]
 
@@ -77,10 +110,16 @@ FUTURE_TIMESTAMP = "FUTURE_TIMESTAMP"
 EVENT_ID_CONFLICT = "EVENT_ID_CONFLICT"
 UNAUTHORISED = "UNAUTHORISED"
 WRONG_PARTITION = "WRONG_PARTITION"
-#: Every dead-letter reason code, in the order of the table of section 2.
+TOO_LARGE = "TOO_LARGE"
+#: a valid record whose outputs could not be published (section 2, after the table):
+#: given by the stream worker (``stream_apps.case_processor``), never by :func:`validate`.
+OUTPUT_FAILED = "OUTPUT_FAILED"
+#: Every dead-letter reason code, in the order of the table of section 2, then
+#: ``OUTPUT_FAILED`` (the paragraph after it).
 ALL_REASONS: tuple[str, ...] = (
     UNDECODABLE, UNKNOWN_SCHEMA, UNKNOWN_DEPARTMENT, DEPARTMENT_MISMATCH, INVALID_ID_NUMBER,
-    INVALID_FIELD, FUTURE_TIMESTAMP, EVENT_ID_CONFLICT, UNAUTHORISED, WRONG_PARTITION,
+    INVALID_FIELD, FUTURE_TIMESTAMP, EVENT_ID_CONFLICT, UNAUTHORISED, TOO_LARGE,
+    WRONG_PARTITION, OUTPUT_FAILED,
 )
 
 #: The event types only a department of role ``counter`` may publish (section 2,
@@ -89,11 +128,6 @@ COUNTER_ONLY_TYPES: frozenset[str] = frozenset({CASE_ACCEPTED, CASE_WITHDRAWN})
 
 #: ``occurred_at`` may be at most this far ahead of the processing clock.
 FUTURE_TOLERANCE = timedelta(minutes=10)
-
-#: Largest promised amount accepted per unit (100 years). The contract only says
-#: ``amount >= 0``; a larger promise is surely a typo and would make the deadline
-#: computation walk a century of dates, so it is ``INVALID_FIELD``.
-MAX_PROMISE: Mapping[str, int] = {"WORKING_DAY": 36_500, "NATURAL_DAY": 36_500, "HOUR": 876_000}
 
 _CASE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _DEPARTMENT = re.compile(r"[a-z0-9-]+")
@@ -204,6 +238,8 @@ def _check_common(ev: Mapping[str, Any]) -> None:
     occurred_at = _get(ev, "occurred_at", "occurred_at")
     if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
         raise _bad("occurred_at", "expected a timezone-aware datetime")
+    if occurred_at < EARLIEST_OCCURRED_AT:
+        raise _bad("occurred_at", f"{occurred_at.isoformat()} is before 2000-01-01")
 
 
 def _check_accepted(ev: Mapping[str, Any]) -> None:
@@ -309,6 +345,13 @@ def _check_id_number(ev: Mapping[str, Any], field: str) -> None:
                        f"{field}.id_number: fails the GB 32100 check character")
 
 
+def check_record_size(size: int) -> Rejection | None:
+    """``TOO_LARGE`` for a record (key and value bytes as consumed or about to be
+    published) over ``MAX_RECORD_BYTES``, else ``None``. Checked before decoding."""
+    detail = record_oversize(size)
+    return None if detail is None else Rejection(TOO_LARGE, detail)
+
+
 # ---------------------------------------------------------------------------- entry
 
 
@@ -319,6 +362,7 @@ def validate(
     departments: Collection[str],
     now: datetime,
     counters: Collection[str] | None = None,
+    record_bytes: int | None = None,
 ) -> Rejection | None:
     """The dead-letter verdict for a decoded event, or ``None`` when it may be applied.
 
@@ -330,11 +374,13 @@ def validate(
     (``onewindow.departments.Registry.counter_codes``): a CaseAccepted or CaseWithdrawn
     from any other department is ``UNAUTHORISED`` (section 2). ``None`` skips that rule,
     for a caller that does not know the roles (a producer's early warning); the stream
-    worker, which enforces the rules, always passes it. The order of the checks is in the
+    worker, which enforces the rules, always passes it. ``record_bytes``: the size of the
+    record it was decoded from, if known (it spares a walk of the event's strings:
+    `onewindow.domain.limits.event_oversize`). The order of the checks is in the
     module docstring.
     """
     try:
-        _validate(event, topic_department, departments, now, counters)
+        _validate(event, topic_department, departments, now, counters, record_bytes)
     except _Invalid as exc:
         return exc.rejection
     return None
@@ -342,7 +388,7 @@ def validate(
 
 def _validate(event: Mapping[str, Any], topic_department: str | None,
               departments: Collection[str], now: datetime,
-              counters: Collection[str] | None) -> None:
+              counters: Collection[str] | None, record_bytes: int | None) -> None:
     if not isinstance(event, Mapping):
         raise _bad("event", "expected an object")
     etype = event.get("type")
@@ -363,6 +409,9 @@ def _validate(event: Mapping[str, Any], topic_department: str | None,
             UNAUTHORISED,
             f"department: {department!r} may not publish {etype}: its role is not counter",
         )
+    oversize = event_oversize(event, etype, record_bytes)
+    if oversize is not None:
+        raise _Invalid(TOO_LARGE, oversize)
     if etype == CASE_ACCEPTED:
         _check_task_departments(event, departments)
         _check_id_number(event, "applicant")

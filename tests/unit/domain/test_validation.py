@@ -36,7 +36,7 @@ def test_reason_codes() -> None:
     assert ALL_REASONS == ("UNDECODABLE", "UNKNOWN_SCHEMA", "UNKNOWN_DEPARTMENT",
                            "DEPARTMENT_MISMATCH", "INVALID_ID_NUMBER", "INVALID_FIELD",
                            "FUTURE_TIMESTAMP", "EVENT_ID_CONFLICT", "UNAUTHORISED",
-                           "WRONG_PARTITION")
+                           "TOO_LARGE", "WRONG_PARTITION", "OUTPUT_FAILED")
 
 
 @pytest.mark.parametrize("ev", [

@@ -1,0 +1,202 @@
+"""The limits of domain.md section 2: ``TOO_LARGE`` and the plausible dates.
+
+Every bound on an input event's size or dates is a constant here, in one place;
+`onewindow.domain.validation` applies them (and re-exports them). Pure standard library.
+
+Section 2, ``TOO_LARGE``: "the record is over 256 KiB, or it breaks a size limit: more
+than 100 tasks, more than 64 ``declared_fields`` or a value over 2,000 characters, a
+``note``, ``reason`` or name over 4,000 characters". Section 2, after the table: "an
+``occurred_at`` before 2000-01-01, or a promise over 3,660 days or 87,840 hours, is
+``INVALID_FIELD``". Characters are counted as Python ``str`` length (code points).
+
+Two more bounds are the project's choice where the section is silent, so that what a
+valid event makes the worker write stays well under Kafka's 1 MB record
+(``stream_apps.case_processor`` gives the arithmetic): every other free string is at most
+``MAX_CODE_CHARS`` and the event's strings at most ``MAX_JSON_BYTES`` as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from onewindow.domain.events import (
+    CASE_ACCEPTED,
+    CASE_WITHDRAWN,
+    CERTIFICATE_ISSUED,
+    MATERIAL_SUBMITTED,
+    TASK_UPDATED,
+)
+
+__all__ = [
+    "EARLIEST_OCCURRED_AT",
+    "MAX_CODE_CHARS",
+    "MAX_DECLARED_FIELDS",
+    "MAX_DECLARED_VALUE_CHARS",
+    "MAX_JSON_BYTES",
+    "MAX_PROMISE",
+    "MAX_RECORD_BYTES",
+    "MAX_TASKS",
+    "MAX_TEXT_CHARS",
+    "event_oversize",
+    "record_oversize",
+]
+
+# ------------------------------------------------------- TOO_LARGE (section 2)
+
+#: A record's bytes (key and value as consumed), checked before decoding.
+MAX_RECORD_BYTES = 256 * 1024
+MAX_TASKS = 100
+MAX_DECLARED_FIELDS = 64
+MAX_DECLARED_VALUE_CHARS = 2_000
+#: ``note``, ``reason``, ``officer`` (a person's name) and every ``name``
+#: (``service_name``, ``applicant.name``, ``holder.name``, ``tasks[].name``, a
+#: material's ``name``).
+MAX_TEXT_CHARS = 4_000
+#: The project's choice where section 2 is silent: every other free string (codes,
+#: identifiers, ID and document numbers, ``declared_fields`` keys, ``window_id``). The
+#: task ids of every update are kept in the case's fold state, so they must be short.
+MAX_CODE_CHARS = 256
+#: The project's choice too: the event's strings written as JSON with every non-ASCII
+#: character escaped (the larger of the two JSON forms the worker writes: the fold state
+#: is ASCII JSON, the activity's copy UTF-8 JSON). A NUL is 6 bytes there (``\u0000``), so
+#: 256 KiB of control characters would be 1.5 MiB of JSON, over Kafka's 1 MB record.
+MAX_JSON_BYTES = 512 * 1024
+
+# ------------------------------- dates are plausible or refused (section 2): INVALID_FIELD
+
+#: ``occurred_at`` earlier than this (2000-01-01, Asia/Shanghai) is ``INVALID_FIELD``.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+#: Largest promised amount accepted per unit: 3,660 days, 87,840 hours (ten years and
+#: more). A larger promise is surely a typo and would make the deadline computation walk
+#: decades of dates, so it is ``INVALID_FIELD``.
+MAX_PROMISE: Mapping[str, int] = {"WORKING_DAY": 3_660, "NATURAL_DAY": 3_660, "HOUR": 87_840}
+
+
+# ------------------------------------------------------------------------ checks
+
+#: Per type: the free-text fields (``MAX_TEXT_CHARS``), the other free strings
+#: (``MAX_CODE_CHARS``) and the party whose ``name`` and ``id_number`` are bounded.
+_TEXT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    CASE_ACCEPTED: ("service_name",), TASK_UPDATED: ("note", "officer"),
+    MATERIAL_SUBMITTED: ("name",), CERTIFICATE_ISSUED: (), CASE_WITHDRAWN: ("reason",),
+}
+_CODE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    CASE_ACCEPTED: ("service_code", "window_id"), TASK_UPDATED: ("task_id",),
+    MATERIAL_SUBMITTED: ("material_id", "material_type", "document_number", "task_id"),
+    CERTIFICATE_ISSUED: ("task_id", "certificate_id", "certificate_type", "document_number"),
+    CASE_WITHDRAWN: (),
+}
+_PARTY_FIELD: Mapping[str, str] = {
+    CASE_ACCEPTED: "applicant", MATERIAL_SUBMITTED: "holder", CERTIFICATE_ISSUED: "holder",
+}
+#: Most bytes one character takes in ASCII JSON (an astral character: two ``\uXXXX``).
+_MAX_ESCAPED_PER_CHAR = 12
+
+
+class _TooLarge(Exception):  # noqa: N818 - internal control flow only
+    pass
+
+
+def _too_long(ev: Mapping[str, Any], field: str, path: str, limit: int) -> None:
+    value = ev.get(field)
+    if isinstance(value, str) and len(value) > limit:
+        raise _TooLarge(f"{path}: {len(value)} characters, over {limit}")
+
+
+_SCALARS = frozenset({int, bool, float, type(None), datetime, date})
+
+
+def _strings(ev: Mapping[str, Any]) -> list[str]:
+    """Every string of a decoded event: values, mapping keys, list items."""
+    out: list[str] = []
+    stack: list[Any] = [ev]
+    while stack:
+        value = stack.pop()
+        kind = type(value)  # exact types first: isinstance of an ABC is slow, and hot here
+        if kind is str or (kind not in _SCALARS and isinstance(value, str)):
+            out.append(value)
+        elif kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
+            for k, v in value.items():
+                if isinstance(k, str):
+                    out.append(k)
+                stack.append(v)
+        elif kind is list or kind is tuple or (kind not in _SCALARS
+                                               and isinstance(value, list | tuple)):
+            stack.extend(value)
+    return out
+
+
+def _json_bytes(strings: list[str]) -> int:
+    """Bytes of ``strings`` as ASCII JSON string literals (quotes included), or 0 when a
+    cheap bound shows they cannot be over ``MAX_JSON_BYTES`` (every ordinary event)."""
+    if sum(map(len, strings)) * _MAX_ESCAPED_PER_CHAR + 2 * len(strings) <= MAX_JSON_BYTES:
+        return 0
+    return sum(len(json.dumps(s)) for s in strings)
+
+
+def event_oversize(ev: Mapping[str, Any], etype: str,
+                   record_bytes: int | None = None) -> str | None:
+    """Why a decoded event of type ``etype`` is ``TOO_LARGE`` (the first limit it breaks,
+    naming the field), or ``None``. A field of the wrong type is skipped here: the field
+    checks of `onewindow.domain.validation` report it as ``INVALID_FIELD``.
+
+    ``record_bytes``: the size of the Avro record it was decoded from, when known. Each
+    UTF-8 byte of a string is at most 6 bytes of ASCII JSON and each string's length
+    prefix (at least a byte) pays for its two quotes; what Avro does not carry as strings
+    (field names, enum symbols, ``type``) is under 6 KB for the largest event (100 tasks).
+    So a record of at most ``MAX_JSON_BYTES / 8`` bytes (64 KiB) makes at most ~400 KB:
+    the walk is skipped."""
+    try:
+        _check_sizes(ev, etype, record_bytes)
+    except _TooLarge as exc:
+        return str(exc)
+    return None
+
+
+def _check_sizes(ev: Mapping[str, Any], etype: str, record_bytes: int | None) -> None:
+    for field in _TEXT_FIELDS[etype]:
+        _too_long(ev, field, field, MAX_TEXT_CHARS)
+    for field in _CODE_FIELDS[etype]:
+        _too_long(ev, field, field, MAX_CODE_CHARS)
+    party_field = _PARTY_FIELD.get(etype)
+    party = ev.get(party_field) if party_field else None
+    if isinstance(party, Mapping):
+        _too_long(party, "name", f"{party_field}.name", MAX_TEXT_CHARS)
+        _too_long(party, "id_number", f"{party_field}.id_number", MAX_CODE_CHARS)
+    tasks = ev.get("tasks") if etype == CASE_ACCEPTED else None
+    if isinstance(tasks, list | tuple):
+        if len(tasks) > MAX_TASKS:
+            raise _TooLarge(f"tasks: {len(tasks)} tasks, over {MAX_TASKS}")
+        for i, t in enumerate(tasks):
+            if isinstance(t, Mapping):
+                _too_long(t, "task_id", f"tasks[{i}].task_id", MAX_CODE_CHARS)
+                _too_long(t, "name", f"tasks[{i}].name", MAX_TEXT_CHARS)
+    fields = ev.get("declared_fields")
+    if isinstance(fields, Mapping):
+        if len(fields) > MAX_DECLARED_FIELDS:
+            raise _TooLarge(f"declared_fields: {len(fields)} fields, "
+                                      f"over {MAX_DECLARED_FIELDS}")
+        for key, value in fields.items():
+            if isinstance(key, str) and len(key) > MAX_CODE_CHARS:
+                raise _TooLarge(f"declared_fields: a key of {len(key)} "
+                                          f"characters, over {MAX_CODE_CHARS}")
+            if isinstance(value, str) and len(value) > MAX_DECLARED_VALUE_CHARS:
+                raise _TooLarge(f"declared_fields[{key!r}]: {len(value)} "
+                                          f"characters, over {MAX_DECLARED_VALUE_CHARS}")
+    if record_bytes is not None and record_bytes * 8 <= MAX_JSON_BYTES:
+        return
+    size = _json_bytes(_strings(ev))
+    if size > MAX_JSON_BYTES:
+        raise _TooLarge(f"event: its strings are {size} bytes as JSON, "
+                                  f"over {MAX_JSON_BYTES}")
+
+
+def record_oversize(size: int) -> str | None:
+    """Why a record of ``size`` bytes (key and value, as consumed or about to be
+    published) is ``TOO_LARGE``, or ``None`` when it is not over ``MAX_RECORD_BYTES``."""
+    if size > MAX_RECORD_BYTES:
+        return f"record: {size} bytes, over {MAX_RECORD_BYTES} (256 KiB)"
+    return None
