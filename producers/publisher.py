@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from onewindow.codec import Codec
-from onewindow.domain.validation import validate
+from onewindow.domain.validation import check_record_size, validate
 from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.security.kafka_auth import department_of_principal
 from onewindow.topics import Topics, record_key
@@ -110,7 +110,10 @@ class Publisher:
             self.check(event, topic)
         target = topic or self._topics.input(str(event["department"]))
         value = self._codec.encode(event)
-        self.send_raw(target, record_key(str(event["case_id"])), value)
+        key = record_key(str(event["case_id"]))
+        if validate_first and (too_large := check_record_size(len(key) + len(value))):
+            raise RejectedEvent(too_large.reason, too_large.detail)  # the worker would
+        self.send_raw(target, key, value)
         return target
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
