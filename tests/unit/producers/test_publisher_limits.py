@@ -11,6 +11,7 @@ import pytest
 from onewindow.codec import get_codec
 from onewindow.domain.limits import MAX_RECORD_BYTES
 from onewindow.kafka_local import free_port
+from onewindow.logs import librdkafka_logger
 from onewindow.topics import Topics
 from producers.publisher import Publisher, RejectedEvent
 
@@ -32,7 +33,8 @@ def _accepted(task_name_chars: int) -> dict:
 def test_a_record_over_256_kib_is_refused_before_it_is_queued() -> None:
     pub = Publisher(f"127.0.0.1:{free_port()}", topics=Topics(""),
                     departments=["zwfw", "scjgj"], codec=get_codec(), clock=lambda: NOW,
-                    counters=["zwfw"], config={"security.protocol": "PLAINTEXT"})
+                    counters=["zwfw"], config={"security.protocol": "PLAINTEXT",
+                                               "logger": librdkafka_logger()})
     small = _accepted(10)
     pub.check(small)  # valid by every field rule
     big = _accepted(3000)  # 100 names of 3,000 characters: each within its limit
