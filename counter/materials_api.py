@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from counter import present
@@ -46,9 +48,13 @@ def get_holder_materials(who: DocumentReader, audit: Auditor, limits: SearchLimi
                          protector: Protector, id_type: IdType,
                          id_number: Annotated[str, Query(min_length=1, max_length=64)],
                          limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    try:
+        query = HolderQuery(id_type=id_type, id_number=id_number)
+    except ValidationError as exc:  # the body's rules, for the query string: a 422
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])}
+                                      for e in exc.errors()]) from None
     spend_search(limits, who, audit)
-    return _holder_documents(c, protector, HolderQuery(id_type=id_type, id_number=id_number),
-                             limit, offset, audit)
+    return _holder_documents(c, protector, query, limit, offset, audit)
 
 
 @router.post("/holders/materials", response_model=HolderDocuments,

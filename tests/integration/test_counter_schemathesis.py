@@ -39,8 +39,10 @@ def test_no_operation_answers_5xx(running: tuple[str, dict[str, str]]) -> None:
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+        # derandomized: the same examples every run, so CI is never red by the luck of
+        # a draw (run with derandomize=False locally to search further)
+        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None, derandomize=True)
         def check(case: schemathesis.Case) -> None:
             case.call_and_validate(base_url=base, headers=headers,
                                    checks=[not_a_server_error], timeout=30)

@@ -366,3 +366,10 @@ def test_full_width_query_codes_are_read_as_typed(client, anon, settings) -> Non
     full = "".join(chr(ord(ch) + 0xFEE0) if ch.isalnum() else ch for ch in code)
     r = anon.post("/api/lookup", json={"case_id": CASE, "query_code": full})
     assert r.status_code == 200
+
+
+def test_a_holder_number_of_control_characters_is_422_in_the_query_too(client) -> None:
+    """Found by schemathesis: the GET form built the body model inside the route (500)."""
+    r = client.get("/api/holders/materials", params={"id_type": "PASSPORT",
+                                                     "id_number": "\x85\x16\x1a"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
