@@ -33,7 +33,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +51,7 @@ from joserfc.errors import (
     MissingClaimError,
 )
 
-from onewindow.config import Settings
+from onewindow.config import Settings, secret_value
 from onewindow.domain.access import Principal, parse_roles
 from onewindow.errors import ConfigError, OneWindowError
 
@@ -155,16 +154,8 @@ class OidcProvider:
         the secret file is unreadable."""
         if not settings.oidc_issuer:
             raise ConfigError("OpenID Connect needs ONEWINDOW_OIDC_ISSUER")
-        secret: str | None = None
-        if settings.oidc_client_secret is not None:
-            secret = settings.oidc_client_secret.get_secret_value()
-        elif settings.oidc_client_secret_file is not None:
-            try:
-                secret = Path(settings.oidc_client_secret_file).read_text("utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"cannot read the OpenID Connect client secret from "
-                                  f"{settings.oidc_client_secret_file}: {exc.strerror}") \
-                    from exc
+        secret = secret_value(settings.oidc_client_secret, settings.oidc_client_secret_file,
+                              "ONEWINDOW_OIDC_CLIENT_SECRET_FILE")
         try:
             return cls(settings.oidc_issuer, settings.oidc_client_id, secret or None,
                        audience=settings.oidc_audience, roles_claim=settings.oidc_roles_claim,

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from onewindow.errors import ConfigError
+
 
 def user_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/onewindow`, else `~/.cache/onewindow` (the XDG base directory
@@ -113,6 +115,21 @@ class Settings(BaseSettings):
         if "kafka_bootstrap" not in self.model_fields_set:
             self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
         return self
+
+
+def secret_value(value: SecretStr | None, file: Path | None, file_variable: str) -> str | None:
+    """A secret setting: its value, else the content of its file (surrounding white space
+    dropped), else None. Raises ConfigError naming ``file_variable`` and the file when it
+    cannot be read or is not UTF-8 text (one line, for the CLI)."""
+    if value is not None:
+        return value.get_secret_value()
+    if file is None:
+        return None
+    try:
+        return Path(file).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{file_variable} {file}: {reason}") from exc
 
 
 @lru_cache(maxsize=1)

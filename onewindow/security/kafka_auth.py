@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onewindow.config import Settings
+from onewindow.config import Settings, secret_value
 from onewindow.errors import ConfigError
 from onewindow.logs import librdkafka_logger
 
@@ -127,15 +127,8 @@ def credential_for(settings: Settings, principal: str) -> Credential:
     `ONEWINDOW_KAFKA_PASSWORD_FILE`: a deployment gives each process its own), else the
     credentials directory. Raises ConfigError, naming what to do, when there is none."""
     if settings.kafka_username:
-        password = None
-        if settings.kafka_password is not None:
-            password = settings.kafka_password.get_secret_value()
-        elif settings.kafka_password_file is not None:
-            try:
-                password = Path(settings.kafka_password_file).read_text("utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"ONEWINDOW_KAFKA_PASSWORD_FILE "
-                                  f"{settings.kafka_password_file}: {exc.strerror}") from exc
+        password = secret_value(settings.kafka_password, settings.kafka_password_file,
+                                "ONEWINDOW_KAFKA_PASSWORD_FILE")
         if not password:
             raise ConfigError("ONEWINDOW_KAFKA_USERNAME is set but neither "
                               "ONEWINDOW_KAFKA_PASSWORD nor ONEWINDOW_KAFKA_PASSWORD_FILE")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
-from onewindow.config import Settings
+from onewindow.config import Settings, secret_value
+from onewindow.errors import ConfigError
 
 
 def test_the_default_bootstrap_follows_the_local_broker_port(
@@ -17,3 +19,18 @@ def test_the_default_bootstrap_follows_the_local_broker_port(
     monkeypatch.setenv("ONEWINDOW_KAFKA_BOOTSTRAP", "kafka:9092")  # named: it wins
     assert Settings().kafka_bootstrap == "kafka:9092"
     assert Settings(kafka_bootstrap="b:1").kafka_bootstrap == "b:1"
+
+
+def test_a_secret_setting_comes_from_its_value_or_its_file(tmp_path) -> None:
+    """onewindow.config.secret_value: what the Kafka password and the OpenID Connect
+    client secret are read with."""
+    f = tmp_path / "secret"
+    f.write_text("  s3cret\n", "utf-8")
+    assert secret_value(SecretStr("direct"), f, "X_FILE") == "direct"
+    assert secret_value(None, f, "X_FILE") == "s3cret"
+    assert secret_value(None, None, "X_FILE") is None
+    with pytest.raises(ConfigError, match=r"^X_FILE .*missing: No such file"):
+        secret_value(None, tmp_path / "missing", "X_FILE")
+    f.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        secret_value(None, f, "X_FILE")

@@ -110,7 +110,7 @@ def test_settings(tmp_path: Path) -> None:
                                             oidc_client_secret=SecretStr("env"),
                                             oidc_client_secret_file=secret_file))
     assert p._client_secret == "env" and p.audience == "api"
-    with pytest.raises(ConfigError, match="secret"):
+    with pytest.raises(ConfigError, match="ONEWINDOW_OIDC_CLIENT_SECRET_FILE .*none"):
         OidcProvider.from_settings(Settings(oidc_issuer=ISSUER,
                                             oidc_client_secret_file=tmp_path / "none"))
     with pytest.raises(ConfigError, match="https"):
