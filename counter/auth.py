@@ -145,9 +145,12 @@ class AuditTrail:
 
     def __call__(self, action: str, target: str | None, result: str = "ok",
                  detail: str | None = None) -> None:
-        access_log.append(self._staff.engine, self._principal,
-                          access_log.Entry(action, target, result, detail), self._client,
-                          self._staff.clock())
+        self.many([access_log.Entry(action, target, result, detail)])
+
+    def many(self, entries: list[access_log.Entry]) -> None:
+        """Several rows of this request in one transaction (a card shows many holders)."""
+        access_log.append_many(self._staff.engine, self._principal, entries, self._client,
+                               self._staff.clock())
 
 
 def require(permission: Permission) -> Callable[..., Principal]:

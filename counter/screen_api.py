@@ -54,7 +54,7 @@ from onewindow.domain.access import Permission, Principal
 from onewindow.domain.deadline import SHANGHAI, local_date
 from onewindow.domain.normalise import normalise_number
 from onewindow.read_model import queries
-from onewindow.staff.access_log import CITIZEN, holder_target
+from onewindow.staff.access_log import CITIZEN, Entry, holder_target
 
 __all__ = ["router"]
 
@@ -92,6 +92,7 @@ def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
     holders += [h for h in queries.case_holders(c, case_id) if h not in holders]
     holders = holders[:MAX_HOLDERS]
     out_holders = []
+    shown: list[Entry] = []  # a read of each holder's documents, logged together
     conflicts = 0
     for id_type, id_hash in holders:
         materials, links = queries.holder_materials(c, id_type, id_hash)
@@ -103,12 +104,13 @@ def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
         else:
             name, masked = row["applicant_name"], row["applicant_id_masked"]
         conflicts += sum(len(d["conflicts"]) for d in docs)
-        audit("holder.documents", holder_target(id_type, id_hash),
-              "ok" if docs else "not_found", f"on the case card of {case_id}")
+        shown.append(Entry("holder.documents", holder_target(id_type, id_hash),
+                            "ok" if docs else "not_found", f"on the case card of {case_id}"))
         out_holders.append({
             "holder": {"id_type": id_type, "id_masked": masked, "name": name},
             "is_applicant": is_applicant, "total_documents": len(docs),
             "documents": [present.card_document_out(d, row, today) for d in docs[:100]]})
+    audit.many(shown)
     avoidable = sum(1 for h in out_holders for d in h["documents"]
                     for s in d["submissions"] if s["avoidable"] and s["case_id"] == case_id)
     return {"case": present.screen_case_out(row, t, calendar), "holders": out_holders,

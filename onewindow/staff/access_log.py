@@ -10,7 +10,7 @@ against unexpected deletion, modification or overwriting"; kept at least six mon
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from onewindow.domain.access import Principal
 from onewindow.domain.protection import scrub
 from onewindow.staff.tables import ACCESS_LOG
 
-__all__ = ["CITIZEN", "MIN_RETENTION_DAYS", "Entry", "append", "holder_target", "holder_targets", "purge",
+__all__ = ["CITIZEN", "MIN_RETENTION_DAYS", "Entry", "append", "append_many", "holder_target", "holder_targets", "purge",
            "query"]
 
 MIN_RETENTION_DAYS = 180
@@ -50,17 +50,27 @@ class Entry:
 
 
 def append(engine: Engine, who: Principal, entry: Entry, client: str, now: datetime) -> None:
-    """Append one row (its own transaction, committed before the answer leaves). Every
-    text that came from the request (a case id, a user name typed at sign-in ...) is
-    scrubbed first: an ID number typed where a case number belongs is kept masked, as
-    everywhere past the input topics (:func:`onewindow.domain.protection.scrub`)."""
+    """Append one row: :func:`append_many` of one entry."""
+    append_many(engine, who, [entry], client, now)
+
+
+def append_many(engine: Engine, who: Principal, entries: Sequence[Entry], client: str,
+                now: datetime) -> None:
+    """Append rows of one request in one transaction, committed before the answer
+    leaves. Every text that came from the request (a case id, a user name typed at
+    sign-in ...) is scrubbed first: an ID number typed where a case number belongs is kept
+    masked, as everywhere past the input topics
+    (:func:`onewindow.domain.protection.scrub`)."""
+    if not entries:
+        return
+    common = {"at": now, "subject": scrub(who.subject)[:512], "name": scrub(who.name)[:256],
+              "roles": ",".join(sorted(r.value for r in who.roles)), "client": client[:64]}
+    rows = [common | {"action": e.action, "result": e.result,
+                      "target": None if e.target is None else scrub(e.target[:512]),
+                      "detail": None if e.detail is None else scrub(e.detail[:1024])}
+            for e in entries]
     with engine.begin() as c:
-        c.execute(insert(ACCESS_LOG).values(
-            at=now, subject=scrub(who.subject)[:512], name=scrub(who.name)[:256],
-            roles=",".join(sorted(r.value for r in who.roles)), action=entry.action,
-            target=None if entry.target is None else scrub(entry.target[:512]),
-            client=client[:64], result=entry.result,
-            detail=None if entry.detail is None else scrub(entry.detail[:1024])))
+        c.execute(insert(ACCESS_LOG), rows)
 
 
 def query(c: Connection, *, since: datetime | None = None, until: datetime | None = None,
