@@ -15,19 +15,19 @@ dropped and the command says what went wrong in its own one line.
 
 No plaintext ID number reaches a log: every message, extra and traceback is passed
 through :func:`scrub_ids`, which masks any 18-character token passing the GB 11643
-(resident ID) or GB 32100 (unified social credit code) check.
+(resident ID) or GB 32100 (unified social credit code) check, with any separators
+between its characters (docs/privacy.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_id
+from onewindow.domain.protection import scrub
 
 __all__ = ["LIBRDKAFKA_LOGGER", "JsonFormatter", "ScrubbingFormatter", "configure_logging",
            "librdkafka_logger", "scrub_ids"]
@@ -35,26 +35,16 @@ __all__ = ["LIBRDKAFKA_LOGGER", "JsonFormatter", "ScrubbingFormatter", "configur
 #: the logger librdkafka's own lines go to (``%3|...|FAIL|...`` and the like)
 LIBRDKAFKA_LOGGER = "onewindow.librdkafka"
 
-_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z](?:[\s\-]?[0-9A-Za-z]){17}(?![0-9A-Za-z])")
-
 #: attributes every LogRecord has; anything else on a record is an ``extra``
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "taskName"}
 
 
 def scrub_ids(text: str) -> str:
-    """``text`` with every check-valid resident ID or USCC number masked."""
-    if not text or not any(ch.isdigit() for ch in text):
-        return text
-
-    def mask(m: re.Match[str]) -> str:
-        token = m.group(0)
-        upper = token.upper()
-        if is_valid_resident_id(upper) or is_valid_uscc(upper):
-            return mask_id(upper) or "***"
-        return token
-
-    return _CANDIDATE.sub(mask, text)
+    """``text`` with every check-valid resident ID or USCC number masked, however typed:
+    the free-text rule of :func:`onewindow.domain.protection.scrub` (one scrubber for the
+    logs and the derived topics)."""
+    return scrub(text)
 
 
 def _scrub_value(value: Any) -> Any:

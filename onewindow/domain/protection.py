@@ -22,7 +22,8 @@ mappings are touched) with:
   the same way; the number itself is replaced by ``document_number_masked`` when it is
   an ID number (:func:`is_sensitive_number`: an ID card's, one containing the event's own
   ID numbers such as a business licence's USCC, or any valid GB 11643 / GB 32100 number),
-  else kept as typed;
+  else kept as typed, but for an ID number token inside it, masked as in free text
+  (:func:`scrub`: a careless entry, an ID number typed into another document's number);
 * ``declared_fields``: keys and values passed through :func:`scrub` (for display), and
   ``declared_fields_hash``: ``{key: keyed hash of the normalised value}`` for every value
   holding a digit (only those can hold an ID number), so the material rules compare those
@@ -99,9 +100,12 @@ ID_CARD_TYPES = frozenset({"ID_CARD", "RESIDENT_ID", "RESIDENT_ID_CARD"})
 #: Free text is searched in its :func:`~onewindow.domain.normalise.number_view`, where
 #: every separator of domain.md section 5 (white space, format characters such as the
 #: zero-width space and the BOM, dashes and the minus sign) reads as ``SEPARATOR``: an
-#: ID number may have any run of them between two of its characters.
+#: ID number may have any run of them between two of its characters. A token is 18
+#: letters or digits so separated, not glued to a letter or digit on either side; it is
+#: tried at every start (a lookahead, so candidates overlap): one that starts inside a
+#: longer run of separated characters (``2025 0001 440103 19820310 1438``) is found too.
 _SEP = re.escape(SEPARATOR) + "*"
-_CANDIDATE = re.compile(rf"(?<![0-9A-Z])[0-9A-Z](?:{_SEP}[0-9A-Z]){{17}}(?![0-9A-Z])")
+_CANDIDATE = re.compile(rf"(?<![0-9A-Z])(?=([0-9A-Z](?:{_SEP}[0-9A-Z]){{17}})(?![0-9A-Z]))")
 _DIGIT = re.compile(r"[0-9\uFF10-\uFF19]")
 _DECLARED_DOMAIN = "declared\x1f"
 #: a declared value's hash: 128 bits are plenty for equality and keep buckets small
@@ -129,6 +133,15 @@ def _known_pattern(number: str) -> re.Pattern[str]:
     return re.compile(_SEP.join(re.escape(ch) for ch in number))
 
 
+def _has_digit(text: str) -> bool:
+    """A digit as NFKC reads it: ASCII and full-width at once, any other digit NFKC makes
+    ASCII (mathematical digits such as U+1D7CF) after normalising; validation reads
+    those too, so the masking must."""
+    if _DIGIT.search(text):
+        return True
+    return not text.isascii() and _DIGIT.search(unicodedata.normalize("NFKC", text)) is not None
+
+
 def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     """``text`` with every known ID number (normalised forms, however typed: spaces,
     dashes, format characters, full-width digits) and every 18-character token passing
@@ -136,15 +149,15 @@ def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     that happens to pass a check is masked too: over-masking free text is the safe side.
     Text without a digit, and anything that is not a string, is returned as it is.
     Idempotent: a mask holds no 18-character token."""
-    if not text or not isinstance(text, str) or len(text) < 6 or not _DIGIT.search(text):
+    if not text or not isinstance(text, str) or len(text) < 6 or not _has_digit(text):
         return text  # fast path: every resident ID, USCC and passport number has digits
     mapped = number_view(text)
     spans: list[tuple[int, int]] = []
     for number in {k for k in known if k and len(k) >= 6}:
         spans.extend(m.span() for m in _known_pattern(number).finditer(mapped))
     for m in _CANDIDATE.finditer(mapped):
-        if is_id_like(normalise_number(m.group(0))):
-            spans.append(m.span())
+        if is_id_like(normalise_number(m.group(1))):
+            spans.append(m.span(1))
     if not spans:
         return text
     spans.sort()
@@ -276,7 +289,7 @@ def protect_event(event: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
             if is_sensitive_number(v, mtype, known):
                 out[NUMBER_MASKED] = _mask(v)
             else:
-                out[k] = v
+                out[k] = scrub(v, known)
         elif k == "declared_fields" and isinstance(v, Mapping):
             out[k] = {scrub(fk, known): scrub(fv, known) for fk, fv in v.items()}
             hashes = {scrub(fk, known): declared_value_hash(fv, keyed) for fk, fv in v.items()

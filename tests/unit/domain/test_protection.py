@@ -133,6 +133,18 @@ def test_a_number_that_is_no_id_number_stays_readable_and_is_hashed_for_comparin
     assert out["holder"]["id_hash"] == keyed(VALID_USCC)
 
 
+def test_an_id_number_typed_into_another_documents_number_is_masked_there() -> None:
+    """Found by the fuzz test (issue 13): a number that is no ID number as a whole stayed
+    readable as typed with someone else's ID number inside it."""
+    typed = "权证：４４０１０６１９８５０３１２１２３７："
+    out = protect_event(certificate(certificate_type="PROPERTY_CERT", document_number=typed),
+                        keyed)
+    assert out["document_number"] == "权证：44**************37："
+    assert out[NUMBER_HASH] == keyed(normalise_number(typed)) and NUMBER_MASKED not in out
+    assert redact_event(out, keyed) == redact_event(
+        certificate(certificate_type="PROPERTY_CERT", document_number=typed), keyed)
+
+
 def test_no_number_or_a_blank_one_adds_nothing() -> None:
     for blank in (None, "", " - "):
         out = protect_event(submitted(document_number=blank, material_type="CONTRACT"), keyed)
@@ -171,6 +183,20 @@ def test_notes_with_an_id_number_however_typed(typed: str) -> None:
     out = protect_event(ev, keyed)
     assert out["note"] == "请补充身份证（44**************37）复印件"
     assert typed not in out["note"] and "19850312" not in out["note"]
+
+
+@pytest.mark.parametrize("before", [
+    "2025 0001 ",            # another number in groups: its first 18 characters fail
+    "0123456789\u200b",      # digits, then a zero-width space
+    "1\n",
+])
+def test_a_typed_number_after_other_separated_characters_is_masked(before: str) -> None:
+    """Found by the fuzz test (issue 13): a token that starts inside a longer run of
+    characters joined by separators was missed when the run's first 18 failed the check."""
+    for typed in ("440106 19850312 1237", "\u200b".join(VALID_RID_2)):
+        out = scrub(f"合同 {before}{typed}")
+        assert out.endswith("44**************37"), out
+        assert "19850312" not in normalise_number(out)
 
 
 def test_a_known_number_that_passes_no_check_is_masked_in_the_event_text() -> None:
@@ -285,3 +311,11 @@ def test_id_hash_normalises_as_section_5() -> None:
     assert id_hash("440106 19850312 1237", keyed) == id_hash("４４０１０６１９８５０３１２１２３７", keyed) \
         == keyed(VALID_RID_2)
     assert id_hash("11010519491231002x", keyed) == keyed(VALID_RID)
+
+
+def test_an_id_number_in_mathematical_digits_is_masked() -> None:
+    """Validation reads any digit NFKC makes ASCII (U+1D7CE.. MATHEMATICAL BOLD DIGIT), so
+    the masking must find those too (the fuzz test's note, issue 13)."""
+    bold = "".join(chr(0x1D7CE + int(c)) if c.isdigit() else c for c in VALID_RID_2)
+    out = scrub(f"申请人 {bold} 到场")
+    assert "19850312" not in normalise_number(out) and out.endswith("44**************37 到场")

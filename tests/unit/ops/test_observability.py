@@ -115,6 +115,10 @@ def test_scrub_leaves_other_numbers_alone() -> None:
     assert scrub_ids("offset 123456789012345670 of 3") == "offset 123456789012345670 of 3"
     assert scrub_ids("no digits") == "no digits"
     assert _resident_id() not in scrub_ids(f"x {_resident_id()} y")
+    # the logs use the derived topics' scrubber: any separators, after another number too
+    rid = _resident_id()
+    typed = f"{rid[:6]}\u2014{rid[6:14]}\u200b{rid[14:]}"
+    assert rid[6:14] not in scrub_ids(f"case 2025 0001 {typed}").replace("\u200b", "")
     assert JsonFormatter().format(logging.LogRecord("a", 20, "", 0, "m", (), None))
 
 
