@@ -1,5 +1,6 @@
 # One image for every onewindow process; docker-compose.yml picks the command per service
-# (onewindow worker | materials-worker | sink | counter | provision | rebuild | simulate).
+# (onewindow worker | materials-worker | sink | counter | gateway | provision | rebuild |
+# simulate).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,6 +22,7 @@ COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY sinks ./sinks
 COPY counter ./counter
+COPY gateway ./gateway
 COPY schemas ./schemas
 RUN pip install '.[postgres]' \
     && useradd --system --uid 10001 --home-dir /var/lib/onewindow onewindow \
@@ -29,7 +31,7 @@ RUN pip install '.[postgres]' \
 
 USER onewindow
 VOLUME ["/var/lib/onewindow"]
-# worker /metrics, materials-worker /metrics, sink /metrics, counter HTTP API
-EXPOSE 6066 6067 9102 8000
+# worker /metrics, materials-worker /metrics, sink /metrics, counter HTTP API, gateway
+EXPOSE 6066 6067 9102 8000 8001
 ENTRYPOINT ["onewindow"]
 CMD ["--help"]

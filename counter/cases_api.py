@@ -63,7 +63,7 @@ CaseReader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
             summary="The case state, SLA status computed now")
 def get_case(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, now: Now,
              calendar: Calendar) -> dict[str, Any]:
-    row = queries.get_case(c, case_id)
+    row = queries.get_case(c, case_id, tasks_limit=present.CASE_TASKS)
     audit("case.read", case_id, "ok" if row else "not_found")
     if row is None:
         raise HTTPException(404, f"case {case_id!r} is not in the read model")
@@ -89,7 +89,7 @@ def list_cases(who: CaseReader, audit: Auditor, limits: SearchLimits, c: Conn, n
         applicant = (applicant_id_type, protector.hash(applicant_id_number))
     rows = queries.list_cases(c, status=status, department=department,
                               service_code=service_code, applicant=applicant,
-                              limit=limit + 1, offset=offset)
+                              limit=limit + 1, offset=offset, tasks_limit=present.LIST_TASKS)
     rows, nxt = paged(rows, limit, offset)
     if applicant is not None:
         audit("search", holder_target(*applicant), "ok" if rows else "not_found")

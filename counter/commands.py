@@ -4,8 +4,11 @@ user store of the counter app's staff)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +16,10 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from counter import staff_migrations
 from onewindow.cli_options import add_common, settings_from
+from onewindow.config import Settings
 from onewindow.errors import ConfigError
 from onewindow.logs import configure_logging
-from onewindow.read_model.engine import make_engine
+from onewindow.read_model.engine import make_engine, wait_for_database
 from onewindow.security import passwords
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.staff import users
@@ -35,6 +39,8 @@ def cmd_counter(args: argparse.Namespace) -> int:
     resolve_id_hash_key(s, warn=False)
     port = args.port or s.counter_port
     configure_logging(s, level=args.loglevel)
+    if not _database_answers(s):
+        return 0  # SIGTERM/SIGINT while waiting for the database
     app = create_app(s)
     print(f"counter API on http://{args.host}:{port}/docs", flush=True)  # noqa: T201
     # access_log off: uvicorn would log query strings, which may hold an ID number; the
@@ -46,6 +52,21 @@ def cmd_counter(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=args.host, port=port, access_log=False, log_level="warning",
                 timeout_graceful_shutdown=2, proxy_headers=False)
     return 0
+
+
+def _database_answers(settings: Settings) -> bool:
+    """Wait until the read model's database accepts a connection, retrying with backoff
+    (one log line per attempt: a PostgreSQL server still starting, or down); False when
+    SIGTERM or SIGINT comes first. The counter needs nothing else at start."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return wait_for_database(settings.database_url, stop=stop,
+                                 say=logging.getLogger("onewindow.counter").warning)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:

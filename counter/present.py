@@ -10,6 +10,15 @@ from onewindow.codec import format_timestamp
 from onewindow.departments import Registry
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.deadline import local_date, sla_status, working_days_left
+from onewindow.domain.limits import MAX_CASE_TASKS, MAX_TASKS
+
+#: Tasks shown for one case (its card, the case API, the receipt, the lookup): every task
+#: a case can have within the fold's bounds (docs/state-rules.md "Bounds per case"); a
+#: case folded before they existed shows its first ones, and ``tasks_total`` says so.
+CASE_TASKS = MAX_CASE_TASKS + MAX_TASKS
+#: Tasks listed per case in a list of cases (search, ``/api/cases``); the board lists
+#: none, only ``task_counts`` (issue 13: 20 cases of 10,000 tasks made an 18.6 MB board).
+LIST_TASKS = 10
 
 
 def ts(value: datetime | None) -> str | None:
@@ -21,6 +30,13 @@ def day(value: date | None) -> str | None:
 
 
 def case_out(row: Mapping[str, Any], now: datetime, calendar: WorkingCalendar) -> dict[str, Any]:
+    """A case row of `onewindow.read_model.queries` as ``CaseOut``: its ``tasks`` as
+    read (the query caps them), ``task_counts`` and ``tasks_total`` over all of them."""
+    counts = row.get("task_counts")
+    if counts is None:  # a row read without its counts: the tasks are all of them
+        counts = {}
+        for t in row["tasks"]:
+            counts[t["status"]] = counts.get(t["status"], 0) + 1
     view = {k: row[k] for k in ("accepted_at", "closed_at", "due_at", "due_date",
                                 "paused_since")}
     applicant = None
@@ -48,6 +64,8 @@ def case_out(row: Mapping[str, Any], now: datetime, calendar: WorkingCalendar) -
         "sla_status": sla_status(view, now, calendar),
         "applicant": applicant,
         "promise": promise,
+        "tasks_total": sum(counts.values()),
+        "task_counts": dict(counts),
         "tasks": [{"task_id": t["task_id"], "department": t["department"], "name": t["name"],
                    "status": t["status"], "updated_at": ts(t["updated_at"])}
                   for t in row["tasks"]],

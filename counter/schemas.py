@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
 
+from counter.present import CASE_TASKS, LIST_TASKS
 from onewindow.domain.normalise import normalise_number
 
 IdType = Literal["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"]
@@ -66,7 +67,9 @@ class TaskOut(BaseModel):
     updated_at: str | None
 
 
-class CaseOut(BaseModel):
+class CaseSummaryOut(BaseModel):
+    """A case without its task list: its tasks counted (the board)."""
+
     case_id: str
     status: str
     version: int
@@ -86,7 +89,17 @@ class CaseOut(BaseModel):
                     "the clock when read; null before acceptance")
     applicant: ApplicantOut | None
     promise: PromiseOut | None
-    tasks: list[TaskOut]
+    tasks_total: int = Field(description="how many tasks the case has")
+    task_counts: dict[str, int] = Field(
+        description="its tasks by status, all of them: {status: count}",
+        examples=[{"APPROVED": 1, "IN_REVIEW": 1}])
+
+
+class CaseOut(CaseSummaryOut):
+    tasks: list[TaskOut] = Field(
+        description=f"its tasks by task_id: for one case the first {CASE_TASKS} (all of "
+                    f"a case within the fold's bounds, docs/state-rules.md), in a list of "
+                    f"cases the first {LIST_TASKS}; tasks_total says how many there are")
 
 
 class CaseList(Page):
@@ -230,11 +243,19 @@ class HolderQuery(BaseModel):
 # --------------------------------------------------------------------- counter screen
 
 
+_DAYS_LEFT = ("working days after today up to due_date (0: due today, negative: working "
+              "days overdue); null while paused, once closed, or before acceptance")
+
+
 class ScreenCaseOut(CaseOut):
-    working_days_left: int | None = Field(
-        description="working days after today up to due_date (0: due today, negative: "
-                    "working days overdue); null while paused, once closed, or before "
-                    "acceptance")
+    working_days_left: int | None = Field(description=_DAYS_LEFT)
+
+
+class BoardCaseOut(CaseSummaryOut):
+    """A case on the board: its tasks counted, not listed (a case's tasks are bounded,
+    but 500 cases of hundreds of tasks each would be megabytes, issue 13)."""
+
+    working_days_left: int | None = Field(description=_DAYS_LEFT)
 
 
 class CardDocumentOut(DocumentOut):
@@ -285,7 +306,7 @@ class BoardOut(BaseModel):
     window_id: str | None
     windows: list[WindowCount] = Field(description="windows that accepted cases that day")
     latest_accepted_on: str | None = Field(description="the newest acceptance day in the model")
-    items: list[ScreenCaseOut]
+    items: list[BoardCaseOut] = Field(description="at most 500, newest first")
 
 
 class DepartmentOut(BaseModel):

@@ -10,7 +10,8 @@
 * ``POST /api/search {q}`` (clerk): a case number, or an applicant's ID number of any type
   (in the body, out of URLs and logs); a search by ID number counts against the user's
   search quota (429 beyond) and is logged with the number's keyed hash.
-* ``GET  /api/board?window_id=&date=`` (supervisor): the cases a window accepted on a day.
+* ``GET  /api/board?window_id=&date=`` (supervisor): the cases a window accepted on a day
+  (at most 500), each with its tasks counted by status, not listed.
 * ``POST /api/lookup {case_id, query_code}`` (public): the citizen's reduced, masked view,
   only with the case's query code; a wrong code is the same 404 as an unknown case.
   Limited per client address and, for failures, per case.
@@ -81,7 +82,7 @@ router = APIRouter(prefix="/api", responses=ERRORS)
             summary="The case card: case, working days left, documents on file")
 def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
               calendar: Calendar) -> dict[str, Any]:
-    row = queries.get_case(c, case_id)
+    row = queries.get_case(c, case_id, tasks_limit=present.CASE_TASKS)
     audit("case.card", case_id, "ok" if row else "not_found")
     if row is None:
         raise HTTPException(404, f"case {case_id!r} is not in the read model")
@@ -122,7 +123,7 @@ def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
 def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: SearchLimits, c: Conn,
            t: Now, calendar: Calendar, protector: Protector) -> dict[str, Any]:
     q = body.q.strip()
-    row = queries.get_case(c, q) if q else None
+    row = queries.get_case(c, q, tasks_limit=present.LIST_TASKS) if q else None
     if row is not None:
         audit("search", q, "ok", "case number")
         return {"match": "case", "items": [present.screen_case_out(row, t, calendar)]}
@@ -132,7 +133,8 @@ def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: SearchLim
         return {"match": "none", "items": []}
     spend_search(limits, who, audit)
     id_hash = protector.hash(number)
-    rows = queries.cases_by_applicant_hash(c, id_hash, ID_TYPES, limit=50)
+    rows = queries.cases_by_applicant_hash(c, id_hash, ID_TYPES, limit=50,
+                                           tasks_limit=present.LIST_TASKS)
     audit("search", holder_target("ANY", id_hash), "ok" if rows else "not_found",
           f"{len(rows)} cases")
     return {"match": "applicant" if rows else "none",
@@ -149,7 +151,9 @@ def board(_who: BoardReader, audit: Auditor, c: Conn, t: Now, calendar: Calendar
     d = day or today
     start, end = _day_bounds(d)
     windows = queries.window_counts(c, start, end)
-    rows = queries.accepted_between(c, start, end, window_id=window_id or None)
+    # tasks counted, not listed (BoardCaseOut): the board's size is bounded per case
+    rows = queries.accepted_between(c, start, end, window_id=window_id or None,
+                                    tasks_limit=0)
     latest = queries.latest_acceptance(c)
     audit("board.read", window_id, "ok", f"{d.isoformat()}: {len(rows)} cases")
     return {"date": d.isoformat(), "today": today.isoformat(), "window_id": window_id,
@@ -184,7 +188,7 @@ def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calen
         audit("lookup", case_id, "limited")
         raise HTTPException(429, "too many lookups; try again later",
                             headers={"Retry-After": str(limits.lookup_client.retry_after(client))})
-    row = queries.get_case(c, case_id)
+    row = queries.get_case(c, case_id, tasks_limit=present.CASE_TASKS)
     ok = receipt.matches(protector.digest, case_id, body.query_code)
     if not ok or row is None:
         limits.lookup_case.hit(case_id)
@@ -199,7 +203,7 @@ def lookup(body: LookupQuery, request: Request, c: Conn, t: Now, calendar: Calen
             summary="The printable acceptance receipt, with the query code for the lookup")
 def case_receipt(case_id: str, request: Request, _who: CaseReader, audit: Auditor, c: Conn,
                  t: Now, calendar: Calendar, protector: Protector) -> HTMLResponse:
-    row = queries.get_case(c, case_id)
+    row = queries.get_case(c, case_id, tasks_limit=present.CASE_TASKS)
     audit("case.receipt", case_id, "ok" if row else "not_found")
     if row is None:
         raise HTTPException(404, f"case {case_id!r} is not in the read model")

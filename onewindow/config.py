@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/onewindow.db"
     departments_file: Path | None = None
     calendar_override_file: Path | None = None
+    # The operator's list of known-valid USCCs that fail their check character (domain.md
+    # section 2), one per line (onewindow.uscc_exceptions); none when unset.
+    uscc_exceptions_file: Path | None = None
 
     # Local Kafka from the jars (onewindow up, tests, CI).
     kafka_version: str = "3.9.2"
@@ -67,6 +70,12 @@ class Settings(BaseSettings):
     materials_web_port: int = 6067
     sink_metrics_port: int = 9102
     counter_port: int = 8000
+    # Health of the long-running consumers (onewindow.domain.health, docs/operations.md):
+    # /healthz turns 503 when a worker or the sink has made no progress for stall_seconds
+    # while records wait, or its loop or batch is stuck that long. A stop (SIGTERM/SIGINT)
+    # of a stream worker that has not ended after stop_timeout_seconds is cut short.
+    stall_seconds: float = Field(default=120.0, gt=0)
+    stop_timeout_seconds: float = Field(default=20.0, gt=0)
 
     # Secret for the keyed hash of citizen and company ID numbers (the stream apps, the
     # sink and the counter share it). No default: the key, else the file holding it, else
@@ -103,6 +112,26 @@ class Settings(BaseSettings):
     oidc_client_secret_file: Path | None = None
     oidc_audience: str | None = None
     oidc_roles_claim: str = "roles"
+
+    # The HTTP ingestion gateway (gateway/, docs/gateway.md). The body limit is checked as
+    # the body streams in; a batch holds at most 500 events (interfaces.md) whatever its
+    # size. Each department gets a token bucket of events: gateway_events_per_second,
+    # bursts up to gateway_burst_events (at least one full batch). A request waits at most
+    # gateway_ack_timeout_seconds for the broker's acknowledgements, then 503. Answers to
+    # accepted events are kept for retries: at most gateway_answer_cache_size events, each
+    # for gateway_answer_cache_seconds. A material upload's file is at most
+    # gateway_max_file_bytes, checked as it streams in (a PDF is spooled to
+    # <data_dir>/gateway-uploads for its page count, then deleted).
+    gateway_port: int = 8001
+    gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    gateway_max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=64 * 1024)
+    gateway_events_per_second: float = Field(default=2000.0, gt=0)
+    gateway_burst_events: int = Field(default=10_000, ge=500)
+    gateway_ack_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    gateway_answer_cache_size: int = Field(default=100_000, ge=1000)
+    gateway_answer_cache_seconds: float = Field(default=3600.0, ge=60)
+    gateway_tls_cert_file: Path | None = None
+    gateway_tls_key_file: Path | None = None
 
     log_json: bool = False
     log_level: str = "INFO"

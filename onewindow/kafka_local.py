@@ -30,6 +30,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -280,8 +281,11 @@ class LocalKafka:
                                     start_new_session=True, umask=0o077)
         return subprocess.run(cmd, capture_output=True, text=True, check=False, umask=0o077)
 
-    def start(self, timeout: float = 90.0) -> LocalKafka:
-        """Fetch (once), format (once per data dir), start and wait until it answers."""
+    def start(self, timeout: float = 90.0, stop: threading.Event | None = None) -> LocalKafka:
+        """Fetch (once), format (once per data dir), start and wait until it answers.
+        Started again on the same data directory and ports after it died, it recovers its
+        logs and carries on (`onewindow up` does that). `stop`, once set, ends the wait
+        early and leaves the broker running (stop() it)."""
         libs = ensure_jars(self.version, self.cache_dir)
         self.data_dir = Path(self.data_dir).resolve()
         # The log segments hold the input topics' plaintext ID numbers and the metadata
@@ -325,13 +329,18 @@ class LocalKafka:
                           detach=True)
         assert isinstance(proc, subprocess.Popen)
         self.proc = proc
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, stop=stop)
         return self
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, stop: threading.Event | None = None) -> None:
+        """Until the broker answers a metadata request as `admin`, or `stop` is set.
+        Raises KafkaLocalError if it exits or does not answer within `timeout` seconds
+        (then it is stopped)."""
         admin = AdminClient({**self.admin_config(), "log_level": 0, "logger": _quiet_logger()})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                return
             if self.proc is not None and self.proc.poll() is not None:
                 raise KafkaLocalError(f"Kafka exited with {self.proc.returncode}; see "
                                       f"{self.data_dir / 'server.log'}")

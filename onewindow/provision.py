@@ -10,10 +10,10 @@ the plan.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -29,6 +29,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from onewindow.broker_wait import BrokerUnreachable, wait_for_broker
 from onewindow.config import Settings
 from onewindow.errors import OneWindowError
 from onewindow.security.kafka_auth import (
@@ -67,7 +68,8 @@ def material_index_topic(topics: Topics) -> str:
 def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[TopicPlan]:
     """Every topic the stack needs. Inputs and case-keyed outputs share one partition
     count so that they are co-partitioned by case_id; the materials app's index topic has
-    the same count (its table partitions follow it)."""
+    the same count (its table partitions follow it), and so has the case-state app's
+    calendar-check topic (a check on partition p reads and writes the table's partition p)."""
     out = [TopicPlan(topics.input(d), partitions, {}) for d in sorted(departments)]
     out.append(TopicPlan(topics.case_state, partitions,
                          {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
@@ -76,6 +78,7 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     out.append(TopicPlan(topics.material_links, partitions, {}))
     out.append(TopicPlan(topics.dead_letters, partitions, {}))
     out.append(TopicPlan(material_index_topic(topics), partitions, {}))
+    out.append(TopicPlan(topics.calendar_checks, partitions, {}))
     return out
 
 
@@ -283,14 +286,26 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
 
 
 def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterable[str] = (),
-              timeout: float = 30.0) -> tuple[list[str], SecurityReport | None]:
+              timeout: float = 30.0, wait: float = 30.0,
+              say: Callable[[str], None] | None = None) -> tuple[list[str], SecurityReport | None]:
     """Topics, then (on a secured cluster) principals and ACLs, for `settings`'s prefix.
-    Returns the topics created and the security report (None on a PLAINTEXT cluster)."""
+    Returns the topics created and the security report (None on a PLAINTEXT cluster).
+
+    First waits up to `wait` seconds for the broker to answer (with backoff, each failed
+    attempt told through `say` in one line: onewindow.broker_wait); raises
+    BrokerUnreachable (exit status 1, one line) when it does not, or when it stops
+    answering midway."""
     departments = sorted(departments)
     topics = Topics(settings.topic_prefix)
     conf = producer_config(settings, ADMIN)
-    created = ensure_topics(conf, plan(topics, departments, settings.partitions),
-                            replication=settings.replication_factor, timeout=timeout)
+    wait_for_broker(conf, timeout=wait, say=say)
+    try:
+        created = ensure_topics(conf, plan(topics, departments, settings.partitions),
+                                replication=settings.replication_factor, timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        raise BrokerUnreachable(f"Kafka on {settings.kafka_bootstrap} stopped answering: "
+                                f"{err.str() if isinstance(err, KafkaError) else exc}") from exc
     if settings.kafka_security_protocol == "PLAINTEXT":
         return created, None
     report = ensure_security(conf, topics, departments, credential_store(settings),

@@ -104,6 +104,14 @@ class Topics:
         return f"{self.prefix}onewindow.dead-letters"
 
     @property
+    def calendar_checks(self) -> str:
+        """The case-state app's control topic: a record on partition ``p`` asks the worker
+        owning ``p`` to check its cases against its working-day calendar
+        (`stream_apps.calendar_checks`). Co-partitioned with the inputs; written by the
+        stream principal (a worker on start, `onewindow recompute-deadlines`)."""
+        return f"{self.prefix}onewindow.calendar-checks"
+
+    @property
     def case_state_app(self) -> str:
         """The case-state stream app's Faust app id: its consumer group, and the prefix
         (`<id>-`) of its internal topics (the table's changelog)."""

@@ -2,10 +2,11 @@
 
 Each runtime declares its subcommands in its `commands` module (`register(subparsers)`);
 this module imports them directly and adds the commands that wire several runtimes
-together or stand on the core alone (`up`, `bench`, `bench-materials`, `provision`,
-`kafka`). Errors the user can fix (bad input, configuration) end the command with exit
-status 2 and one readable line; a failed delivery to the broker (unreachable, timed out,
-refused) with exit status 1 and one line; nothing here prints a traceback for them.
+together or stand on the core alone (`up`, `bench`, `bench-materials`, `soak`,
+`provision`, `kafka`). Errors the user can fix (bad input, configuration) end the command
+with exit status 2 and one readable line; a failed delivery to the broker (unreachable,
+timed out, refused) with exit status 1 and one line; nothing here prints a traceback for
+them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from collections.abc import Sequence
 
 import counter.commands
+import gateway.commands
 import producers.commands
 import sinks.commands
 import stream_apps.commands
@@ -28,11 +30,11 @@ from onewindow.kafka_local import LocalKafka
 from onewindow.provision import acl_plan, provision
 from onewindow.security.kafka_auth import ADMIN, credentials_dir
 from onewindow.topics import Topics
-from onewindow_cli import bench, stack
+from onewindow_cli import bench, soak, stack
 
 #: Every module that adds subcommands, in the order `onewindow --help` lists them.
 COMMAND_MODULES = (producers.commands, stream_apps.commands, sinks.commands,
-                   counter.commands, stack, bench)
+                   counter.commands, gateway.commands, stack, bench, soak)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
@@ -47,7 +49,16 @@ def cmd_provision(args: argparse.Namespace) -> int:
         print(f"super user: {ADMIN} (the broker itself); "  # noqa: T201
               "nobody else may create topics or change ACLs")
         return 0
-    created, report = provision(s, registry.codes, rotate=args.rotate)
+    told: list[str] = []
+
+    def waiting(line: str) -> None:  # once: the final line says what went wrong
+        if not told:
+            told.append(line)
+            print(f"onewindow provision: waiting up to {args.wait:g}s for Kafka on "  # noqa: T201
+                  f"{s.kafka_bootstrap} ...", file=sys.stderr, flush=True)
+
+    created, report = provision(s, registry.codes, rotate=args.rotate, wait=args.wait,
+                                say=waiting)
     print(f"topics ready on {s.kafka_bootstrap}; created {len(created)}: "  # noqa: T201
           + (", ".join(created) or "none"))
     if report is not None:
@@ -88,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true", help="print who may do what, change nothing")
     p.add_argument("--rotate", action="append", default=[], metavar="PRINCIPAL",
                    help="give PRINCIPAL (e.g. dept-gaj) a new password (repeatable)")
+    p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the broker to answer (default 30); then exit "
+                        "status 1")
     add_common(p)
     p.set_defaults(func=cmd_provision)
 

@@ -1,9 +1,19 @@
 """`onewindow up`: the whole local stack in the foreground, on the embedded default.
 
 Local Kafka from the jars, the topics, the stream workers, the sinks, the counter web
-app and (with --simulate) department traffic, each a child process with its log under
+app, the ingestion gateway and (with --simulate) department traffic, each a child
+process with its log under
 `var/logs/`. Ctrl-C or SIGTERM stops them in reverse order (each finishes its batch and
 commits), then the broker.
+
+`up` supervises them (docs/operations.md, "Supervision"): a process that exits (the
+broker included) is started again after a backoff, with one line on the terminal, as
+`onewindow.backoff.RestartPolicy` decides; after repeated failures right after the start
+it gives up, stops the stack, names the process and prints the end of its log. The
+children are direct subprocesses of `up` (`python -m onewindow_cli <name>`; the broker
+is a `java ... kafka.Kafka` child), each in its own session, and `up` keeps each one's
+pid in `<data dir>/run/<name>.pid` (`up.pid` its own, `kafka.pid` the broker's) while it
+runs.
 
 The secret of the keyed hash of ID numbers is generated on the first start into
 `<data dir>/secrets/id-hash.key` (32 random bytes, mode 0600) and reused after; the
@@ -22,40 +32,256 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from counter import staff_migrations
+from onewindow.backoff import RestartPolicy, RestartState, Verdict, decide
+from onewindow.broker_wait import wait_for_broker
 from onewindow.cli_options import add_common, settings_from
 from onewindow.config import Settings
 from onewindow.departments import load_registry
-from onewindow.kafka_local import LocalKafka
+from onewindow.kafka_local import KafkaLocalError, LocalKafka
 from onewindow.provision import provision
-from onewindow.read_model.engine import make_engine
+from onewindow.read_model.engine import make_engine, wait_for_database
 from onewindow.security.id_key import ensure_key_file, resolve_id_hash_key, stack_key_file
-from onewindow.security.kafka_auth import credentials_dir, kafka_env
+from onewindow.security.kafka_auth import ADMIN, credentials_dir, kafka_env, producer_config
 from onewindow.staff import users
+
+#: how `up` restarts a process that exits: 1 s doubling to 30 s (reset by a run of 2
+#: minutes); it gives up after 5 exits in a row each within 30 s of the start
+POLICY = RestartPolicy()
+#: how many of the last lines of a process's log `up` prints when it gives up on it
+LOG_TAIL = 20
+#: seconds between two looks at the processes
+TICK = 0.5
+
+
+def describe_exit(status: int) -> str:
+    """``exited with status 1``, or ``was killed by SIGKILL`` for a negative status
+    (subprocess's way of saying: ended by that signal)."""
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL) -> list[str]:
+    """The last ``lines`` lines of the file at ``path`` (its last 64 KiB at most, decoded
+    as UTF-8 with replacement); empty if it cannot be read."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
 
 
 @dataclass
-class Child:
+class Supervised:
+    """One process `up` runs and restarts: its name, its log, and what the restart
+    policy remembers of it."""
+
     name: str
-    argv: list[str]
+    log: Path
+    one_shot: bool = False
+    state: RestartState = field(default_factory=RestartState)
+    #: monotonic time of the last start
+    started: float = 0.0
+    #: monotonic time of a pending restart (None: running, or finished)
+    restart_at: float | None = None
+    #: a one-shot process that finished cleanly
+    finished: bool = False
+
+    @property
+    def pid(self) -> int | None:
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def poll(self) -> int | None:
+        """None while it runs, else its exit status."""
+        raise NotImplementedError
+
+    def why(self) -> str:
+        """What ended it, beyond the exit status (empty if nothing more is known)."""
+        return ""
+
+
+@dataclass
+class Child(Supervised):
+    """A `python -m onewindow_cli <command>` child, in its own session (Ctrl-C on the
+    terminal reaches `up` only), output appended to its log."""
+
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
-    log: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def launch(self) -> None:
+        with self.log.open("ab") as out:  # the child has its own copy of the descriptor
+            out.write(f"--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z onewindow up starts "
+                      f"{self.name}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def poll(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+@dataclass
+class Broker(Supervised):
+    """The local Kafka broker `up` runs from the jars, started again on the same data
+    directory and ports (its clients reconnect by themselves)."""
+
+    kafka: LocalKafka | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: why the last start failed (None: it did not)
+    failure: str | None = None
+    failed_status: int = 1
+
+    @property
+    def pid(self) -> int | None:
+        assert self.kafka is not None
+        return self.kafka.proc.pid if self.kafka.proc is not None else None
+
+    def launch(self) -> None:
+        """Start it and wait until it answers (up to 90 s, or until `stop`)."""
+        assert self.kafka is not None
+        before = self.kafka.proc
+        self.failure = None
+        try:
+            self.kafka.start(stop=self.stop)
+        except KafkaLocalError as exc:
+            self.failure = str(exc)
+            proc = self.kafka.proc
+            # it exited while starting: its status; it never ran, or was stopped: 1
+            self.failed_status = proc.returncode if proc is not None and proc is not before \
+                and proc.poll() is not None else 1
+
+    def poll(self) -> int | None:
+        assert self.kafka is not None
+        if self.failure is not None:
+            return self.failed_status
+        proc = self.kafka.proc
+        return proc.poll() if proc is not None else None
+
+    def why(self) -> str:
+        return self.failure or ""
+
+
+class Supervisor:
+    """Runs `up`'s processes and restarts each one that exits, as ``policy`` decides;
+    prints one line per exit on ``out``. `tick()` returns the process it gave up on."""
+
+    def __init__(self, processes: list[Supervised], *, run_dir: Path,
+                 policy: RestartPolicy = POLICY, out: TextIO = sys.stderr) -> None:
+        self.processes = processes
+        self.run_dir = run_dir
+        self.policy = policy
+        self.out = out
+
+    def say(self, line: str) -> None:
+        print(f"up: {line}", file=self.out, flush=True)  # noqa: T201
+
+    def _pidfile(self, p: Supervised) -> Path:
+        return self.run_dir / f"{p.name}.pid"
+
+    def start(self, p: Supervised) -> None:
+        p.restart_at = None
+        p.started = time.monotonic()
+        p.launch()
+        if p.pid is not None and p.poll() is None:
+            tmp = self._pidfile(p).with_suffix(".tmp")
+            tmp.write_text(f"{p.pid}\n")
+            tmp.replace(self._pidfile(p))
+
+    def tick(self) -> Supervised | None:
+        """Look at every process once: note exits, start what is due."""
+        for p in self.processes:
+            if p.finished:
+                continue
+            now = time.monotonic()
+            if p.restart_at is not None:
+                if now >= p.restart_at:
+                    self.start(p)
+                    if isinstance(p, Broker) and p.poll() is None and not p.stop.is_set():
+                        self.say(f"{p.name} is back (pid {p.pid}, "
+                                 f"{time.monotonic() - now:.0f}s to answer)")
+                continue
+            status = p.poll()
+            if status is None:
+                continue
+            if self._exited(p, status, now - p.started):
+                return p
+        return None
+
+    def _exited(self, p: Supervised, status: int, ran_for: float) -> bool:
+        """Decide about an exit and say so in one line; True to give up."""
+        self._pidfile(p).unlink(missing_ok=True)
+        d = decide(self.policy, p.state, ran_for=ran_for, status=status, one_shot=p.one_shot)
+        p.state = d.state
+        why = f" ({p.why()})" if p.why() else ""
+        what = f"{p.name} {describe_exit(status)} after {ran_for:.0f}s{why}"
+        if d.verdict is Verdict.DONE:
+            p.finished = True
+            self.say(f"{what}: finished, not restarted")
+            return False
+        if d.verdict is Verdict.GIVE_UP:
+            self.say(f"{what}: {d.state.fast_failures} exits in a row, each within "
+                     f"{self.policy.fast_exit:.0f}s of its start; giving up and stopping "
+                     f"the stack. The last lines of {p.log}:")
+            for line in log_tail(p.log):
+                print(f"  | {line}", file=self.out)  # noqa: T201
+            self.out.flush()
+            return True
+        fast = f" (fast exit {d.state.fast_failures} of {self.policy.give_up_after})" \
+            if d.fast else ""
+        self.say(f"{what}{fast}; restarting it in {d.delay:.0f}s; log: {p.log}")
+        p.restart_at = time.monotonic() + d.delay
+        return False
+
+    def stop_all(self, broker: LocalKafka | None) -> None:
+        """SIGTERM to every child in reverse order, 30 s for each to finish (then
+        SIGKILL), then the broker; the pid files go."""
+        children = [p for p in self.processes if isinstance(p, Child)]
+        for c in reversed(children):
+            if c.proc is not None and c.proc.poll() is None:
+                os.killpg(c.proc.pid, signal.SIGTERM)
+        for c in reversed(children):
+            if c.proc is not None:
+                try:
+                    c.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+                    c.proc.wait(10)
+        if broker is not None:
+            broker.stop()
+        for p in self.processes:
+            self._pidfile(p).unlink(missing_ok=True)
+
+
+def _wait_http(url: str, timeout: float, stop: threading.Event) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
                 if resp.status < 500:
                     return True
         except OSError:
-            time.sleep(0.5)
+            stop.wait(0.5)
     return False
 
 
@@ -109,6 +335,8 @@ def first_admin(settings: Settings) -> str | None:
 
 def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
        external_kafka: bool) -> int:
+    """Run the stack until Ctrl-C or SIGTERM (0), or until a process keeps failing right
+    after its start (1: `Supervisor` gave up on it). docs/operations.md."""
     # Everything under the data directory is the operator's alone: the broker's log
     # segments (plaintext input), the read model, the RocksDB state, the credentials,
     # the ID hash key.
@@ -118,8 +346,12 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     key_env = id_key_env(settings)
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    run_dir = settings.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "up.pid").write_text(f"{os.getpid()}\n")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     broker = None
     if not external_kafka:
         broker = LocalKafka(data_dir=settings.data_dir / "kafka", port=settings.kafka_port,
@@ -127,77 +359,95 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
                             version=settings.kafka_version, cache_dir=settings.cache_dir,
                             security=settings.kafka_security_protocol,
                             credentials_dir=credentials_dir(settings))
-        print(f"starting Kafka {settings.kafka_version} (KRaft) ...", flush=True)  # noqa: T201
-        broker.start()
-    bootstrap = broker.bootstrap if broker else settings.kafka_bootstrap
-    registry = load_registry(settings.departments_file)
-    settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-    if broker is not None and broker.security == "SASL_SSL":
-        settings = settings.model_copy(update={"kafka_ssl_ca_file": broker.ca_file})
-    provision(settings, registry.codes)  # topics, principals, ACLs
-    admin_password = first_admin(settings)
-    py = [sys.executable, "-m", "onewindow_cli"]
-    children = [
-        Child("worker", [*py, "worker"]),
-        Child("materials-worker", [*py, "materials-worker"]),
-        Child("sink", [*py, "sink"]),
-        Child("counter", [*py, "counter"]),
-    ]
-    if simulate:
-        children.append(Child("simulate", [*py, "simulate", "--rate", str(rate),
-                                           "--compression", str(compression)]))
-    env = dict(os.environ, **kafka_env(settings), **key_env)
+    processes: list[Supervised] = []
+    supervisor = Supervisor(processes, run_dir=run_dir)
+    gave_up: Supervised | None = None
+    announced = threading.Event()
+    admin_lines: list[str] = []
     try:
-        for c in children:
-            c.log = logs / f"{c.name}.log"
-            c.proc = subprocess.Popen(c.argv, env=env, stdout=c.log.open("ab"),
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        if broker is not None:
+            print(f"starting Kafka {settings.kafka_version} (KRaft) ...", flush=True)  # noqa: T201
+            kafka = Broker("kafka", broker.data_dir.resolve() / "server.log", kafka=broker,
+                           stop=stop)
+            processes.append(kafka)
+            supervisor.start(kafka)
+            if kafka.failure is not None:
+                raise KafkaLocalError(kafka.failure)
+        bootstrap = broker.bootstrap if broker else settings.kafka_bootstrap
+        registry = load_registry(settings.departments_file)
+        settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+        if broker is not None and broker.security == "SASL_SSL":
+            settings = settings.model_copy(update={"kafka_ssl_ca_file": broker.ca_file})
+        if broker is None and not wait_for_broker(  # an external broker may not be up yet
+                producer_config(settings, ADMIN), stop=stop,
+                say=lambda line: print(f"up: {line}", flush=True)):  # noqa: T201
+            return 0
+        if stop.is_set() or not wait_for_database(
+                settings.database_url, stop=stop,
+                say=lambda line: print(f"up: {line}", flush=True)):  # noqa: T201
+            return 0
+        provision(settings, registry.codes)  # topics, principals, ACLs
+        admin_password = first_admin(settings)
+        py = [sys.executable, "-m", "onewindow_cli"]
+        env = dict(os.environ, **kafka_env(settings), **key_env)
+        commands = [("worker", ["worker"]), ("materials-worker", ["materials-worker"]),
+                    ("sink", ["sink"]), ("counter", ["counter"]), ("gateway", ["gateway"])]
+        if simulate:
+            commands.append(("simulate", ["simulate", "--rate", str(rate),
+                                          "--compression", str(compression)]))
+        for name, args in commands:
+            child = Child(name, logs / f"{name}.log", one_shot=name == "simulate",
+                          argv=[*py, *args], env=env)
+            processes.append(child)
+            supervisor.start(child)
         base = f"http://127.0.0.1:{settings.counter_port}"
-        lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})"]
-        _wait_http(f"{base}/healthz", 60)
-        lines += [f"  sign in          {base}/login",
-                  f"  counter screen   {base}/",
-                  f"  window board     {base}/board",
-                  f"  progress lookup  {base}/lookup",
-                  f"  access log       {base}/audit",
-                  f"  API docs         {base}/docs",
-                  f"  metrics          {base}/metrics"]
-        lines += [f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics"]
-        lines += [f"  logs             {logs}/"]
+        lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})",
+                 f"  sign in          {base}/login",
+                 f"  counter screen   {base}/",
+                 f"  window board     {base}/board",
+                 f"  progress lookup  {base}/lookup",
+                 f"  access log       {base}/audit",
+                 f"  API docs         {base}/docs",
+                 f"  metrics          {base}/metrics",
+                 f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics",
+                 f"  ingest gateway   http://127.0.0.1:{settings.gateway_port}/docs"
+                 " (a department's key: onewindow gateway-keys issue DEPT)",
+                 f"  logs             {logs}/",
+                 f"  pid files        {run_dir}/"]
         cli = _cli_name()
         if admin_password is not None:
-            lines += [f"sign in as {FIRST_ADMIN[0]} with the password {admin_password}",
-                      f"  (shown once; `{cli} users reset-password admin` sets a new one,"
-                      f" `{cli} users add NAME --role clerk` adds staff, `--role auditor`"
-                      " an auditor for /audit)"]
-        lines += ["Ctrl-C stops everything."]
-        print("\n".join(lines), flush=True)  # noqa: T201
+            admin_lines += [
+                f"sign in as {FIRST_ADMIN[0]} with the password {admin_password}",
+                f"  (shown once; `{cli} users reset-password admin` sets a new one,"
+                f" `{cli} users add NAME --role clerk` adds staff, `--role auditor`"
+                " an auditor for /audit)"]
+        lines += [*admin_lines, "Ctrl-C stops everything."]
+
+        def announce() -> None:  # once the counter answers (or after 60 s)
+            _wait_http(f"{base}/healthz", 60, stop)
+            if not stop.is_set():
+                print("\n".join(lines), flush=True)  # noqa: T201
+                announced.set()
+
+        threading.Thread(target=announce, name="announce", daemon=True).start()
         while not stop.is_set():
-            for c in children:
-                if c.proc is not None and c.proc.poll() is not None:
-                    if c.name == "simulate" and c.proc.returncode == 0:
-                        continue
-                    print(f"{c.name} exited with {c.proc.returncode}; see {c.log}",  # noqa: T201
-                          file=sys.stderr)
-                    stop.set()
-            stop.wait(1.0)
-    except KeyboardInterrupt:
-        pass
+            gave_up = supervisor.tick()
+            if gave_up is not None:
+                break
+            stop.wait(TICK)
     finally:
+        stop.set()
+        if admin_lines and not announced.is_set():
+            print("\n".join(admin_lines), flush=True)  # noqa: T201 - never lost
         print("stopping ...", flush=True)  # noqa: T201
-        for c in reversed(children):
-            if c.proc is not None and c.proc.poll() is None:
-                os.killpg(c.proc.pid, signal.SIGTERM)
-        for c in reversed(children):
-            if c.proc is not None:
-                try:
-                    c.proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(c.proc.pid, signal.SIGKILL)
-        if broker is not None:
-            broker.stop()
-    failed = [c.name for c in children
-              if c.proc is not None and c.proc.returncode not in (0, -15, 143)]
+        supervisor.stop_all(broker)
+        (run_dir / "up.pid").unlink(missing_ok=True)
+    if gave_up is not None:
+        print(f"up: stopped: {gave_up.name} kept failing at start; see {gave_up.log}",  # noqa: T201
+              file=sys.stderr)
+        return 1
+    failed = [p.name for p in processes if isinstance(p, Child)
+              and p.proc is not None and p.proc.returncode not in (0, -15, 143)]
     return 1 if failed else 0
 
 

@@ -16,6 +16,7 @@ from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
 from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
+from onewindow.uscc_exceptions import load_uscc_exceptions
 from producers.jsonl import produce_file
 from producers.materials import material_event_from_file, parse_fields
 from producers.publisher import Publisher
@@ -40,13 +41,15 @@ def cmd_material(args: argparse.Namespace) -> int:
                 "name": args.holder_name},
         departments=registry.codes, name=args.name, document_number=args.document_number,
         declared_fields=parse_fields(args.field), form=args.form, task_id=args.task_id,
-        material_id=args.material_id, event_id=args.event_id)
+        material_id=args.material_id, event_id=args.event_id,
+        uscc_exceptions=load_uscc_exceptions(s.uscc_exceptions_file))
     codec = get_codec()
     print(json.dumps(codec.to_json(event), ensure_ascii=False))  # noqa: T201
     if args.send:
         with Publisher(s.kafka_bootstrap, topics=Topics(s.topic_prefix),
                        departments=registry.codes, codec=codec,
-                       config=producer_config(s, department_principal(args.department))) as pub:
+                       config=producer_config(s, department_principal(args.department)),
+                       uscc_exceptions=load_uscc_exceptions(s.uscc_exceptions_file)) as pub:
             topic = pub.send(event)
         print(f"sent to {topic}", file=sys.stderr)  # noqa: T201
     return 0

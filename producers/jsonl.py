@@ -22,6 +22,7 @@ from onewindow.domain.validation import validate
 from onewindow.errors import DecodeError, OneWindowError
 from onewindow.security.kafka_auth import department_principal, producer_config
 from onewindow.topics import Topics
+from onewindow.uscc_exceptions import load_uscc_exceptions
 from producers.publisher import DeliveryFailed, DepartmentPublishers, Publisher
 
 #: what a file saved by Windows tools may start with (read as if it were not there)
@@ -38,8 +39,11 @@ class BadLine:
 def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
                 topic: str | None, check: bool, now: datetime | None = None,
                 counters: frozenset[str] | None = None,
+                uscc_exceptions: frozenset[str] = frozenset(),
                 ) -> tuple[list[dict[str, Any]], list[BadLine]]:
-    """Parse (and unless `check` is False, validate) every line; blank lines are skipped."""
+    """Parse (and unless `check` is False, validate) every line; blank lines are skipped.
+    `uscc_exceptions`: the operator's known-valid USCCs failing their check
+    (`onewindow.uscc_exceptions`), accepted as the worker accepts them."""
     codec = get_codec()
     now = now or datetime.now(UTC)
     owner = topics.department_of(topic) if topic else None
@@ -73,7 +77,8 @@ def read_events(path: Path, *, topics: Topics, departments: frozenset[str],
                 if check:
                     target_owner = owner if topic else event.get("department")
                     rejection = validate(event, topic_department=target_owner,
-                                         departments=departments, counters=counters, now=now)
+                                         departments=departments, counters=counters, now=now,
+                                         uscc_exceptions=uscc_exceptions)
                     if rejection is not None:
                         bad.append(BadLine(n, rejection.reason, rejection.detail))
                         continue
@@ -101,7 +106,9 @@ def produce_file(settings: Settings, path: Path, *, topic: str | None, validate:
     if as_department is not None and as_department not in registry.codes:
         raise OneWindowError(f"--as {as_department}: not a registered department")
     events, bad = read_events(path, topics=topics, departments=registry.codes, topic=topic,
-                              check=validate, counters=registry.counter_codes)
+                              check=validate, counters=registry.counter_codes,
+                              uscc_exceptions=load_uscc_exceptions(
+                                  settings.uscc_exceptions_file))
     if as_department is not None and not bad:
         own = topics.input(as_department)
         for n, event in enumerate(events, 1):

@@ -19,8 +19,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from onewindow.codec import Codec
-from onewindow.domain.validation import check_record_size, validate
+from onewindow.domain.validation import Rejection, validate
 from onewindow.errors import DeliveryError, OneWindowError
+from onewindow.inputs import INPUT_PRODUCER_CONFIG, prepare_record
 from onewindow.security.kafka_auth import department_of_principal
 from onewindow.topics import Topics, record_key
 
@@ -70,17 +71,11 @@ class Publisher:
     def __init__(self, bootstrap: str, *, topics: Topics, departments: Iterable[str],
                  codec: Codec, clock: Callable[[], datetime] = _utcnow,
                  config: dict[str, Any] | None = None,
-                 counters: Iterable[str] | None = None) -> None:
-        conf: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            "client.id": "onewindow-publisher",
-            # the Java client's rule (interfaces.md, Kafka): onewindow.topics.partition_for
-            "partitioner": "murmur2_random",
-        }
+                 counters: Iterable[str] | None = None,
+                 uscc_exceptions: Iterable[str] = ()) -> None:
+        # idempotent, acks=all, murmur2_random: what every producer of input records uses
+        conf: dict[str, Any] = {"bootstrap.servers": bootstrap, **INPUT_PRODUCER_CONFIG,
+                                "client.id": "onewindow-publisher"}
         conf.update(config or {})
         conf.setdefault("error_cb", self._on_error)
         #: the principal it signs in as (None on a PLAINTEXT cluster): named in refusals
@@ -91,6 +86,8 @@ class Publisher:
         self._departments = frozenset(departments)
         #: the departments whose role is `counter` (UNAUTHORISED); None skips that rule
         self._counters = frozenset(counters) if counters is not None else None
+        #: the operator's known-valid USCCs failing their check (onewindow.uscc_exceptions)
+        self._uscc_exceptions = frozenset(uscc_exceptions)
         self._codec = codec
         self._clock = clock
         self.report = DeliveryReport()
@@ -99,20 +96,26 @@ class Publisher:
         """Raise RejectedEvent if the event breaks a source-checkable rule."""
         owner = self._topics.department_of(topic) if topic else event.get("department")
         rejection = validate(event, topic_department=owner, departments=self._departments,
-                             counters=self._counters, now=self._clock())
+                             counters=self._counters, now=self._clock(),
+                             uscc_exceptions=self._uscc_exceptions)
         if rejection is not None:
             raise RejectedEvent(rejection.reason, rejection.detail)
 
     def send(self, event: dict[str, Any], *, validate_first: bool = True,
              topic: str | None = None) -> str:
         """Queue one event; returns the topic it goes to. Delivery is confirmed by flush()."""
-        if validate_first:
-            self.check(event, topic)
+        if validate_first:  # the rules, the encoding and the record's size (TOO_LARGE)
+            owner = self._topics.department_of(topic) if topic else event.get("department")
+            prepared = prepare_record(event, owner=owner, departments=self._departments,
+                                      counters=self._counters, now=self._clock(),
+                                      uscc_exceptions=self._uscc_exceptions,
+                                      codec=self._codec)
+            if isinstance(prepared, Rejection):
+                raise RejectedEvent(prepared.reason, prepared.detail)
+            key, value = prepared.key, prepared.value
+        else:
+            key, value = record_key(str(event["case_id"])), self._codec.encode(event)
         target = topic or self._topics.input(str(event["department"]))
-        value = self._codec.encode(event)
-        key = record_key(str(event["case_id"]))
-        if validate_first and (too_large := check_record_size(len(key) + len(value))):
-            raise RejectedEvent(too_large.reason, too_large.detail)  # the worker would
         self.send_raw(target, key, value)
         return target
 
@@ -175,7 +178,12 @@ class Publisher:
         if exc_type is None:
             self.flush()
         else:
-            self._producer.flush(10)
+            self.drain(10)
+
+    def drain(self, timeout: float) -> None:
+        """Give what is still queued at most ``timeout`` seconds, without a report (on the
+        way out after an error or Ctrl-C)."""
+        self._producer.flush(max(0.0, timeout))
 
 
 class DepartmentPublishers:
@@ -188,9 +196,11 @@ class DepartmentPublishers:
     def __init__(self, bootstrap: str, *, topics: Topics, departments: Iterable[str],
                  codec: Codec, config_for: Callable[[str], dict[str, Any]],
                  clock: Callable[[], datetime] = _utcnow,
-                 counters: Iterable[str] | None = None) -> None:
+                 counters: Iterable[str] | None = None,
+                 uscc_exceptions: Iterable[str] = ()) -> None:
         self._args = {"topics": topics, "departments": frozenset(departments), "codec": codec,
-                      "clock": clock, "counters": counters}
+                      "clock": clock, "counters": counters,
+                      "uscc_exceptions": frozenset(uscc_exceptions)}
         self._bootstrap = bootstrap
         self._topics = topics
         self._config_for = config_for
@@ -244,5 +254,8 @@ class DepartmentPublishers:
         if exc_type is None:
             self.flush()
         else:
+            # one deadline for all: Ctrl-C with the broker gone waits 10 s, not 10 s per
+            # department (issue 13: every process stops within seconds)
+            deadline = time.monotonic() + 10
             for pub in self._by_department.values():
-                pub.__exit__(exc_type, *rest)
+                pub.drain(deadline - time.monotonic())

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from onewindow.codec import Codec, get_codec
 from onewindow.config import Settings
-from onewindow.read_model.engine import make_engine
+from onewindow.read_model.engine import make_engine, wait_for_database
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import SINK, client_config
 from onewindow.topics import Topics
@@ -81,7 +81,8 @@ def build_sink(settings: Settings, *, engine: Engine | None = None,
                commit_delay: float = 0.0) -> SinkParts:
     """Build every part of a sink once.
 
-    ``engine``: the read model (default: a writer engine on ``settings.database_url``).
+    ``engine``: the read model (default: a writer engine on ``settings.database_url``, once
+    that database accepts connections: ``wait_for_database``, with backoff, when migrating).
     ``metrics``: the Prometheus metrics (default: a fresh registry). ``migrate``: bring the
     read model to the newest Alembic revision now (the rebuild passes False: it drops and
     recreates the model itself). ``commit_delay``: test-only fault injection, seconds the
@@ -89,6 +90,9 @@ def build_sink(settings: Settings, *, engine: Engine | None = None,
     """
     # the key first: without one the process stops before it touches the database
     protector = IdProtector.from_settings(settings)
+    if engine is None and migrate:
+        # a database still starting (or down) is waited for, with backoff, not died of
+        wait_for_database(settings.database_url, say=log.warning)
     engine = engine or make_engine(settings.database_url, writer=True)
     if migrate:
         upgrade(engine)

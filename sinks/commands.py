@@ -8,10 +8,9 @@ import sys
 import threading
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from onewindow.cli_options import add_common, settings_from
 from onewindow.logs import configure_logging
+from onewindow.observability.health import serve_http
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
@@ -28,7 +27,10 @@ def cmd_sink(args: argparse.Namespace) -> int:
     port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
     host = s.metrics_host  # 0.0.0.0 in a container
     if port:
-        start_http_server(port, addr=host, registry=runner.metrics.registry)
+        # /healthz and /readyz (docs/operations.md, Health), the metrics at every other
+        # path, from a thread: a stuck poll loop is still answered for, 503
+        runner.metrics.registry.register(runner.health.collector())
+        serve_http(host, port, runner.metrics.registry, runner.health)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -26,13 +26,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from onewindow.backoff import Backoff
+from onewindow.observability.health import ConsumerHealth
 from sinks.bootstrap import SinkParts
 from sinks.rows import Batch
 from sinks.unit_of_work import WriteResult
 
-__all__ = ["SinkRunner"]
+__all__ = ["LAG_EVERY", "SinkRunner"]
+
+#: Seconds between two measurements of the sink's lag (asked of the broker, not cached).
+LAG_EVERY = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +58,36 @@ class SinkRunner:
         self.linger = linger
         self.idle_wait = idle_wait
         self.clock = clock
+        #: the delays between attempts to reach the broker at start
+        self.connect_backoff = Backoff(first=1.0, cap=30.0)
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.committed_records = 0
+        #: `/healthz`, `/readyz` (sinks/commands.py serves them): stamped by the poll loop
+        self.health = ConsumerHealth(stall=self.settings.stall_seconds, lag_every=LAG_EVERY)
         self._lag_at = 0.0
 
     # ------------------------------------------------------------------ start
 
     def _partitions(self, consumer: Consumer, stop: threading.Event) -> list[tuple[str, int]]:
-        """Every partition of the four output topics, waiting until they exist."""
+        """Every partition of the four output topics, waiting until they exist. While the
+        broker does not answer, it retries with backoff (1 s doubling to 30 s, one log
+        line per attempt) until `stop`; it never dies of a broker that is not up yet."""
         names = self.ingestor.topic_names
         warned = False
+        failures = 0
         while not stop.is_set():
-            md = consumer.list_topics(timeout=10)
+            try:
+                md = consumer.list_topics(timeout=5)
+            except KafkaException as exc:
+                failures += 1
+                delay = self.connect_backoff.delay(failures)
+                err = exc.args[0] if exc.args else exc
+                log.warning("Kafka on %s does not answer (%s); retrying in %.3gs",
+                            self.settings.kafka_bootstrap,
+                            err.str() if isinstance(err, KafkaError) else err, delay)
+                stop.wait(delay)
+                continue
+            failures = 0
             missing = [t for t in names if t not in md.topics or md.topics[t].error is not None
                        or not md.topics[t].partitions]
             if not missing:
@@ -92,17 +115,24 @@ class SinkRunner:
 
     def run(self, stop: threading.Event) -> None:
         consumer = self.parts.consumer(f"{self.settings.topic_prefix}onewindow-sink")
+        health = self.health
         try:
             self._assign(consumer, stop)
+            health.ready()
             while not stop.is_set():
+                health.beat()
                 batch = self._take(consumer)
                 if batch is None:
                     self._update_lag(consumer)
                     continue
+                health.taken(len(batch))
                 if not self._commit(batch, stop):
                     break  # stopping while the database was failing: nothing committed
+                health.finished(len(batch))
+                health.progressed()
                 self._update_lag(consumer)
         finally:
+            health.stopping()
             consumer.close()
 
     def _take(self, consumer: Consumer) -> Batch | None:
@@ -156,18 +186,32 @@ class SinkRunner:
         self.metrics.committed(len(batch), seconds, committed_at, result.rows, stamps)
         return True
 
-    def _update_lag(self, consumer: Consumer, every: float = 1.0) -> None:
+    def _update_lag(self, consumer: Consumer, every: float = LAG_EVERY,
+                    timeout: float = 2.0) -> None:
+        """Every ``every`` seconds, the lag of each assigned partition from its high
+        watermark asked of the broker (librdkafka's cached one stays at its last value
+        while the broker is away) and the next offset stored with the rows. A failed
+        query ends the round (``timeout`` seconds at most) and is reported to the health;
+        once the last good measurement is older than the stall limit the gauge is
+        cleared, so a lag that cannot be read shows as missing, not frozen."""
         now = time.monotonic()
         if now - self._lag_at < every:
             return
         self._lag_at = now
+        lags: dict[tuple[str, int], int] = {}
         for tp in consumer.assignment():
             try:
-                lo, hi = consumer.get_watermark_offsets(tp, cached=True)
-            except Exception as exc:  # noqa: BLE001 - lag is best effort
+                lo, hi = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            except Exception as exc:  # noqa: BLE001 - lag is best effort; health says so
                 log.debug("no watermarks for %s[%d]: %s", tp.topic, tp.partition, exc)
-                continue
+                self.health.lag_failed(f"{tp.topic}[{tp.partition}]: {exc}"[:200])
+                if self.health.lag_stale():
+                    self.metrics.lag.clear()
+                return
             if hi is None or hi < 0:
                 continue
             nxt = self.next_offsets.get((tp.topic, tp.partition), max(lo, 0))
-            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hi - nxt))
+            lags[(tp.topic, tp.partition)] = max(0, hi - nxt)
+        for (topic, partition), n in lags.items():
+            self.metrics.lag.labels(topic, str(partition)).set(n)
+        self.health.lag_measured(sum(lags.values()))

@@ -7,19 +7,22 @@ only after the loop body finished; before it commits acked offsets it flushes it
 producer (the table changelog) and, through a sensor, ours. So every output and state
 change of a committed record is on the broker: outputs are at least once, and the
 sinks upsert. An output refused for good dead-letters its input ``OUTPUT_FAILED``
-(`stream_apps.output`) instead of stopping the worker.
+(`stream_apps.output`) instead of stopping the worker. The same agent reads the
+calendar-check topic: a check of a partition re-publishes the deadlines a changed calendar
+moves (`stream_apps.calendar_checks`); the worker asks for one per partition on start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import faust
 from prometheus_client import generate_latest
 
-from onewindow.calendar_source import load_calendar
+from onewindow.calendar_source import CHINESECALENDAR_VERSION, CalendarFile, describe
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
@@ -27,13 +30,23 @@ from onewindow.observability import TEXT_CONTENT_TYPE
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.topics import Topics
-from stream_apps.case_processor import CaseProcessor
+from onewindow.uscc_exceptions import load_uscc_exceptions
+from stream_apps.calendar_checks import (
+    CalendarCheck,
+    CalendarChecker,
+    check_records,
+    run_check,
+    snapshot_of,
+)
+from stream_apps.case_processor import BatchResult, CaseProcessor
 from stream_apps.faust_base import new_app
-from stream_apps.faust_context import TableAccess, records
+from stream_apps.faust_context import TableAccess, records, still_current
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.output import OutputProducer
 from stream_apps.records import InRecord, OutRecord
+
+log = logging.getLogger(__name__)
 
 BATCH_MAX = 1000
 BATCH_WITHIN = 0.05  # seconds: a lone event waits at most this long for company
@@ -50,14 +63,18 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     # The input topics are co-partitioned with settings.partitions (onewindow.provision
     # creates them so and refuses a topic with another count; the table below has as
     # many): the partition count of WRONG_PARTITION.
+    calendar_file = CalendarFile(settings.calendar_override_file)
     processor = CaseProcessor(codec=get_codec(), topics=topics,
                               departments=registry.codes, counters=registry.counter_codes,
-                              calendar=load_calendar(settings.calendar_override_file),
-                              ids=ids, partitions=settings.partitions)
+                              calendar=calendar_file.calendar,
+                              ids=ids, partitions=settings.partitions,
+                              uscc_exceptions=load_uscc_exceptions(
+                                  settings.uscc_exceptions_file))
+    checker = CalendarChecker(processor, calendar_file)
     app = new_app(settings, app_id=app_id or topics.case_state_app,
                   worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.worker_web_port)
     inputs = list(topics.inputs(registry.codes))
-    source = app.topic(*inputs, key_type=bytes, value_type=bytes,
+    source = app.topic(*inputs, topics.calendar_checks, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
 
     def output_failed(rec: InRecord, why: str) -> OutRecord:
@@ -74,6 +91,29 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
                       key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
     access = TableAccess(table)
+    calendar = snapshot_of(processor.calendar)
+    metrics.calendar.info({"digest": calendar.digest, "chinesecalendar": CHINESECALENDAR_VERSION})
+    log.info("working-day %s", describe(calendar))
+
+    def republish(chunk: BatchResult) -> None:
+        """Queue the CaseState records a calendar check re-publishes, and count them."""
+        output.send_batch(chunk.outputs)
+        metrics.provisional.inc(chunk.provisional_states)
+        metrics.deadlines_republished.inc(len(chunk.outputs))
+
+    def checked(check: CalendarCheck, outcome: str) -> None:
+        metrics.calendar_checks.labels(outcome).inc()
+        metrics.calendar.info({"digest": check.current.digest,
+                               "chinesecalendar": CHINESECALENDAR_VERSION})
+
+    @app.task
+    async def ask_for_calendar_checks() -> None:
+        """On start, a check of every partition: the calendar may have changed while the
+        worker was down (stream_apps.calendar_checks)."""
+        output.send_batch(check_records(
+            topics, settings.partitions, reason="start",
+            digest=snapshot_of(processor.calendar).digest,
+            requested_by=f"worker {worker_name}"))
 
     @app.agent(source, concurrency=1)
     async def fold_cases(stream: faust.StreamT[bytes]) -> None:
@@ -90,6 +130,9 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             for rec in recs:
                 if rec.timestamp_ms:
                     metrics.event_lag.observe(max(0.0, now - rec.timestamp_ms / 1000))
+            for check in result.checks:  # after the batch's events: its states are stored
+                await run_check(checker, check, access, republish,
+                                lambda rec=check: still_current(app, rec), on_done=checked)
 
     @app.timer(15.0)
     async def measure_table() -> None:

@@ -29,14 +29,19 @@ explicitly, under the broker's 1 MiB). The bound, from the limits of
   protection add at most ~40 KB (under 300 fields: 100 tasks of three, 64 declared fields,
   the party, each hash 64 characters); the other fields are short. So under 600 KB.
 * CaseState (Avro, UTF-8 strings): the acceptance record's strings are at most the
-  record's 256 KiB, plus one entry per task (at most 100 declared, plus those named only by
-  updates, each at most ``MAX_CODE_CHARS``).
+  record's 256 KiB, plus one entry per task (at most 100 declared, plus at most
+  ``MAX_CASE_TASKS`` named by updates, each id at most ``MAX_CODE_CHARS``).
 * The fold state (the table's value and its changelog record, ASCII JSON): the acceptance
-  record is at most ``MAX_JSON_BYTES``; each further applied event adds at most ~5 KB
-  (its event id twice, fingerprint, task entry and a new task id, all escaped), ~150
-  bytes usually. This one, like CaseState's task list, grows with the events of a case,
-  which no per-record rule bounds: a case of thousands of updates could pass 1 MB
-  (docs/state-rules.md; not handled yet).
+  record is at most ``MAX_ACCEPTANCE_BYTES`` (its strings at most ``MAX_JSON_BYTES``);
+  each further applied event adds at most ~5 KB (its event id twice, fingerprint, task
+  entry and a new task id, all escaped), ~100 bytes usually. This grows with the events
+  of a case, which no per-record rule bounds, so the fold bounds the case
+  (`CaseState.limit_breach`: ``MAX_CASE_EVENTS``, ``MAX_CASE_TASKS``,
+  ``MAX_CASE_FOLD_BYTES`` besides the acceptance record): a further event is dead-lettered
+  ``TOO_LARGE`` and the state is at most ``MAX_FOLD_STATE_BYTES`` (900,000). CaseState
+  is no larger than the fold state but for a few KB (each string of the state is in the
+  fold state escaped, each task has an entry there), so under 1 MB too
+  (docs/state-rules.md "Bounds per case").
 * DeadLetter: the original bytes, which may be as large as the broker accepted, so
   `_dead` keeps at most what fits (`_fit_dead_letter`) and says so in the detail.
 
@@ -62,8 +67,10 @@ from onewindow.domain.clock import from_ms
 from onewindow.domain.validation import (
     INVALID_FIELD,
     OUTPUT_FAILED,
+    TOO_LARGE,
     WRONG_PARTITION,
     check_record_size,
+    uscc_exception_used,
     validate,
 )
 from onewindow.errors import DecodeError
@@ -94,6 +101,8 @@ class Tally:
     reason: str | None = None
     #: an applied TaskUpdated from another department than its task's owner (section 3)
     out_of_role: bool = False
+    #: an applied event accepted only through the operator's USCC exceptions (section 2)
+    uscc_exception: bool = False
 
 
 @dataclass
@@ -106,6 +115,9 @@ class BatchResult:
     #: case states emitted whose deadline is provisional (a date outside every known
     #: holiday schedule was consulted: domain.md section 4 wants a metric for it)
     provisional_states: int = 0
+    #: records of the calendar-check topic (`Topics.calendar_checks`), in order: the shell
+    #: runs each after the batch (`stream_apps.calendar_checks`)
+    checks: list[InRecord] = field(default_factory=list)
 
 
 class CaseProcessor:
@@ -119,13 +131,17 @@ class CaseProcessor:
     checks, every event is replaced by its protected form
     (`onewindow.domain.protection.protect_event`), so the fold, the table, its changelog
     and every output carry ID numbers only as the keyed hash and the mask; only the
-    dead-letter topic keeps the original bytes.
+    dead-letter topic keeps the original bytes. ``uscc_exceptions``: the operator's list
+    of known-valid USCCs failing their check character (`onewindow.uscc_exceptions`).
+    Records of the calendar-check topic are not events: they are handed back in
+    ``BatchResult.checks``.
     """
 
     def __init__(self, *, codec: Codec, topics: Topics, departments: Iterable[str],
                  counters: Iterable[str], calendar: WorkingCalendar, ids: IdProtector,
                  partitions: int | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 uscc_exceptions: Iterable[str] = ()) -> None:
         self.codec = codec
         self.topics = topics
         self.departments = frozenset(departments)
@@ -134,6 +150,7 @@ class CaseProcessor:
         self.ids = ids
         self.partitions = partitions
         self.clock = clock
+        self.uscc_exceptions = frozenset(uscc_exceptions)
 
     def process(self, records: Iterable[InRecord],
                 load: Callable[[str, InRecord], bytes | None]) -> BatchResult:
@@ -144,6 +161,9 @@ class CaseProcessor:
         live: dict[str, CaseState] = {}
         changed: dict[str, tuple[InRecord, str]] = {}
         for rec in records:
+            if rec.topic == self.topics.calendar_checks:
+                result.checks.append(rec)
+                continue
             self._one(rec, now, load, live, changed, result)
         for case_id, (rec, event_id) in changed.items():
             state = live[case_id]
@@ -168,7 +188,8 @@ class CaseProcessor:
             return
         etype = str(event.get("type", "unknown"))
         rejection = validate(event, topic_department=owner, departments=self.departments,
-                             now=now, counters=self.counters, record_bytes=len(rec.value))
+                             now=now, counters=self.counters, record_bytes=len(rec.value),
+                             uscc_exceptions=self.uscc_exceptions)
         if rejection is not None:
             self._dead(rec, rejection.reason, rejection.detail, owner, etype, result)
             return
@@ -214,6 +235,10 @@ class CaseProcessor:
                        f"event_id {event['event_id']!r} was applied before in case "
                        f"{case_id!r} with different content", owner, etype, result)
             return
+        if outcome is Outcome.TOO_LARGE:  # a bound of its case (docs/state-rules.md)
+            self._dead(rec, TOO_LARGE, state.limit_breach(event) or "a bound of its case",
+                       owner, etype, result)
+            return
         # A duplicate re-emits its activity and the current state: after a crash the
         # state may have been saved while the outputs were not, and the sinks upsert.
         changed[case_id] = (rec, event["event_id"])
@@ -222,7 +247,9 @@ class CaseProcessor:
                                                     event_json=event_json))
         applied = outcome is Outcome.APPLIED
         result.tallies.append(Tally(owner, etype, APPLIED if applied else DUPLICATE,
-                                    out_of_role=applied and out_of_role))
+                                    out_of_role=applied and out_of_role,
+                                    uscc_exception=applied and uscc_exception_used(
+                                        plain, self.uscc_exceptions)))
 
     def _dead(self, rec: InRecord, reason: str, detail: str, department: str, etype: str,
               result: BatchResult) -> None:
@@ -279,16 +306,24 @@ class CaseProcessor:
             "source_topic": rec.topic,
             "source_partition": rec.partition,
             "source_offset": rec.offset,
-            "source_timestamp": from_ms(rec.timestamp_ms),
+            "source_timestamp": _source_timestamp(rec),
             "out_of_role": out_of_role,
         })
         return OutRecord(self.topics.case_activity, rec.key, value, source=rec)
 
-    def _state_record(self, state: CaseState, rec: InRecord, event_id: str,
+    def _state_record(self, state: CaseState, rec: InRecord, event_id: str | None,
                       result: BatchResult) -> OutRecord:
-        view = project(state, self.calendar)
-        view["source_timestamp"] = from_ms(rec.timestamp_ms)
-        view["last_event_id"] = event_id
+        return self.view_record(project(state, self.calendar), rec.key,
+                                source_timestamp=_source_timestamp(rec),
+                                last_event_id=event_id, result=result, source=rec)
+
+    def view_record(self, view: dict[str, Any], key: bytes | None, *,
+                    source_timestamp: datetime | None, last_event_id: str | None,
+                    result: BatchResult, source: InRecord | None = None) -> OutRecord:
+        """The CaseState record of a projected view (`onewindow.domain.case.project`),
+        keyed ``key``; counts a provisional deadline in ``result``."""
+        view["source_timestamp"] = source_timestamp
+        view["last_event_id"] = last_event_id
         applicant = view["applicant"]
         if applicant is not None and applicant["id_number"] is not None:
             # a state stored by a worker that kept the acceptance record plain
@@ -296,8 +331,20 @@ class CaseProcessor:
                 {k: view[k] for k in ("applicant", "service_name", "tasks")}))
         if view["due_provisional"]:
             result.provisional_states += 1
-        return OutRecord(self.topics.case_state, rec.key,
-                         self.codec.encode_record("CaseState", view), source=rec)
+        return OutRecord(self.topics.case_state, key,
+                         self.codec.encode_record("CaseState", view), source=source)
+
+
+def _source_timestamp(rec: InRecord) -> datetime | None:
+    """The record's Kafka timestamp as the outputs' ``source_timestamp``: ``None`` when it
+    has none, or when it is outside what a datetime holds (years 1 to 9999). Kafka takes
+    any 64-bit CreateTime by default, and a producer that writes microseconds for
+    milliseconds (or ``Long.MAX_VALUE``) must not stop the worker: the rules use the
+    event's own ``occurred_at``, this is only where the record came from."""
+    try:
+        return from_ms(rec.timestamp_ms)
+    except OverflowError:
+        return None
 
 
 def _fit_dead_letter(key: bytes | None, original: bytes) -> tuple[bytes | None, bytes, str]:

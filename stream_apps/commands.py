@@ -1,14 +1,22 @@
-"""Subcommands of the stream side: `onewindow worker`, `onewindow materials-worker`."""
+"""Subcommands of the stream side: `onewindow worker`, `onewindow materials-worker`,
+`onewindow recompute-deadlines`."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from onewindow.broker_wait import wait_for_broker
 from onewindow.cli_options import add_common, settings_from
 from onewindow.config import Settings
 from onewindow.logs import configure_logging
+from onewindow.security.kafka_auth import STREAM, producer_config
+
+log = logging.getLogger(__name__)
 
 
 def _case_state_app(settings: Settings, name: str) -> Any:
@@ -44,7 +52,45 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.web_port:
         s = s.model_copy(update={port_field: args.web_port})
     configure_logging(s, level=args.loglevel)
-    run(factory(s, args.name), s, args.loglevel)
+    app = factory(s, args.name)
+    if not broker_answers(s):
+        return 0  # SIGTERM/SIGINT while waiting for the broker: nothing to stop
+    run(app, s, args.loglevel)
+    return 0
+
+
+def broker_answers(settings: Settings) -> bool:
+    """Wait until the broker answers a metadata request as `svc-stream`, retrying with
+    backoff (1 s doubling to 30 s, one log line per attempt); False when SIGTERM or
+    SIGINT comes first. Faust's own start does not wait: on a broker that is not up, its
+    aiokafka client gives up ("Unable to bootstrap") and the worker exits 1."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return wait_for_broker(producer_config(settings, STREAM), stop=stop, say=log.warning)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_recompute_deadlines(args: argparse.Namespace) -> int:
+    """Check the calendar override file, then ask the case-state workers to check every
+    partition against it (stream_apps.calendar_checks): one record per partition of the
+    calendar-check topic, signed in as the stream principal. Exit 2 for a bad file, 1 when
+    the broker does not acknowledge every record within ``--timeout`` seconds."""
+    # the calendar and the Kafka client load only for this command, as for the workers
+    from onewindow.calendar_source import DEFAULT_OVERRIDE_FILE, describe  # noqa: PLC0415
+    from stream_apps.calendar_checks import request_checks  # noqa: PLC0415
+
+    s = settings_from(args)
+    snapshot, topic = request_checks(s, timeout=args.timeout)
+    print(f"{describe(snapshot)} from {s.calendar_override_file or DEFAULT_OVERRIDE_FILE}")  # noqa: T201
+    print(f"asked the case-state workers to check the {s.partitions} partitions of {topic}: "  # noqa: T201
+          "each reloads its override file if it changed, then re-publishes the deadline of "
+          "every open case the calendar moves (worker log 'calendar check'; metrics "
+          "onewindow_calendar_checks_total, onewindow_deadlines_republished_total). "
+          "Restart the counter app so that its SLA status uses the new calendar too.")
     return 0
 
 
@@ -57,3 +103,12 @@ def register(sub: Any) -> None:
         p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
         add_common(p)
         p.set_defaults(func=cmd_worker)
+    p = sub.add_parser(
+        "recompute-deadlines",
+        help="after changing the calendar override file: the case-state workers reload it "
+             "and re-publish the deadline of every open case it moves")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the broker's acknowledgements (default 30); "
+                        "then exit status 1")
+    add_common(p)
+    p.set_defaults(func=cmd_recompute_deadlines)

@@ -3,24 +3,42 @@
 One place for the choices that keep Faust safe and fast here (docs/architecture.md):
 RocksDB tables, at-least-once with `acks=all`, offsets committed every second, a
 15-second session timeout so a killed worker's partitions move quickly, no standby
-replicas on one machine, onewindow's own logging instead of Faust's, and a web server on
-the metrics host serving `/metrics` and no Faust view (`WEB_SETTINGS`).
+replicas on one machine, onewindow's own logging instead of Faust's, a web server on
+the metrics host, in a thread of its own, serving `/metrics`, `/healthz`, `/readyz` and
+no Faust view (`WEB_SETTINGS`, `stream_apps.health`), an agent that raises stopping the
+worker (`CrashingSupervisor`), and a stop that ends within `ONEWINDOW_STOP_TIMEOUT_SECONDS`
+(`run`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
 from typing import Any
 
 import faust
 from aiokafka.helpers import create_ssl_context
+from mode import CrashingSupervisor
 
 from onewindow.config import Settings
 from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
 from stream_apps.faust_transport import SCHEME
+from stream_apps.health import add_health, health_of
+
+log = logging.getLogger(__name__)
+
+#: Exit status of a worker whose graceful stop did not end in time (`run`).
+EXIT_STOP_TIMEOUT = 1
 
 #: A worker's web server serves what operations reads and nothing else (docs/privacy.md):
-#: its `/metrics` page (`app.page`) and Faust's production index, `/` answering
-#: `{"status": "OK"}` (no data: a liveness answer). Faust's own views are off: `/table/...`
+#: its `/metrics` page (`app.page`), `/healthz` and `/readyz` (`stream_apps.health`) and
+#: Faust's production index, `/` answering `{"status": "OK"}` (no data, and no judgement:
+#: `/healthz` is the liveness answer). It runs in a thread with its own event loop
+#: (`web_in_thread`), so a blocked worker loop still answers, 503. Faust's own views are off: `/table/...`
 #: would serve the tables' keys and values (case states, material index entries),
 #: `/router/...` the cluster's worker URLs and which worker owns a key (onewindow routes
 #: no request between workers: no `table_route`), `/graph/` the service tree, the
@@ -28,7 +46,7 @@ from stream_apps.faust_transport import SCHEME
 #: monitor. Faust's own settings, not a patched server.
 WEB_SETTINGS: dict[str, Any] = {
     "web_enabled": True,
-    "web_in_thread": False,
+    "web_in_thread": True,
     "web_tables_enabled": False,
     "web_router_enabled": False,
     "web_graph_enabled": False,
@@ -85,16 +103,110 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
         "stream_buffer_maxsize": 4 * batch_max,
         "table_standby_replicas": 0,
         "logging_config": None,
+        # An agent that raises crashes the worker (it exits 1, the supervisor restarts it
+        # from the committed offsets). Faust's default restarts the agent in the same
+        # process, after `take_events` has acked the failed batch: its records would be
+        # committed unprocessed and the worker would go on as if healthy.
+        "agent_supervisor": CrashingSupervisor,
     }
     conf.update(overrides)
-    return faust.App(app_id, **conf)
+    app = faust.App(app_id, **conf)
+    add_health(app, settings)
+    return app
+
+
+class _StopWatchdog:
+    """Ends the process `timeout` seconds after a stop began, if it has not ended.
+
+    A thread started with the worker waits for the stop; the stop is announced by the
+    signal handler (which runs between two bytecodes of the main thread, even while the
+    event loop is blocked in a call that checks for signals, such as librdkafka's
+    flush) and by the worker's own stop (a crash). It then logs one line, waits
+    `timeout` seconds for `done`, and otherwise logs where the stop hangs and exits with
+    `EXIT_STOP_TIMEOUT` (os._exit: the interpreter's shutdown would wait for the very
+    threads that hang). A second SIGTERM/SIGINT exits at once."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.begun = threading.Event()
+        self.done = threading.Event()
+        self.why = "stop"
+        self.signals = 0
+        threading.Thread(target=self._watch, name="stop-watchdog", daemon=True).start()
+
+    def begin(self, why: str) -> None:
+        if not self.begun.is_set():
+            self.why = why
+            self.begun.set()
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            self._exit(f"second {signal.Signals(signum).name}: exiting now, without "
+                       "waiting for the graceful stop")
+        self.begin(f"signal {signal.Signals(signum).name}")
+
+    def _watch(self) -> None:
+        self.begun.wait()
+        log.info("stopping (%s); a stop that takes over %gs is cut short "
+                 "(ONEWINDOW_STOP_TIMEOUT_SECONDS)", self.why, self.timeout)
+        if not self.done.wait(self.timeout):
+            self._exit(f"the graceful stop ({self.why}) did not end within {self.timeout:g}s "
+                       "(ONEWINDOW_STOP_TIMEOUT_SECONDS); exiting without it: the batches in "
+                       "hand are not committed and are processed again on restart")
+
+    def _exit(self, line: str) -> None:
+        try:
+            log.error("%s", line)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        finally:
+            os._exit(EXIT_STOP_TIMEOUT)
+
+
+class _Worker(faust.Worker):
+    """Faust's worker with onewindow's stop: the watchdog, and the health's stamps."""
+
+    def __init__(self, app: faust.App, *, watchdog: _StopWatchdog, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.watchdog = watchdog
+
+    def install_signal_handlers(self) -> None:
+        # Faust's handlers run on the event loop (loop.add_signal_handler: the signal
+        # wakes the loop through its wakeup fd). Replacing the Python-level handler, which
+        # asyncio sets to a no-op, keeps that path and also arms the watchdog when the loop
+        # is blocked and cannot run Faust's handler.
+        super().install_signal_handlers()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.watchdog.on_signal)
+
+    async def on_startup_finished(self) -> None:
+        health = health_of(self.app)
+        if health is not None:
+            health.ready()
+        await super().on_startup_finished()
+
+    async def on_stop(self) -> None:
+        health = health_of(self.app)
+        if health is not None:
+            health.stopping()
+        self.watchdog.begin("crash" if self.app.crashed else "stop")
+        await super().on_stop()
 
 
 def run(app: faust.App, settings: Settings, loglevel: str | None) -> None:
     """Run `app` in the foreground until SIGTERM/SIGINT: Faust stops the agents, commits
-    the offsets of the batches they acked and exits 0. Logs go through
-    `onewindow.logs` (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL), not Faust's handlers."""
-    worker = faust.Worker(app, loglevel=loglevel or settings.log_level, quiet=True,
-                          override_logging=False)
-    worker.execute_from_commandline()
+    the offsets of the batches they acked and exits 0. If that stop has not ended within
+    `settings.stop_timeout_seconds` (the broker gone: aiokafka and Faust's producer wait
+    for it), the process logs so and exits `EXIT_STOP_TIMEOUT` (1) without committing
+    (docs/operations.md); a second signal exits at once. An agent that crashed stops the
+    worker too, with exit status 1. Logs go through `onewindow.logs`
+    (ONEWINDOW_LOG_JSON, ONEWINDOW_LOG_LEVEL), not Faust's handlers."""
+    watchdog = _StopWatchdog(settings.stop_timeout_seconds)
+    worker = _Worker(app, watchdog=watchdog, loglevel=loglevel or settings.log_level,
+                     quiet=True, override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        watchdog.done.set()
 

@@ -9,7 +9,7 @@ and `TableAccess` are the one place where that happens for both apps.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from faust.streams import _current_event  # noqa: PLC2701 - no public setter exists
@@ -48,7 +48,36 @@ class TableAccess:
 
     def count_keys(self) -> int:
         """The keys in this worker's open partitions, read straight from RocksDB (Faust's
-        own offset bookkeeping keys excluded). O(keys): run it off the event loop
-        (`asyncio.to_thread`); RocksDB reads are safe beside the loop's writes."""
+        own offset bookkeeping keys and the reserved ``@`` keys excluded). O(keys): run it
+        off the event loop (`asyncio.to_thread`); RocksDB reads are safe beside the loop's
+        writes."""
         dbs = list(getattr(self.table.data, "_dbs", {}).values())  # partition -> db
-        return sum(1 for db in dbs for key in db.keys() if not key.startswith(b"__faust"))
+        return sum(1 for db in dbs for key in db.keys() if not _reserved(key))
+
+    def case_ids(self, rec: InRecord) -> Iterator[str]:
+        """The case ids stored in the table partition of ``rec`` (a calendar check),
+        lazily, straight from its RocksDB (`count_keys`)."""
+        db = getattr(self.table.data, "_dbs", {}).get(rec.partition)
+        if db is None:
+            return
+        for key in db.keys():
+            if not _reserved(key):
+                yield key.decode("utf-8")
+
+
+#: Faust's offset bookkeeping key in each partition's RocksDB (faust.stores.rocksdb).
+_FAUST_OFFSET_KEY = b"__faust\0offset__"
+
+
+def _reserved(key: bytes) -> bool:
+    """Faust's offset bookkeeping key and onewindow's reserved keys (``@calendar:<p>``:
+    a case_id never starts with ``@``, stream_apps.calendar_checks)."""
+    return key == _FAUST_OFFSET_KEY or key.startswith(b"@")
+
+
+def still_current(app: Any, rec: InRecord) -> bool:
+    """Whether ``rec``'s partition is still this worker's, as when it was consumed: no
+    rebalance began since (its generation is the app's, and the flow is on)."""
+    message = getattr(rec.ref, "message", None)
+    return (message is not None and app.flow_control.is_active()
+            and message.generation_id == app.consumer_generation_id)

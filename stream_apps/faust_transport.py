@@ -7,17 +7,22 @@ Faust reads `read_uncommitted` unless the app itself runs exactly-once; onewindo
 at least once (docs/architecture.md), so the worker consumer is built here with
 `read_committed`. Registered as the Faust transport `onewindow://` through Faust's own
 plug-in point, the `faust.transports` entry point (pyproject.toml), so the broker URL
-selects it; everything else is Faust's aiokafka driver unchanged.
+selects it. Its consumer thread also stops when aiokafka's own stop raises (below);
+everything else is Faust's aiokafka driver unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 SCHEME = "onewindow"
+
+log = logging.getLogger(__name__)
 
 
 class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -30,6 +35,25 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # exactly-once, so it is corrected here, before start().
         consumer._isolation_level = "read_committed"  # noqa: SLF001
         return consumer
+
+    async def on_thread_stop(self) -> None:
+        """Stop the aiokafka consumer, even when its stop raises.
+
+        With the broker gone, `AIOKafkaConsumer.stop()` can raise the CancelledError of a
+        fetch task it cancelled itself (aiokafka issue #647: `Fetcher.close` awaits the
+        tasks it cancels). Raised here, it skipped the rest of mode's thread shutdown,
+        which tells the worker the thread is done, and the worker's stop waited 60 s
+        (mode's `shutdown_timeout`) for a thread that had already ended. Such an error is
+        logged and the stop goes on; a cancellation of this task itself still propagates.
+        """
+        try:
+            await super().on_thread_stop()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            log.warning("the Kafka consumer did not close cleanly (a fetch was cancelled "
+                        "mid-request); stopping anyway")
 
 
 class ReadCommittedConsumer(faust_aiokafka.Consumer):

@@ -4,6 +4,11 @@ Measured from a timer (every 10 s): the broker's high watermark of each input pa
 this worker owns minus the group's committed offset there (Faust's monitor records every
 commit; before the first commit of a partition, the consumer's position). Changelog and
 other internal topics are left out: only the agent's input topics count.
+
+Each measurement, or its failure, is reported to the worker's health
+(``stream_apps.health``): a lag that cannot be read for longer than the stall limit makes
+`/healthz` answer 503 (``lag_unknown``), and the gauge is dropped then instead of showing
+its last value for ever (docs/operations.md, *Health*).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from onewindow.observability.lag import ConsumerLag, faust_lags
+from stream_apps.health import health_of
 
 __all__ = ["measure_lag"]
 
@@ -39,14 +45,20 @@ def done_up_to(committed: int | None, position: int | None, high: int | None,
 
 
 async def measure_lag(app: Any, lag: ConsumerLag, topics: Iterable[str]) -> None:
-    """Update ``lag`` for ``app``'s consumer group; never raises (a metric is not worth
-    stopping a worker for)."""
+    """Update ``lag`` for ``app``'s consumer group, and report it to the app's health
+    (whose ``onewindow_consumer_healthy`` joins ``lag``'s registry); never raises (a
+    metric is not worth stopping a worker for)."""
     wanted = set(topics)
+    health = health_of(app)
+    if health is not None:
+        lag.watch(health)
     try:
         consumer = app.consumer
         tps = [tp for tp in consumer.assignment() if tp.topic in wanted]
         if not tps:
             lag.update(app.conf.id, {})
+            if health is not None:
+                health.lag_measured(0)
             return
         highwaters = await consumer.highwaters(*tps)
         committed = dict(app.monitor.tp_committed_offsets or {})
@@ -56,6 +68,13 @@ async def measure_lag(app: Any, lag: ConsumerLag, topics: Iterable[str]) -> None
         for tp in tps:
             positions[tp] = done_up_to(committed.get(tp), await consumer.position(tp),
                                        highwaters.get(tp), read.get(tp))
-        lag.update(app.conf.id, faust_lags(highwaters, positions, wanted))
+        lags = faust_lags(highwaters, positions, wanted)
+        lag.update(app.conf.id, lags)
+        if health is not None:
+            health.lag_measured(sum(lags.values()))
     except Exception as exc:  # noqa: BLE001 - rebalancing, broker away: try next tick
         log.debug("consumer lag not measured: %r", exc)
+        if health is not None:
+            health.lag_failed(f"{type(exc).__name__}: {exc}"[:200])
+            if health.lag_stale():
+                lag.forget(app.conf.id)

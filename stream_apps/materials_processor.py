@@ -8,7 +8,9 @@ Two steps, each a thin Faust agent in `stream_apps.materials_app`:
    repartition topic `<prefix>onewindow.material-index`, keyed by that key. Every
    material sharing a key lands in one partition.
 2. `MaterialIndexer` reads that topic. Its table maps an index key to a *bucket*: the
-   materials that key holds (`Material.to_dict`, one JSON line each). A new material is
+   materials that key holds (`Material.to_dict` of their `indexed` form, one JSON line
+   each; at most ``MAX_PER_KEY`` and ``MAX_BUCKET_BYTES``, `bucket_admits`, a material
+   past them compared, not held: docs/materials.md "Bounds"). A new material is
    compared with every one its bucket holds (`links_owned_at`: the pure `link()` on both
    whole materials); each link goes to `onewindow.material-links`, keyed
    `material_a|material_b`.
@@ -35,7 +37,14 @@ from datetime import UTC, datetime
 
 from onewindow.codec import Codec
 from onewindow.domain.clock import from_ms, to_ms
-from onewindow.domain.material_index import index_keys, key_kind, links_owned_at
+from onewindow.domain.limits import MAX_BUCKET_BYTES, MAX_MATERIALS_PER_KEY
+from onewindow.domain.material_index import (
+    bucket_admits,
+    index_keys,
+    indexed,
+    key_kind,
+    links_owned_at,
+)
 from onewindow.domain.materials import (
     MATERIAL_EVENTS,
     Link,
@@ -49,12 +58,13 @@ from onewindow.errors import DecodeError
 from onewindow.security.id_protection import IdProtector, event_from_json, is_protected
 from stream_apps.records import InRecord, OutRecord
 
-#: Most materials one index key holds. A bucket is one table value and one changelog
-#: record; Kafka's default record limit is 1 MB and an entry is ~440 bytes of JSON (at
-#: most ~525: the holder, the number and declared values with a digit are keyed hashes,
-#: docs/privacy.md), so 1,500 entries (~660 KB, at most ~790 KB) leave room.
+#: Most materials one index key holds (`onewindow.domain.limits.MAX_MATERIALS_PER_KEY`).
+#: A bucket is one table value and one changelog record under Kafka's 1 MB: an entry is
+#: ~440 bytes of JSON on scenario data (the holder, the number and declared values with
+#: a digit are keyed hashes, docs/privacy.md; long values digests, `indexed`), so 1,500
+#: entries take ~660 KB; ``MAX_BUCKET_BYTES`` bounds a bucket of larger entries.
 #: docs/materials.md has the measured sizes.
-MAX_PER_KEY = 1500
+MAX_PER_KEY = MAX_MATERIALS_PER_KEY
 
 # Outcomes of one index record (metrics label values).
 NEW = "new"
@@ -128,7 +138,7 @@ class MaterialRouter:
                 event = event_from_json(self.codec, json.loads(activity["event_json"]))
                 if not is_protected(event):
                     event = self.ids.protect_event(event)
-                m = material_from_event(event)
+                m = indexed(material_from_event(event))
             except (DecodeError, ValueError, KeyError, TypeError) as exc:
                 result.unreadable.append(getattr(exc, "reason", type(exc).__name__))
                 continue
@@ -143,35 +153,45 @@ class MaterialRouter:
 
 
 class Bucket:
-    """The materials one index key holds, and their encoded lines (kept so that an
-    append does not re-encode the others)."""
+    """The materials one index key holds (`indexed` form), their encoded lines (kept so
+    that an append does not re-encode the others) and ``size``, the bytes of
+    :meth:`encode`."""
 
-    __slots__ = ("lines", "materials", "pos")
+    __slots__ = ("lines", "materials", "pos", "size")
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
         self.materials: list[Material] = []
         self.pos: dict[str, int] = {}
+        self.size = 0
 
     @classmethod
     def decode(cls, raw: bytes | None) -> Bucket:
+        """A stored bucket; an entry stored before entries were `indexed` is held indexed
+        from here on (so old and new entries compare alike)."""
         b = cls()
         if raw:
             for line in raw.split(b"\n"):
-                b.add(Material.from_dict(json.loads(line)), line)
+                m = Material.from_dict(json.loads(line))
+                held = indexed(m)
+                b.add(held, line if held is m else None)
         return b
 
     def encode(self) -> bytes:
         return b"\n".join(self.lines)
 
     def add(self, m: Material, line: bytes | None = None) -> None:
+        line = line if line is not None else _line(m)
+        self.size += len(line) + (1 if self.lines else 0)
         self.pos[m.material_id] = len(self.materials)
         self.materials.append(m)
-        self.lines.append(line if line is not None else _line(m))
+        self.lines.append(line)
 
-    def replace(self, i: int, m: Material) -> None:
+    def replace(self, i: int, m: Material, line: bytes | None = None) -> None:
+        line = line if line is not None else _line(m)
+        self.size += len(line) - len(self.lines[i])
         self.materials[i] = m
-        self.lines[i] = _line(m)
+        self.lines[i] = line
 
     def __len__(self) -> int:
         return len(self.materials)
@@ -215,10 +235,12 @@ class MaterialIndexer:
     """Index records in; bucket writes and link records out."""
 
     def __init__(self, *, codec: Codec, links_topic: str, max_per_key: int = MAX_PER_KEY,
+                 max_bucket_bytes: int = MAX_BUCKET_BYTES,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.codec = codec
         self.links_topic = links_topic
         self.max_per_key = max_per_key
+        self.max_bucket_bytes = max_bucket_bytes
         self.clock = clock
 
     def process(self, records: Iterable[InRecord],
@@ -236,6 +258,9 @@ class MaterialIndexer:
             except (ValueError, KeyError, TypeError):
                 result.unreadable += 1
                 continue
+            held = indexed(m)  # a record routed before materials were indexed
+            if held is not m:
+                m, line = held, _line(held)
             bucket = live.get(key)
             if bucket is None:
                 bucket = live[key] = Bucket.decode(load(key, rec))
@@ -250,21 +275,27 @@ class MaterialIndexer:
              result: IndexResult) -> None:
         kind = key_kind(key)
         i = bucket.pos.get(m.material_id)
+        new = True
         if i is not None:
             held = bucket.materials[i]
             chosen = canonical(held, m)
+            chosen_line = line if chosen is m else bucket.lines[i]
             if chosen == held:
-                outcome, m = REPLAY, held
-            else:
-                bucket.replace(i, chosen)
+                outcome, m, new = REPLAY, held, False
+            elif bucket.size + len(chosen_line) - len(bucket.lines[i]) \
+                    <= self.max_bucket_bytes:
+                bucket.replace(i, chosen, chosen_line)
                 changed[key] = rec
                 outcome, m = REPLACED, chosen
-        elif len(bucket) >= self.max_per_key:
+            else:  # the other copy does not fit: the held one stays (docs/materials.md)
+                outcome, m, new = OVERFLOW, held, False
+        elif not bucket_admits(len(bucket), bucket.size, len(line),
+                               max_materials=self.max_per_key,
+                               max_bytes=self.max_bucket_bytes):
             outcome = OVERFLOW  # compared, not held: docs/materials.md "Bounds"
         else:
             outcome = NEW
         result.outcomes.append((kind, outcome))
-        new = outcome != REPLAY
         arrived_avoidable = False
         for other, lk in links_owned_at(key, m, bucket.materials):
             avoid = avoidable_of(m, other, lk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from onewindow.observability import instrument
 from onewindow.observability.lag import ConsumerLag
@@ -49,6 +49,25 @@ class WorkerMetrics:
         self.table_keys = Gauge("onewindow_case_table_keys",
                                 "Cases held in this worker's state table partitions",
                                 registry=r)
+        self.uscc_exceptions = Counter(
+            "onewindow_uscc_exceptions_accepted_total",
+            "Events applied whose USCC fails its GB 32100 check character but is on the "
+            "operator's list of known exceptions (domain.md section 2), by sender",
+            ["department"], registry=r)
+        self.calendar = Info(
+            "onewindow_calendar",
+            "The working-day calendar this worker computes deadlines with: the digest of "
+            "its answers, the chinesecalendar version (stream_apps.calendar_checks)",
+            registry=r)
+        self.calendar_checks = Counter(
+            "onewindow_calendar_checks_total",
+            "Calendar checks of a table partition, by outcome: unchanged, recomputed (the "
+            "calendar had changed), abandoned (the partition moved mid-check)",
+            ["outcome"], registry=r)
+        self.deadlines_republished = Counter(
+            "onewindow_deadlines_republished_total",
+            "Case states re-published by calendar checks: open cases whose deadline the "
+            "new calendar moved", registry=r)
         self.event_lag = Histogram(
             "onewindow_stream_event_age_seconds",
             "Age of an input record (now - Kafka record timestamp) when the worker applied it",
@@ -63,6 +82,8 @@ class WorkerMetrics:
                 self.applied.labels(t.department, t.event_type).inc()
                 if t.out_of_role:
                     self.out_of_role.labels(t.department).inc()
+                if t.uscc_exception:
+                    self.uscc_exceptions.labels(t.department).inc()
             elif t.result == DUPLICATE:
                 self.duplicates.labels(t.department, t.event_type).inc()
             elif t.result == DEAD_LETTERED:

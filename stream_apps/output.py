@@ -99,16 +99,18 @@ class OutputProducer:
             self.send(out.topic, out.key, out.value)
 
     def send(self, topic: str, key: bytes | None, value: bytes,
-             source: InRecord | None = None) -> None:
-        """Queue one record. With ``source`` (and ``on_failed``), a refusal of this record
-        for good dead-letters ``source`` instead of raising."""
+             source: InRecord | None = None, partition: int | None = None) -> None:
+        """Queue one record (on ``partition`` when given, else the key's). With ``source``
+        (and ``on_failed``), a refusal of this record for good dead-letters ``source``
+        instead of raising."""
         if self._on_failed is None:
             source = None
         report = self._on_delivery if source is None else partial(self._on_delivery,
                                                                    source=source)
+        where = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=report)
+                self._producer.produce(topic, value, key, on_delivery=report, **where)
                 return
             except BufferError:
                 self._producer.poll(0.05)
@@ -137,7 +139,8 @@ class OutputProducer:
         reports without waiting, and raise a failure seen so far. They are flushed
         before any commit (`guard_commits`), not here."""
         for out in records:
-            self.send(out.topic, out.key, out.value, getattr(out, "source", None))
+            self.send(out.topic, out.key, out.value, getattr(out, "source", None),
+                      getattr(out, "partition", None))
         self._producer.poll(0)
         self._check(0, 0)
 
@@ -163,5 +166,10 @@ class _FlushBeforeCommit(Sensor):
         self.output = output
 
     def on_commit_initiated(self, consumer: Any) -> Any:
+        if consumer.app.crashed:
+            # An agent raised: Faust's take_events acked its batch all the same. Nothing
+            # more is committed; the worker stops (stream_apps.faust_base) and the batch
+            # is processed again after the restart.
+            raise OutputDeliveryError("an agent crashed: no offset is committed any more")
         self.output.flush_blocking()
         return None

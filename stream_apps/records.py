@@ -49,3 +49,6 @@ class OutRecord:
     #: the input record it was made for, when its failure must dead-letter that record
     #: (``OUTPUT_FAILED``: `stream_apps.output.OutputProducer.send_batch`)
     source: InRecord | None = field(default=None, compare=False)
+    #: the partition to write, when not the key's (a calendar check names its partition:
+    #: `stream_apps.calendar_checks.check_records`)
+    partition: int | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +80,8 @@ def expected_case(view: dict[str, Any], now: datetime, calendar: Any) -> dict[st
             "kind": a["kind"], "id_type": a["id_type"], "id_masked": mask_id(a["id_number"]),
             "name": a["name"]},
         "promise": view["promise"],
+        "tasks_total": len(view["tasks"]),
+        "task_counts": dict(Counter(t["status"] for t in view["tasks"])),
         "tasks": [{"task_id": t["task_id"], "department": t["department"], "name": t["name"],
                    "status": t["status"], "updated_at": _ts(t["updated_at"])}
                   for t in view["tasks"]],

@@ -183,10 +183,12 @@ export function daysText(c) {
   return t("days.today");
 }
 
-/** Done/total departments of a case. */
+/** Done/total tasks of a case, from its counts by status (all of its tasks: the board and
+ * the lists carry the counts, not every task). */
 export function taskProgress(c) {
-  const done = c.tasks.filter((x) => ["APPROVED", "REJECTED", "WITHDRAWN"].includes(x.status));
-  return { done: done.length, total: c.tasks.length };
+  const counts = c.task_counts || {};
+  const done = ["APPROVED", "REJECTED", "WITHDRAWN"].reduce((n, s) => n + (counts[s] || 0), 0);
+  return { done, total: c.tasks_total ?? 0 };
 }
 
 /**

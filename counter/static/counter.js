@@ -179,7 +179,10 @@ function renderCard() {
         h("th", {}, t("col.status")), h("th", {}, t("col.updated")))),
       h("tbody", {}, c.tasks.map((x) => h("tr", { dataset: { task: x.task_id } },
         h("td", {}, deptName(x.department)), h("td", {}, x.name || x.task_id),
-        h("td", {}, chip("task", x.status)), h("td", { class: "muted" }, fmtShort(x.updated_at)))))));
+        h("td", {}, chip("task", x.status)), h("td", { class: "muted" }, fmtShort(x.updated_at)))))),
+    c.tasks_total > c.tasks.length
+      ? h("p", { class: "muted", id: "more-tasks" }, t("card.more_tasks", { n: c.tasks_total - c.tasks.length }))
+      : null);
 
   box.replaceChildren(h("article", { class: "case-card", id: "case-card" },
     header, facts,

@@ -226,16 +226,18 @@ class _Compiler:
             if not isinstance(v, dict):
                 raise _invalid(p or "(record)", f"expected an object, got {_kind(v)}")
             out: dict[str, Any] = {}
+            present = 0  # the fields of v that the schema knows: any other is unknown
             for fname, conv, has_default, default in fields:
                 if fname in v:
                     out[fname] = conv(v[fname], _join(p, fname))
+                    present += 1
                 elif has_default:
                     out[fname] = (
                         copy.deepcopy(default) if isinstance(default, list | dict) else default
                     )
                 else:
                     raise _invalid(_join(p, fname), "missing required field")
-            if len(v) > len(out):
+            if len(v) > present + (not p and "type" in v):
                 extra = sorted(k for k in v if k not in known and not (not p and k == "type"))
                 if extra:
                     raise _invalid(_join(p, str(extra[0])), "unknown field")

@@ -12,15 +12,21 @@ the dates they answer.
 
 :class:`SetCalendar` is the pure implementation from explicit sets, used by tests
 and by :mod:`onewindow.calendar_source`.
+
+:class:`CalendarSnapshot` is a calendar's every answer over a range of years, with a
+digest: what a deadline can depend on, so that a worker can tell when the calendar changed
+(domain.md section 4: "When the calendar changes, the deadline and SLA of every case that
+is not closed are recomputed") and still answer as the calendar did before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
-from typing import Protocol, runtime_checkable
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["SetCalendar", "WeekdayCalendar", "WorkingCalendar", "consult"]
+__all__ = ["CalendarSnapshot", "SetCalendar", "WeekdayCalendar", "WorkingCalendar", "consult"]
 
 
 @runtime_checkable
@@ -91,3 +97,126 @@ def consult(calendar: WorkingCalendar, d: date) -> tuple[bool, bool]:
         return d.weekday() < 5, True
     provisional = getattr(calendar, "is_provisional", None)
     return bool(answer), bool(provisional(d)) if provisional is not None else False
+
+
+# ------------------------------------------------------------------ snapshot
+
+#: One character per date in a snapshot: working or rest day, upper case when official,
+#: lower case when provisional, ``-`` when the calendar does not know the date.
+_WORK, _REST, _UNKNOWN = "W", "R", "-"
+_SNAPSHOT_FORMAT = 1
+_DIGEST_HEADER = f"onewindow-calendar-v{_SNAPSHOT_FORMAT}\n"
+
+
+def _code(calendar: WorkingCalendar, d: date) -> str:
+    answer = calendar.is_working_day(d)
+    if answer is None:
+        return _UNKNOWN
+    code = _WORK if answer else _REST
+    provisional = getattr(calendar, "is_provisional", None)
+    return code.lower() if provisional is not None and provisional(d) else code
+
+
+def _year_codes(calendar: WorkingCalendar, year: int) -> str:
+    first = date(year, 1, 1)
+    days = (date(year + 1, 1, 1) - first).days
+    return "".join(_code(calendar, first + timedelta(days=i)) for i in range(days))
+
+
+class CalendarSnapshot:
+    """Every answer of a calendar over a set of years: a WorkingCalendar itself, with a
+    :attr:`digest`.
+
+    ``years``: ``{year: codes}``, one character per date of the year from 1 January:
+    ``W`` working day, ``R`` rest day (lower case: provisional), ``-`` unknown. A year
+    absent, or a date coded ``-``, is unknown (``None``), as in the calendar it was taken
+    from. Build one with :meth:`of`; store it with :meth:`to_dict` / :meth:`from_dict`
+    (JSON-native: ``{"format": 1, "years": {"2025": "RRWW..."}}``, about 9 KB for 24
+    years).
+
+    The digest is the SHA-256 (hex) of the answers only, in a canonical text (a header
+    line, then ``YYYY:codes`` per year in order): two calendars that answer every date
+    alike have equal digests whatever their source (a package version, an override file
+    that only repeats the package), and any changed answer (a date moved, a year made
+    official or newly known) changes it. Years that know no date are left out.
+    """
+
+    __slots__ = ("_digest", "_years")
+
+    def __init__(self, years: Mapping[int, str]) -> None:
+        for year, codes in years.items():
+            days = (date(year + 1, 1, 1) - date(year, 1, 1)).days
+            if len(codes) != days or set(codes) - set("WRwr-"):
+                raise ValueError(f"calendar snapshot: year {year} needs {days} codes of "
+                                 "W, R, w, r or -")
+        self._years = {y: years[y] for y in sorted(years) if set(years[y]) != {_UNKNOWN}}
+        text = _DIGEST_HEADER + "".join(f"{y}:{c}\n" for y, c in self._years.items())
+        self._digest = hashlib.sha256(text.encode("ascii")).hexdigest()
+
+    @classmethod
+    def of(cls, calendar: WorkingCalendar, years: Iterable[int]) -> CalendarSnapshot:
+        """The answers of ``calendar`` for every date of ``years`` (the years it knows:
+        `onewindow.calendar_source.ChineseWorkingCalendar.known_years`). About 9,000
+        lookups for 24 years."""
+        return cls({y: _year_codes(calendar, y) for y in set(years)})
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 hex of the answers (class docstring)."""
+        return self._digest
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """The years with at least one known date, ascending."""
+        return tuple(self._years)
+
+    def is_working_day(self, d: date, /) -> bool | None:
+        codes = self._years.get(d.year)
+        if codes is None:
+            return None
+        code = codes[d.timetuple().tm_yday - 1]
+        return None if code == _UNKNOWN else code in "Ww"
+
+    def is_provisional(self, d: date, /) -> bool:
+        codes = self._years.get(d.year)
+        return codes is not None and codes[d.timetuple().tm_yday - 1] in "wr"
+
+    def changed_dates(self, other: CalendarSnapshot) -> list[date]:
+        """The dates whose answer (working, provisional or known) differs between the two
+        snapshots, ascending: what an operator is told a change did."""
+        out: list[date] = []
+        for year in sorted(set(self._years) | set(other._years)):
+            first = date(year, 1, 1)
+            unknown = _UNKNOWN * (date(year + 1, 1, 1) - first).days
+            mine = self._years.get(year, unknown)
+            theirs = other._years.get(year, unknown)
+            out.extend(first + timedelta(days=i)
+                       for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": _SNAPSHOT_FORMAT, "digest": self._digest,
+                "years": {str(y): c for y, c in self._years.items()}}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> CalendarSnapshot:
+        """Raises ValueError for anything :meth:`to_dict` did not write."""
+        if not isinstance(doc, Mapping) or doc.get("format") != _SNAPSHOT_FORMAT \
+                or not isinstance(doc.get("years"), Mapping):
+            raise ValueError("not a calendar snapshot of a known format")
+        try:
+            years = {int(y): str(c) for y, c in doc["years"].items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError("calendar snapshot: a year is not a number") from exc
+        return cls(years)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CalendarSnapshot):
+            return NotImplemented
+        return self._digest == other._digest
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        span = f"{self.years[0]}-{self.years[-1]}" if self._years else "none"
+        return f"CalendarSnapshot(years={span}, digest={self._digest[:12]})"

@@ -25,6 +25,15 @@ gives the same bytes whatever their order or repetitions.
 Times are kept at millisecond precision, the precision of the wire (Avro
 ``timestamp-millis``); finer digits of a JSON-form timestamp are truncated.
 
+Bounds per case (issue 13, the project's choice: `onewindow.domain.limits`,
+docs/state-rules.md "Bounds per case"): the state grows with the events of its case, so
+:meth:`CaseState.apply` refuses (``Outcome.TOO_LARGE``, a dead letter ``TOO_LARGE``) a new
+event that would make the case hold more than ``MAX_CASE_EVENTS`` events,
+``MAX_CASE_TASKS`` tasks with updates, or ``MAX_CASE_FOLD_BYTES`` of state besides its
+acceptance record (:meth:`CaseState.limit_breach` says which). The state stays a pure
+function of the set of applied events; which events are in that set at the boundary
+follows their arrival order (the first ones win, like ``EVENT_ID_CONFLICT``).
+
 :func:`project` turns a state into the case view (a plain dict) given a calendar.
 """
 
@@ -52,6 +61,7 @@ from onewindow.domain.events import (
     TASK_UPDATED,
     TERMINAL_STATUSES,
 )
+from onewindow.domain.limits import MAX_CASE_EVENTS, MAX_CASE_FOLD_BYTES, MAX_CASE_TASKS
 from onewindow.domain.protection import ID_HASH, ID_MASKED, PROTECTED_FIELDS
 from onewindow.errors import OneWindowError
 
@@ -79,6 +89,7 @@ class Outcome(StrEnum):
     APPLIED = "APPLIED"
     DUPLICATE = "DUPLICATE"  # same event_id, same content: ignored, counted
     EVENT_ID_CONFLICT = "EVENT_ID_CONFLICT"  # same event_id, other content: dead-lettered
+    TOO_LARGE = "TOO_LARGE"  # a new event past a bound of its case: dead-lettered
 
 
 class CaseMismatchError(OneWindowError, ValueError):
@@ -106,6 +117,14 @@ _STATE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
 )
+
+
+def _json_len(text: str) -> int:
+    """len(_STATE_ENCODER.encode(text)): a printable ASCII string without a quote or a
+    backslash is itself in quotes; any other is encoded."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(_STATE_ENCODER.encode(text))
 
 
 def event_fingerprint(event: Mapping[str, Any]) -> str:
@@ -170,7 +189,7 @@ class CaseState:
     """The fold state of one case. Apply events with :meth:`apply`; read it with
     :func:`project`."""
 
-    __slots__ = ("acc", "acc_key", "case_id", "seen", "tasks", "withdrawn_ms")
+    __slots__ = ("_rest", "acc", "acc_key", "case_id", "seen", "tasks", "withdrawn_ms")
 
     def __init__(self, case_id: str | None = None) -> None:
         self.case_id: str | None = case_id
@@ -184,6 +203,9 @@ class CaseState:
         #: task_id -> [department of its first event,
         #:             sorted [[ms, rank, event_id, department], ...]].
         self.tasks: dict[str, list[Any]] = {}
+        #: len(to_bytes()) without the acceptance record (both nulls), kept as events are
+        #: applied; None until first needed. Not state: derived, never serialised.
+        self._rest: int | None = None
 
     # ------------------------------------------------------------------ fold
 
@@ -195,11 +217,14 @@ class CaseState:
         """Apply a validated event. ``fingerprint`` defaults to :func:`event_fingerprint`.
 
         The same ``event_id`` again is a ``DUPLICATE`` if its content is the same,
-        else an ``EVENT_ID_CONFLICT``; neither changes the state (the first wins).
+        else an ``EVENT_ID_CONFLICT``; neither changes the state (the first wins). A new
+        event past a bound of its case (:meth:`limit_breach`) is ``TOO_LARGE`` and does
+        not change the state either.
         """
         case_id = event["case_id"]
         if self.case_id is None:
             self.case_id = str(case_id)
+            self._rest = None
         elif case_id != self.case_id:
             raise CaseMismatchError(
                 f"event {event.get('event_id')!r} of case {case_id!r} "
@@ -211,6 +236,9 @@ class CaseState:
         known = self.seen.get(event_id)
         if known is not None:
             return Outcome.DUPLICATE if known == fingerprint else Outcome.EVENT_ID_CONFLICT
+        breach, growth = self._breach(event, event_id, fingerprint)
+        if breach is not None:
+            return Outcome.TOO_LARGE
 
         etype = event["type"]
         ms = to_ms(event["occurred_at"])
@@ -238,7 +266,82 @@ class CaseState:
         elif etype not in (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED):
             raise OneWindowError(f"unknown event type {etype!r}")
         self.seen[event_id] = fingerprint
+        self._rest += growth  # type: ignore[operator]  # set by _breach
         return Outcome.APPLIED
+
+    # ----------------------------------------------------------- bounds per case
+
+    def limit_breach(self, event: Mapping[str, Any], fingerprint: str | None = None
+                     ) -> str | None:
+        """Why applying ``event`` (validated, of this case) would break a bound of its case,
+        or ``None``: ``event -> str | None``, the detail of its ``TOO_LARGE`` dead letter.
+
+        The bounds (`onewindow.domain.limits`, the project's choice where domain.md is
+        silent): at most ``MAX_CASE_EVENTS`` applied events; at most ``MAX_CASE_TASKS``
+        tasks with a TaskUpdated (one more is refused: the update of a task with none
+        yet); at most ``MAX_CASE_FOLD_BYTES`` of :meth:`to_bytes` besides the acceptance
+        record (``acc`` and ``acc_key``, whose room is reserved: a CaseAccepted is only
+        refused when its event id does not fit). An event already applied (a duplicate, a
+        conflict) breaks none: it does not grow the state. Pure; the state is unchanged.
+        """
+        event_id = str(event["event_id"])
+        if event_id in self.seen:
+            return None
+        if fingerprint is None:
+            fingerprint = event_fingerprint(event)
+        return self._breach(event, event_id, fingerprint)[0]
+
+    def _breach(self, event: Mapping[str, Any], event_id: str, fingerprint: str
+                ) -> tuple[str | None, int]:
+        """``(why it breaks a bound or None, bytes it adds to the state besides the
+        acceptance record)`` of a new event: the growth is exact (the property tests
+        compare it with :meth:`to_bytes`)."""
+        case = self.case_id if self.case_id is not None else str(event["case_id"])
+        if len(self.seen) >= MAX_CASE_EVENTS:
+            return (f"case {case!r} has reached {MAX_CASE_EVENTS} applied events, the most "
+                    f"one case may hold", 0)
+        # the seen entry: "event_id":"fingerprint", and a comma after the first
+        growth = _json_len(event_id) + _json_len(fingerprint) + 1 + (1 if self.seen else 0)
+        etype = event["type"]
+        if etype == TASK_UPDATED:
+            task_id = str(event["task_id"])
+            department = str(event["department"])
+            ms = to_ms(event["occurred_at"])
+            entry = [ms, STATUS_RANK[event["status"]], event_id, department]
+            # [ms,rank,"event_id","department"]
+            entry_len = (len(str(ms)) + len(str(entry[1])) + _json_len(event_id)
+                         + _json_len(department) + 5)
+            task = self.tasks.get(task_id)
+            if task is None:
+                if len(self.tasks) >= MAX_CASE_TASKS:
+                    return (f"case {case!r} has reached {MAX_CASE_TASKS} tasks with updates; "
+                            f"task {task_id!r} would be one more", 0)
+                # "task_id":["department",[entry]], and a comma after the first
+                growth += (_json_len(task_id) + _json_len(department) + entry_len + 6
+                           + (1 if self.tasks else 0))
+            else:
+                growth += entry_len + 1
+                if bisect.bisect_left(task[1], entry) == 0:  # the task's new first event
+                    growth += _json_len(department) - _json_len(task[0])
+        elif etype == CASE_WITHDRAWN:
+            ms = to_ms(event["occurred_at"])
+            if self.withdrawn_ms is None or ms < self.withdrawn_ms:
+                growth += len(str(ms)) - len(_STATE_ENCODER.encode(self.withdrawn_ms))
+        size = self._rest_bytes() + growth
+        if size > MAX_CASE_FOLD_BYTES:
+            return (f"case {case!r} has reached its size: its state would be {size} bytes "
+                    f"besides the acceptance record, over {MAX_CASE_FOLD_BYTES}", growth)
+        return None, growth
+
+    def _rest_bytes(self) -> int:
+        """len(:meth:`to_bytes`) with the acceptance record (``acc_key``, ``acc``) null."""
+        if self._rest is None:
+            if self.seen or self.tasks or self.withdrawn_ms is not None:
+                self._rest = len(_STATE_ENCODER.encode([_FORMAT, self.case_id, self.seen, None,
+                                                        None, self.withdrawn_ms, self.tasks]))
+            else:  # a new case: [1,"case_id",{},null,null,null,{}]
+                self._rest = len(_STATE_ENCODER.encode(self.case_id)) + 25
+        return self._rest
 
     # ------------------------------------------------------- who owns a task
 
@@ -294,6 +397,7 @@ class CaseState:
         state = cls.__new__(cls)
         (_, state.case_id, state.seen, state.acc_key, state.acc, state.withdrawn_ms,
          state.tasks) = doc
+        state._rest = None
         return state
 
     def __eq__(self, other: object) -> bool:

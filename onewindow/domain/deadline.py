@@ -33,6 +33,7 @@ from onewindow.domain.calendar import WorkingCalendar, consult
 from onewindow.domain.events import PAUSING_STATUSES
 
 __all__ = [
+    "CALENDAR_FIELDS",
     "CLOSED_STATUSES",
     "DUE_SOON",
     "Deadline",
@@ -43,6 +44,7 @@ __all__ = [
     "PAUSED",
     "SHANGHAI",
     "compute_deadline",
+    "deadline_moved",
     "due_by_hours",
     "due_by_natural_days",
     "due_by_working_days",
@@ -68,6 +70,10 @@ ON_TRACK = "ON_TRACK"
 
 #: Case statuses with a ``closed_at``.
 CLOSED_STATUSES = frozenset({"WITHDRAWN", "APPROVED", "REJECTED", "PARTIALLY_APPROVED"})
+
+#: The fields of a case view (`onewindow.domain.case.project`) that the working-day
+#: calendar decides: what a calendar change can move.
+CALENDAR_FIELDS = ("due_date", "due_at", "due_provisional")
 
 T = TypeVar("T")
 
@@ -259,3 +265,14 @@ def working_days_left(due_date: date, today: date, calendar: WorkingCalendar) ->
         if consult(calendar, d)[0]:
             n += 1
     return sign * n
+
+
+def deadline_moved(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    """Whether a case is re-published when the calendar changes (domain.md section 4):
+    its view under the new calendar (``after``, `onewindow.domain.case.project`) is not
+    closed (``closed_at`` null: a closed case keeps the deadline it closed with), and its
+    :data:`CALENDAR_FIELDS` differ from its view under the old calendar (``before``), or
+    the old calendar is unknown (``before`` is None: re-published to be sure)."""
+    if after.get("closed_at") is not None:
+        return False
+    return before is None or any(before.get(k) != after.get(k) for k in CALENDAR_FIELDS)

@@ -1,7 +1,8 @@
 """The limits of domain.md section 2: ``TOO_LARGE`` and the plausible dates.
 
 Every bound on an input event's size or dates is a constant here, in one place;
-`onewindow.domain.validation` applies them (and re-exports them). Pure standard library.
+`onewindow.domain.validation` applies the per-record ones, `onewindow.domain.case` and
+`onewindow.domain.material_index` the per-case and per-document ones. Pure standard library.
 
 Section 2, ``TOO_LARGE``: "the record is over 256 KiB, or it breaks a size limit: more
 than 100 tasks, more than 64 ``declared_fields`` or a value over 2,000 characters, a
@@ -13,6 +14,22 @@ Two more bounds are the project's choice where the section is silent, so that wh
 valid event makes the worker write stays well under Kafka's 1 MB record
 (``stream_apps.case_processor`` gives the arithmetic): every other free string is at most
 ``MAX_CODE_CHARS`` and the event's strings at most ``MAX_JSON_BYTES`` as JSON.
+
+What grows with the events of a case or with the materials of an index key is bounded
+here too (issue 13; the project's choice, docs/state-rules.md "Bounds per case" and
+docs/materials.md "Bounds"): no rule of one record bounds it, and each is one Kafka
+record (the fold state and its changelog, CaseState; an index bucket).
+
+* Per case (`onewindow.domain.case.CaseState.limit_breach`): at most ``MAX_CASE_EVENTS``
+  applied events, ``MAX_CASE_TASKS`` tasks with an update, and ``MAX_CASE_FOLD_BYTES``
+  of fold state besides the acceptance record, whose own room
+  (``MAX_ACCEPTANCE_BYTES``) is reserved: a further event is ``TOO_LARGE``. So the fold
+  state is at most ``MAX_FOLD_STATE_BYTES``, and CaseState (Avro, never larger than the
+  fold state by more than a few KB) under 1 MB.
+* Per index key (`onewindow.domain.material_index.bucket_admits`): at most
+  ``MAX_MATERIALS_PER_KEY`` materials and ``MAX_BUCKET_BYTES``; a further material is
+  compared, not held. A declared value longer than ``MAX_INDEXED_VALUE_CHARS`` is held
+  as its digest (`onewindow.domain.material_index.indexed`), so one entry is small.
 """
 
 from __future__ import annotations
@@ -32,10 +49,18 @@ from onewindow.domain.events import (
 
 __all__ = [
     "EARLIEST_OCCURRED_AT",
+    "MAX_ACCEPTANCE_BYTES",
+    "MAX_BUCKET_BYTES",
+    "MAX_CASE_EVENTS",
+    "MAX_CASE_FOLD_BYTES",
+    "MAX_CASE_TASKS",
     "MAX_CODE_CHARS",
     "MAX_DECLARED_FIELDS",
     "MAX_DECLARED_VALUE_CHARS",
+    "MAX_FOLD_STATE_BYTES",
+    "MAX_INDEXED_VALUE_CHARS",
     "MAX_JSON_BYTES",
+    "MAX_MATERIALS_PER_KEY",
     "MAX_PROMISE",
     "MAX_RECORD_BYTES",
     "MAX_TASKS",
@@ -64,6 +89,43 @@ MAX_CODE_CHARS = 256
 #: is ASCII JSON, the activity's copy UTF-8 JSON). A NUL is 6 bytes there (``\u0000``), so
 #: 256 KiB of control characters would be 1.5 MiB of JSON, over Kafka's 1 MB record.
 MAX_JSON_BYTES = 512 * 1024
+
+# ---------------------------------- per case: what the fold keeps (the project's choice)
+
+#: Most applied events one case holds (its ``version``). A further new event of the case
+#: is ``TOO_LARGE``. A city's largest joint case (100 tasks, each a handful of updates,
+#: its materials) stays far below; every applied event is a timeline row.
+MAX_CASE_EVENTS = 2_000
+#: Most tasks with at least one applied TaskUpdated one case holds, declared or not (an
+#: update of an undeclared task creates it, domain.md section 3). A TaskUpdated that would
+#: add one more is ``TOO_LARGE``; the acceptance record declares at most ``MAX_TASKS``
+#: more, so a case has at most ``MAX_CASE_TASKS + MAX_TASKS`` tasks.
+MAX_CASE_TASKS = 500
+#: Room the acceptance record takes in the fold state (``CaseState.to_bytes``, ASCII
+#: JSON), at most: its strings are at most ``MAX_JSON_BYTES`` as that JSON, plus the
+#: applicant's keyed hash and mask and the punctuation of 100 tasks (tests pin the
+#: largest valid acceptance under it). Reserved: no other event can take it.
+MAX_ACCEPTANCE_BYTES = 560_000
+#: Most bytes of the fold state besides the acceptance record (the applied event ids and
+#: fingerprints, each task's entries): an event that would pass it is ``TOO_LARGE``. A
+#: usual event adds ~100 bytes, the largest ~5 KB (64-character event ids and
+#: 256-character task ids of characters JSON escapes).
+MAX_CASE_FOLD_BYTES = 340_000
+#: The largest fold state (the table's value and its changelog record), under Kafka's
+#: 1,000,000-byte record with room for the key and CaseState's few more bytes.
+MAX_FOLD_STATE_BYTES = MAX_ACCEPTANCE_BYTES + MAX_CASE_FOLD_BYTES
+
+# ---------------------------- per index key: what a bucket holds (the project's choice)
+
+#: Most materials one index key (``sha:``, ``doc:``, ``hold:``) holds.
+MAX_MATERIALS_PER_KEY = 1_500
+#: Most bytes of one bucket (its materials' JSON lines, one table value and changelog
+#: record), under Kafka's 1,000,000-byte record with room for the key.
+MAX_BUCKET_BYTES = 900_000
+#: A normalised declared value longer than this (characters) is held in an index as its
+#: digest: the rules of domain.md section 5 only compare values for equality, and NFKC
+#: can make one 2,000-character value 36,000 characters (U+FDFA is 18 letters).
+MAX_INDEXED_VALUE_CHARS = 64
 
 # ------------------------------- dates are plausible or refused (section 2): INVALID_FIELD
 

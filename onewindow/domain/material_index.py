@@ -14,13 +14,26 @@ with those filed under the same key.  The rules here make that exact:
 
 Keys are plain strings ``<kind>:<fields>``; how they are encoded on the wire (Kafka
 record keys, table keys) is the adapter's business.  Standard library only.
+
+What a key holds is bounded (issue 13, the project's choice, docs/materials.md
+"Bounds"): a material is held in :func:`indexed` form (a long declared value as its
+digest: the verdicts are unchanged), and a key holds at most ``MAX_MATERIALS_PER_KEY``
+materials and ``MAX_BUCKET_BYTES`` (:func:`bucket_admits`); a material past that is
+compared with those held, not held itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 
+from onewindow.domain.limits import (
+    MAX_BUCKET_BYTES,
+    MAX_INDEXED_VALUE_CHARS,
+    MAX_MATERIALS_PER_KEY,
+)
 from onewindow.domain.materials import Link, Material, dedupe, link
 
 __all__ = [
@@ -28,7 +41,10 @@ __all__ = [
     "HOLD",
     "INDEX_KINDS",
     "SHA",
+    "VALUE_DIGEST",
+    "bucket_admits",
     "index_keys",
+    "indexed",
     "key_kind",
     "links_owned_at",
     "links_via_index",
@@ -40,6 +56,47 @@ SHA = "sha"
 DOC = "doc"
 HOLD = "hold"
 INDEX_KINDS = (SHA, DOC, HOLD)
+#: How a declared value held as its digest starts (:func:`indexed`): U+2060 WORD JOINER, a
+#: format character, which no normalised value holds (domain.md section 5 drops them).
+VALUE_DIGEST = "\u2060b2:"
+
+
+def _held_value(value: str) -> str:
+    if len(value) <= MAX_INDEXED_VALUE_CHARS:
+        return value
+    return VALUE_DIGEST + hashlib.blake2b(value.encode("utf-8", "surrogatepass"),
+                                          digest_size=16).hexdigest()
+
+
+def indexed(m: Material) -> Material:
+    """The form in which an index holds and compares ``m``: each normalised declared value
+    longer than ``MAX_INDEXED_VALUE_CHARS`` characters replaced by :data:`VALUE_DIGEST`
+    and its BLAKE2b-128 digest (36 characters); ``m`` itself when none is. Idempotent.
+
+    The rules of domain.md section 5 compare declared values only for equality and report
+    the keys that differ, never the values, so every verdict of two indexed materials is
+    the verdict of the two materials: two digests are equal only for equal values (bar a
+    BLAKE2b-128 collision), and a digest never equals a value held as it is (a normalised
+    value, or a keyed hash, has no format character). It bounds one entry: NFKC can make
+    a 2,000-character value 36,000 characters.
+    """
+    fields = m.declared_fields
+    if all(len(v) <= MAX_INDEXED_VALUE_CHARS for _k, v in fields):
+        return m
+    return dataclasses.replace(m, declared_fields=tuple((k, _held_value(v))
+                                                        for k, v in fields))
+
+
+def bucket_admits(held: int, held_bytes: int, entry_bytes: int, *,
+                  max_materials: int = MAX_MATERIALS_PER_KEY,
+                  max_bytes: int = MAX_BUCKET_BYTES) -> bool:
+    """Whether a bucket holding ``held`` materials in ``held_bytes`` (its encoded value)
+    may hold one more, of ``entry_bytes`` (plus a separator when it is not the first):
+    at most ``max_materials`` materials and ``max_bytes`` bytes. A material it does not
+    admit is still compared with those held (docs/materials.md "Bounds"); which materials
+    a full key holds follows their arrival order (the first ones)."""
+    return (held < max_materials
+            and held_bytes + (1 if held else 0) + entry_bytes <= max_bytes)
 
 
 def index_keys(m: Material) -> list[str]:

@@ -25,6 +25,14 @@ of the content (the departments of the declared tasks included): an oversized re
 not read further. The record's own size (256 KiB) is checked by the worker before it
 decodes anything (:func:`check_record_size`), so it comes before every other reason.
 
+Known exceptions (section 2, after the table): a ``USCC`` failing its check character is
+accepted when its normalised form (section 5, :func:`onewindow.domain.normalise.
+normalise_number`) is in ``uscc_exceptions``, the operator's list
+(``ONEWINDOW_USCC_EXCEPTIONS_FILE``, `onewindow.uscc_exceptions`); a resident ID has no
+such list. :func:`uscc_exception_used` tells a caller that an event it accepted needed the
+list, so that it counts the acceptance (the stream worker's
+``onewindow_uscc_exceptions_accepted_total``).
+
 Limits (section 2, ``TOO_LARGE`` and the plausible dates) are the constants of
 :mod:`onewindow.domain.limits`, re-exported here; characters are counted as Python ``str`` length (code points). Where the
 section is silent, the project bounds every other free string too (``MAX_CODE_CHARS``)
@@ -62,6 +70,7 @@ from onewindow.domain.limits import (
     event_oversize,
     record_oversize,
 )
+from onewindow.domain.normalise import normalise_number
 
 __all__ = [
     "ALL_REASONS",
@@ -81,6 +90,7 @@ __all__ = [
     "TOO_LARGE",
     "WRONG_PARTITION",
     "check_record_size",
+    "uscc_exception_used",
     "validate",
 ]
 
@@ -314,7 +324,16 @@ def _check_task_departments(ev: Mapping[str, Any], departments: Collection[str])
             raise _Invalid(UNKNOWN_DEPARTMENT, f"tasks[{i}].department: {dept!r} is not registered")
 
 
-def _check_id_number(ev: Mapping[str, Any], field: str) -> None:
+def _excepted_uscc(party: Any, exceptions: Collection[str]) -> bool:
+    """A party whose USCC fails its check but is on the operator's list."""
+    if not isinstance(party, Mapping) or party.get("id_type") != IdType.USCC:
+        return False
+    id_number = party.get("id_number")
+    return isinstance(id_number, str) and bool(exceptions) \
+        and not is_valid_uscc(id_number) and normalise_number(id_number) in exceptions
+
+
+def _check_id_number(ev: Mapping[str, Any], field: str, exceptions: Collection[str]) -> None:
     party = ev.get(field)
     if not isinstance(party, Mapping):
         return  # reported as INVALID_FIELD by the field checks
@@ -324,9 +343,24 @@ def _check_id_number(ev: Mapping[str, Any], field: str) -> None:
     if id_type == IdType.RESIDENT_ID and not is_valid_resident_id(id_number):
         raise _Invalid(INVALID_ID_NUMBER,
                        f"{field}.id_number: fails the GB 11643 check digit")
-    if id_type == IdType.USCC and not is_valid_uscc(id_number):
+    if id_type == IdType.USCC and not is_valid_uscc(id_number) \
+            and not _excepted_uscc(party, exceptions):
         raise _Invalid(INVALID_ID_NUMBER,
                        f"{field}.id_number: fails the GB 32100 check character")
+
+
+def uscc_exception_used(event: Mapping[str, Any], uscc_exceptions: Collection[str]) -> bool:
+    """Whether a valid event was accepted only through the operator's list of known USCC
+    exceptions (module docstring): its applicant (CaseAccepted) or holder
+    (MaterialSubmitted, CertificateIssued) is a ``USCC`` failing the GB 32100 check
+    character whose normalised form is in ``uscc_exceptions``. ``False`` for any other
+    event, and for an empty list."""
+    if not uscc_exceptions or not isinstance(event, Mapping):
+        return False
+    etype = event.get("type")
+    field = "applicant" if etype == CASE_ACCEPTED else \
+        "holder" if etype in (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED) else None
+    return field is not None and _excepted_uscc(event.get(field), uscc_exceptions)
 
 
 def check_record_size(size: int) -> Rejection | None:
@@ -347,6 +381,7 @@ def validate(
     now: datetime,
     counters: Collection[str] | None = None,
     record_bytes: int | None = None,
+    uscc_exceptions: Collection[str] = frozenset(),
 ) -> Rejection | None:
     """The dead-letter verdict for a decoded event, or ``None`` when it may be applied.
 
@@ -360,11 +395,14 @@ def validate(
     for a caller that does not know the roles (a producer's early warning); the stream
     worker, which enforces the rules, always passes it. ``record_bytes``: the size of the
     record it was decoded from, if known (it spares a walk of the event's strings:
-    `onewindow.domain.limits.event_oversize`). The order of the checks is in the
-    module docstring.
+    `onewindow.domain.limits.event_oversize`). ``uscc_exceptions``: the operator's list
+    of known-valid USCCs failing their check character, normalised (section 5); an
+    applicant or holder on it is not ``INVALID_ID_NUMBER``. The order of the checks is in
+    the module docstring.
     """
     try:
-        _validate(event, topic_department, departments, now, counters, record_bytes)
+        _validate(event, topic_department, departments, now, counters, record_bytes,
+                  uscc_exceptions)
     except _Invalid as exc:
         return exc.rejection
     return None
@@ -372,7 +410,8 @@ def validate(
 
 def _validate(event: Mapping[str, Any], topic_department: str | None,
               departments: Collection[str], now: datetime,
-              counters: Collection[str] | None, record_bytes: int | None) -> None:
+              counters: Collection[str] | None, record_bytes: int | None,
+              uscc_exceptions: Collection[str]) -> None:
     if not isinstance(event, Mapping):
         raise _bad("event", "expected an object")
     etype = event.get("type")
@@ -398,9 +437,9 @@ def _validate(event: Mapping[str, Any], topic_department: str | None,
         raise _Invalid(TOO_LARGE, oversize)
     if etype == CASE_ACCEPTED:
         _check_task_departments(event, departments)
-        _check_id_number(event, "applicant")
+        _check_id_number(event, "applicant", uscc_exceptions)
     elif etype in (MATERIAL_SUBMITTED, CERTIFICATE_ISSUED):
-        _check_id_number(event, "holder")
+        _check_id_number(event, "holder", uscc_exceptions)
     _check_common(event)
     _CHECKS[etype](event)
     occurred_at: datetime = event["occurred_at"]

@@ -25,10 +25,13 @@ class ConsumerLag:
     """The ``onewindow_consumer_lag{group,topic,partition}`` gauge of one registry.
 
     :meth:`update` replaces the partitions of a group: a partition this process no longer
-    owns (after a rebalance) stops being reported instead of freezing at its last value.
+    owns (after a rebalance) stops being reported instead of freezing at its last value;
+    :meth:`forget` drops a group whose lag can no longer be measured.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._watched: set[int] = set()
         self.gauge = Gauge(LAG_METRIC,
                            "Records on the broker not yet processed by the consumer group "
                            "(high watermark - position), per partition this process owns",
@@ -45,6 +48,17 @@ class ConsumerLag:
         for (topic, partition), lag in lags.items():
             self.gauge.labels(group, topic, str(partition)).set(max(0, int(lag)))
         self._owned[group] = now
+
+    def forget(self, group: str) -> None:
+        """Stop reporting ``group`` (its lag is unknown: a gap, not a frozen value)."""
+        self.update(group, {})
+
+    def watch(self, health: Any) -> None:
+        """Add ``health``'s collector (``onewindow_consumer_healthy``,
+        ``onewindow.observability.health``) to this gauge's registry, once."""
+        if id(health) not in self._watched:
+            self._watched.add(id(health))
+            self.registry.register(health.collector())
 
 
 def lag_of(high: int, position: int | None, low: int = 0) -> int:

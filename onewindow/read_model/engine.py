@@ -13,14 +13,20 @@ PostgreSQL: ``postgresql://`` and ``postgresql+psycopg://`` both use psycopg 3.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "normalise_url"]
+from onewindow.backoff import Backoff
+
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "normalise_url", "wait_for_database"]
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -73,3 +79,37 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+def wait_for_database(url: str, *, stop: threading.Event | None = None,
+                      backoff: Backoff | None = None,
+                      say: Callable[[str], None] | None = None) -> bool:
+    """Block until the database at ``url`` accepts a connection (``SELECT 1``), retrying
+    with ``backoff`` (1 s doubling to 30 s) while it refuses (a PostgreSQL server that is
+    down or still starting: SQLAlchemy's OperationalError), each failed attempt told
+    through ``say`` in one line. True once connected, False if ``stop`` is set first. A
+    URL that cannot work (no such driver, malformed) raises at once, as make_engine does."""
+    backoff = backoff or Backoff(first=1.0, cap=30.0)
+    engine = make_engine(url)
+    shown = engine.url.render_as_string(hide_password=True)
+    attempt = 0
+    try:
+        while stop is None or not stop.is_set():
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return True
+            except OperationalError as exc:
+                attempt += 1
+                delay = backoff.delay(attempt)
+                if say is not None:
+                    reason = str(exc.orig or exc).strip().splitlines()[0][:200]
+                    say(f"the database {shown} does not answer ({reason}); "
+                        f"retrying in {delay:.3g}s")
+                if stop is not None:
+                    stop.wait(delay)
+                else:
+                    time.sleep(delay)
+        return False
+    finally:
+        engine.dispose()

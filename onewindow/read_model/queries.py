@@ -46,22 +46,50 @@ def ping(conn: Connection) -> None:
 # ------------------------------------------------------------------------------- cases
 
 
-def _tasks_of(conn: Connection, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+def _tasks_of(conn: Connection, case_ids: Sequence[str], limit: int | None = None
+              ) -> dict[str, list[dict[str, Any]]]:
+    """Each case's tasks in their order (``position``), at most ``limit`` of each."""
     out: dict[str, list[dict[str, Any]]] = {c: [] for c in case_ids}
-    if not case_ids:
+    if not case_ids or limit == 0:
         return out
-    rows = conn.execute(select(TASKS).where(TASKS.c.case_id.in_(list(case_ids)))
-                        .order_by(TASKS.c.case_id, TASKS.c.position)).mappings().all()
-    for r in rows:
+    q = select(TASKS).where(TASKS.c.case_id.in_(list(case_ids)))
+    if limit is not None:
+        q = q.where(TASKS.c.position < limit)  # positions are 0..n-1 in each case
+    for r in conn.execute(q.order_by(TASKS.c.case_id, TASKS.c.position)).mappings():
         out[r["case_id"]].append(dict(r))
     return out
 
 
-def get_case(conn: Connection, case_id: str) -> dict[str, Any] | None:
+def _task_counts(conn: Connection, case_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Each case's tasks counted by status (``{status: n}``), all of them."""
+    out: dict[str, dict[str, int]] = {c: {} for c in case_ids}
+    if not case_ids:
+        return out
+    q = (select(TASKS.c.case_id, TASKS.c.status, func.count())
+         .where(TASKS.c.case_id.in_(list(case_ids)))
+         .group_by(TASKS.c.case_id, TASKS.c.status))
+    for case_id, status, n in conn.execute(q):
+        out[case_id][status] = int(n)
+    return out
+
+
+def _add_tasks(conn: Connection, rows: list[dict[str, Any]], limit: int | None) -> None:
+    ids = [r["case_id"] for r in rows]
+    tasks, counts = _tasks_of(conn, ids, limit), _task_counts(conn, ids)
+    for r in rows:
+        r["tasks"], r["task_counts"] = tasks[r["case_id"]], counts[r["case_id"]]
+
+
+def get_case(conn: Connection, case_id: str, *, tasks_limit: int | None = None
+             ) -> dict[str, Any] | None:
+    """The case row with ``tasks`` (the first ``tasks_limit`` in order, all by default)
+    and ``task_counts`` (``{status: n}`` over all its tasks)."""
     row = conn.execute(select(CASES).where(CASES.c.case_id == case_id)).mappings().first()
     if row is None:
         return None
-    return dict(row, tasks=_tasks_of(conn, [case_id])[case_id])
+    out = [dict(row)]
+    _add_tasks(conn, out, tasks_limit)
+    return out[0]
 
 
 def case_exists(conn: Connection, case_id: str) -> bool:
@@ -73,9 +101,11 @@ def case_exists(conn: Connection, case_id: str) -> bool:
 
 def list_cases(conn: Connection, *, status: str | None = None, department: str | None = None,
                applicant: tuple[str, str] | None = None, service_code: str | None = None,
-               limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+               limit: int = 50, offset: int = 0, tasks_limit: int | None = None
+               ) -> list[dict[str, Any]]:
     """Cases, newest acceptance first; filters: status, a task's department,
-    ``applicant=(id_type, id_hash)`` (the progress lookup), service code."""
+    ``applicant=(id_type, id_hash)`` (the progress lookup), service code. Each with
+    ``tasks`` (at most ``tasks_limit``) and ``task_counts``, as :func:`get_case`."""
     q = select(CASES)
     if status is not None:
         q = q.where(CASES.c.status == status)
@@ -88,39 +118,36 @@ def list_cases(conn: Connection, *, status: str | None = None, department: str |
         q = q.where(exists().where(and_(TASKS.c.case_id == CASES.c.case_id,
                                         TASKS.c.department == department)))
     q = q.order_by(CASES.c.accepted_at.desc().nulls_last(), CASES.c.case_id)
-    rows = [dict(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
-    tasks = _tasks_of(conn, [r["case_id"] for r in rows])
-    for r in rows:
-        r["tasks"] = tasks[r["case_id"]]
-    return rows
+    return _with_tasks(conn, q.limit(limit).offset(offset), tasks_limit)
 
 
-def _with_tasks(conn: Connection, q: Any) -> list[dict[str, Any]]:
+def _with_tasks(conn: Connection, q: Any, tasks_limit: int | None) -> list[dict[str, Any]]:
     rows = [dict(r) for r in conn.execute(q).mappings()]
-    tasks = _tasks_of(conn, [r["case_id"] for r in rows])
-    for r in rows:
-        r["tasks"] = tasks[r["case_id"]]
+    _add_tasks(conn, rows, tasks_limit)
     return rows
 
 
 def cases_by_applicant_hash(conn: Connection, id_hash: str, id_types: Sequence[str],
-                            limit: int = 50) -> list[dict[str, Any]]:
+                            limit: int = 50, *, tasks_limit: int | None = None
+                            ) -> list[dict[str, Any]]:
     """Cases of an applicant given by ID hash, under any of ``id_types`` (the counter
     screen's search, where the clerk does not say which kind of number was typed)."""
     q = (select(CASES).where(and_(CASES.c.applicant_id_type.in_(list(id_types)),
                                   CASES.c.applicant_id_hash == id_hash))
          .order_by(CASES.c.accepted_at.desc().nulls_last(), CASES.c.case_id).limit(limit))
-    return _with_tasks(conn, q)
+    return _with_tasks(conn, q, tasks_limit)
 
 
 def accepted_between(conn: Connection, start: datetime, end: datetime, *,
-                     window_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Cases accepted in ``[start, end)`` (a window's board for one day), newest first."""
+                     window_id: str | None = None, limit: int = 500,
+                     tasks_limit: int | None = None) -> list[dict[str, Any]]:
+    """Cases accepted in ``[start, end)`` (a window's board for one day), newest first;
+    ``tasks_limit=0`` reads no task rows, only ``task_counts``."""
     q = select(CASES).where(and_(CASES.c.accepted_at >= start, CASES.c.accepted_at < end))
     if window_id is not None:
         q = q.where(CASES.c.window_id == window_id)
     q = q.order_by(CASES.c.accepted_at.desc(), CASES.c.case_id).limit(limit)
-    return _with_tasks(conn, q)
+    return _with_tasks(conn, q, tasks_limit)
 
 
 def window_counts(conn: Connection, start: datetime, end: datetime) -> list[tuple[str, int]]:

@@ -1,6 +1,8 @@
 """The benchmarks, in one place: `onewindow bench` (the case-state worker's throughput
-against baselines, latency and recovery) and `onewindow bench-materials` (the scale check
-of duplicate-material detection). Speed is measured here, never asserted by a timed test."""
+against baselines, latency and recovery), `onewindow bench-materials` (the scale check
+of duplicate-material detection) and `onewindow bench-gateway` (the HTTP ingestion
+gateway against the SDK's direct publish). Speed is measured here, never asserted by a
+timed test."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from onewindow.cli_options import add_common, settings_from
+from onewindow_cli.bench import gateway as bench_gateway
 from onewindow_cli.bench.case_state import run
 from onewindow_cli.bench.materials import BenchOptions, run_bench
 
@@ -51,8 +54,31 @@ def cmd_bench_materials(args: argparse.Namespace) -> int:
     return run_bench(settings_from(args), opts)
 
 
+def cmd_bench_gateway(args: argparse.Namespace) -> int:
+    """The gateway's events/s with batches of 1, 50 and 500 against the direct publish."""
+    summary = bench_gateway.run(settings_from(args), events=args.events,
+                                single_events=args.single_events, repeats=args.repeats,
+                                concurrency=args.concurrency, out_dir=Path(args.out))
+    med, ratio = summary["median_eps"], summary["ratio_to_direct"]
+    lat = summary["request_latency_s"]
+    lines = [f"ingestion gateway against the SDK's direct publish, {args.events} events "
+             f"({args.single_events} one by one) x {args.repeats} repeats, "
+             f"{args.concurrency} requests in flight, medians:",
+             f"  {'SDK direct publish':28} {med['direct_eps']:>10,.0f} events/s"]
+    for size in bench_gateway.BATCH_SIZES:
+        lines.append(f"  {f'gateway, batches of {size}':28} "
+                     f"{med[f'gateway_b{size}_eps']:>10,.0f} events/s  "
+                     f"({ratio[f'b{size}']:.2f} x direct; request p50 "
+                     f"{lat[f'b{size}']['p50'] * 1000:,.1f} ms, p95 "
+                     f"{lat[f'b{size}']['p95'] * 1000:,.1f} ms)")
+    lines.append(f"results: {summary['path']}")
+    print("\n".join(lines))  # noqa: T201
+    return 0
+
+
 def register(sub: Any) -> None:
-    """Add `bench` and `bench-materials` to `sub` (an argparse subparsers action)."""
+    """Add `bench`, `bench-materials` and `bench-gateway` to `sub` (an argparse subparsers
+    action)."""
     p = sub.add_parser("bench", help="benchmark suite: throughput against baselines, "
                                      "latency percentiles, recovery")
     p.add_argument("--events", type=int, default=50_000, help="events pre-loaded per round")
@@ -80,3 +106,18 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default="bench-results", help="directory of the JSON results")
     add_common(p)
     p.set_defaults(func=cmd_bench_materials)
+
+    p = sub.add_parser("bench-gateway",
+                       help="events/s through the HTTP ingestion gateway (batches of 1, 50, "
+                            "500) against the SDK's direct publish, on one broker")
+    p.add_argument("--events", type=int, default=20_000,
+                   help="events per measurement of the direct publish and of batches of "
+                        "50 and 500 (default 20000)")
+    p.add_argument("--single-events", dest="single_events", type=int, default=2_000,
+                   help="events sent one per request (default 2000)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=4,
+                   help="requests in flight at once (default 4)")
+    p.add_argument("--out", default="bench-results", help="directory of the JSON results")
+    add_common(p)
+    p.set_defaults(func=cmd_bench_gateway)

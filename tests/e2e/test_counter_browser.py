@@ -168,6 +168,7 @@ def test_counter_screen_follows_the_case_live(stack: Stack, browser: Browser) ->
     assert status.inner_text() == "已受理"
     assert "剩余" in page.locator("#days-left").inner_text()
     assert page.locator("#tasks tbody tr").count() == 2
+    assert page.locator("#more-tasks").count() == 0  # every task listed
     assert "44**************37" in page.locator("#case-card").inner_text()
     assert RID not in page.content()
     assert page.locator("#receipt-link").inner_text() == "打印回执"
@@ -215,6 +216,8 @@ def test_window_board_lists_todays_cases_live(stack: Stack, browser: Browser) ->
     page.wait_for_selector(f"tr[data-case={CASE}] .chip[data-code=IN_PROGRESS]",
                            timeout=20_000)
     assert page.evaluate("window.__marker") == 2
+    # the board counts a case's tasks by status (it does not list them): none done of 2
+    assert row.locator("td").nth(6).inner_text().strip() == "0/2"
     ctx.close()
 
 

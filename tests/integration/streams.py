@@ -38,12 +38,16 @@ def worker_env(kafka: str, topics: Topics, data_dir: Path) -> dict[str, str]:
 
 
 def start_worker(kafka: str, topics: Topics, data_dir: Path, name: str = "w1",
-                 command: str = "worker") -> subprocess.Popen[bytes]:
+                 command: str = "worker", *, web_port: int | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`onewindow <command>` as a process (log in data_dir/<name>.log), its /metrics on
+    `web_port` (a free one when None), `env` added to its environment."""
     log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [sys.executable, "-m", "onewindow_cli", command, "--name", name,
-         "--web-port", str(free_port())],
-        env=worker_env(kafka, topics, data_dir), stdout=log, stderr=subprocess.STDOUT)
+         "--web-port", str(web_port or free_port())],
+        env={**worker_env(kafka, topics, data_dir), **(env or {})}, stdout=log,
+        stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> None:

@@ -74,6 +74,10 @@ SAMPLES = {
 TABLES = ("case-fold", "material-index")
 
 
+#: The health pages of the workers and the sink (stream_apps/health.py, sinks/commands.py)
+HEALTH = ("/healthz", "/readyz")
+
+
 def faust_paths() -> list[str]:
     """Every path Faust's web server answered before its views were off (faust 0.15:
     the router, tables, graph, statistics, assignment and performance blueprints), with
@@ -186,9 +190,9 @@ def test_no_http_answer_of_any_process_holds_a_plaintext_id_number(
         with _client() as anonymous:
             for name in ("w1", "m1"):
                 answers[name] = crawl(anonymous, f"http://{host}:{ports[name]}",
-                                      extra_paths=["/", "/metrics", *faust_paths()])
+                                      extra_paths=["/", "/metrics", *HEALTH, *faust_paths()])
             answers["sink"] = crawl(anonymous, f"http://127.0.0.1:{ports['sink']}",
-                                    extra_paths=["/", "/metrics", *faust_paths()])
+                                    extra_paths=["/", "/metrics", *HEALTH, *faust_paths()])
             counter_base = f"http://127.0.0.1:{ports['counter']}"
             answers["counter"] = crawl_counter(anonymous, counter_base, surface)
         # signed in with every role: every route answers with its data
@@ -214,23 +218,31 @@ def test_no_http_answer_of_any_process_holds_a_plaintext_id_number(
     for p, name in ((worker, "w1"), (materials, "m1"), (sink, "sink")):
         assert p.returncode == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
 
-    # ---- the workers: /metrics and the production index, no Faust view, metrics host only
+    # ---- the workers: /metrics, the health pages and the production index, no Faust
+    # view, metrics host only
     for name in ("w1", "m1"):
         status = {a.path: a.status for a in answers[name]}
         body = {a.path: a.body for a in answers[name]}
         assert status["/metrics"] == 200 and b"onewindow_" in body["/metrics"], name
         assert status["/"] == 200 and json.loads(body["/"]) == {"status": "OK"}, name
+        for path in HEALTH:  # a verdict, no data; 200 or 503 depending on the moment
+            assert set(json.loads(body[path])) <= {"status", "reason", "detail"}, name
         served = {p: s for p, s in status.items()
-                  if p not in ("/", "/metrics", "/openapi.json") and s != 404}
+                  if p not in ("/", "/metrics", *HEALTH, "/openapi.json") and s != 404}
         assert status["/openapi.json"] == 404, name
         assert served == {}, (name, served)
         assert listening[name], name
         assert {addr for addr, _port in listening[name]} == {host}, (name, listening[name])
         assert (host, ports[name]) in listening[name], (name, listening[name])
 
-    # ---- the sink's metrics port answers metrics, whatever the path
-    assert {a.status for a in answers["sink"]} == {200}
-    assert all(b"onewindow_sink" in a.body for a in answers["sink"])
+    # ---- the sink's metrics port answers its health at /healthz and /readyz, metrics at
+    # every other path
+    sink_pages = [a for a in answers["sink"] if a.path not in HEALTH]
+    assert {a.status for a in sink_pages} == {200}
+    assert all(b"onewindow_sink" in a.body for a in sink_pages)
+    assert {a.path for a in answers["sink"]} >= set(HEALTH)
+    assert all(set(json.loads(a.body)) <= {"status", "reason", "detail"}
+               for a in answers["sink"] if a.path in HEALTH)
 
     # ---- the counter: every GET route of its OpenAPI document was fetched
     gets = [p for p, item in surface[0]["paths"].items() if "get" in item]

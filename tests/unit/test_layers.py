@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-ABOVE_THE_CORE = ("onewindow_cli", "producers", "stream_apps", "sinks", "counter")
+ABOVE_THE_CORE = ("onewindow_cli", "producers", "stream_apps", "sinks", "counter", "gateway")
 RUNTIME_FRAMEWORKS = ("faust", "aiokafka", "fastapi", "uvicorn", "starlette", "alembic")
 
 PROBE = """

@@ -18,10 +18,11 @@ from tests import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 PROM_COMPOSE = REPO_ROOT / "ops" / "prometheus" / "prometheus.compose.yml"
-ONEWINDOW_SERVICES = ("provision", "worker", "materials-worker", "sink", "counter")
+ONEWINDOW_SERVICES = ("provision", "worker", "materials-worker", "sink", "counter", "gateway")
 #: the Settings field that holds each scraped service's port
 PORT_FIELD = {"worker": "worker_web_port", "materials-worker": "materials_web_port",
-              "sink": "sink_metrics_port", "counter": "counter_port"}
+              "sink": "sink_metrics_port", "counter": "counter_port",
+              "gateway": "gateway_port"}
 VAR = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}")
 SECRETS = {"ONEWINDOW_DB_PASSWORD": "pw", "GRAFANA_ADMIN_PASSWORD": "pw"}
 #: the services that hash ID numbers, so need the ID hash key (a compose secret)
@@ -60,7 +61,7 @@ def env_of(service: dict[str, Any], extra: dict[str, str] | None = None) -> dict
 
 def test_every_part_of_the_stack_is_there(services: dict[str, Any]) -> None:
     assert {"kafka", "postgres", "worker", "materials-worker", "sink", "counter",
-            "prometheus", "grafana"} <= set(services)
+            "gateway", "prometheus", "grafana"} <= set(services)
     assert re.fullmatch(r"apache/kafka:3\.9\.\d+", services["kafka"]["image"])
     kafka = services["kafka"]
     assert kafka["entrypoint"] == ["/bin/bash", "/etc/onewindow/start-secured.sh"]
@@ -128,7 +129,7 @@ def test_scrape_targets_match_the_services_ports(services: dict[str, Any]) -> No
             assert host in services, (job["job_name"], host)
             settings = Settings(**_settings_kwargs(env_of(services[host])))
             assert port == getattr(settings, PORT_FIELD[host]), (host, port)
-            assert settings.metrics_host == "0.0.0.0" or host == "counter"
+            assert settings.metrics_host == "0.0.0.0" or host in ("counter", "gateway")
             seen.add(host)
     assert seen == set(PORT_FIELD)
     counter = services["counter"]
@@ -224,11 +225,12 @@ def test_every_kafka_client_signs_in_with_its_own_secret_file(
         assert secret["file"].startswith("/etc/onewindow/credentials/")
     assert services["kafka"]["secrets"] == ["kafka-admin"]
     for name, principal in (("worker", "svc-stream"), ("materials-worker", "svc-stream"),
-                            ("sink", "svc-sink")):
+                            ("sink", "svc-sink"), ("gateway", "svc-gateway")):
         env = env_of(services[name])
         assert env["ONEWINDOW_KAFKA_USERNAME"] == principal
         assert env["ONEWINDOW_KAFKA_PASSWORD_FILE"] == f"/run/secrets/{principal}"
-        assert services[name]["secrets"] == [principal, "id-hash-key"]
+        assert services[name]["secrets"] == (
+            [principal] if name == "gateway" else [principal, "id-hash-key"])
         assert "ONEWINDOW_KAFKA_PASSWORD" not in env
     env = env_of(services["provision"])
     assert env["ONEWINDOW_KAFKA_CREDENTIALS_DIR"] == "/var/lib/onewindow/credentials"

@@ -77,7 +77,7 @@ def test_both_prometheus_configs_scrape_every_process() -> None:
     for name in ("prometheus.yml", "prometheus.compose.yml"):
         conf = yaml.safe_load((PROM / name).read_text())
         jobs = {j["job_name"] for j in conf["scrape_configs"]}
-        assert {"worker", "materials-worker", "sink", "counter"} <= jobs, name
+        assert {"worker", "materials-worker", "sink", "counter", "gateway"} <= jobs, name
         assert conf["rule_files"] == ["alerts.yml"]
 
 
@@ -85,7 +85,8 @@ def test_local_targets_are_the_configured_ports() -> None:
 
     s = Settings()
     want = {"worker": s.worker_web_port, "materials-worker": s.materials_web_port,
-            "sink": s.sink_metrics_port, "counter": s.counter_port}
+            "sink": s.sink_metrics_port, "counter": s.counter_port,
+            "gateway": s.gateway_port}
     conf = yaml.safe_load((PROM / "prometheus.yml").read_text())
     for job in conf["scrape_configs"]:
         if job["job_name"] in want:

@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mode import CrashingSupervisor
 
 from onewindow.config import Settings
+from onewindow.observability.health import ConsumerHealth
 from stream_apps.faust_base import new_app
+from stream_apps.health import health_of
 
 
 def test_faust_serves_no_view_of_its_own_and_binds_the_metrics_host(
@@ -29,6 +32,23 @@ def test_faust_serves_no_view_of_its_own_and_binds_the_metrics_host(
     assert not (app.conf.web_tables_enabled or app.conf.web_router_enabled
                 or app.conf.web_stats_enabled or app.conf.web_graph_enabled
                 or app.conf.web_metrics_enabled)
-    # only the production index ({"status": "OK"}); the apps add /metrics with app.page
+    # the production index ({"status": "OK"}) and the health pages (stream_apps.health);
+    # the apps add /metrics with app.page
     app.web.init_server()
-    assert {r.resource.canonical for r in app.web.web_app.router.routes()} == {"/"}
+    assert {r.resource.canonical for r in app.web.web_app.router.routes()} == {
+        "/", "/healthz", "/readyz"}
+
+
+def test_the_web_server_has_its_own_thread_and_a_crashed_agent_stops_the_worker(
+        tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT",
+                        stall_seconds=7)
+    app = new_app(settings, app_id="unit-health", worker_name="unit", web_port=16067,
+                  batch_max=10)
+    # a blocked worker loop is still answered for (docs/operations.md, Health)
+    assert app.conf.web_in_thread
+    # Faust's default restarts a crashed agent after take_events acked its batch
+    assert app.conf.agent_supervisor is CrashingSupervisor
+    health = health_of(app)
+    assert isinstance(health, ConsumerHealth) and health.stall == 7
+    assert health_of(object()) is None
