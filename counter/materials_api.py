@@ -1,5 +1,7 @@
 """Materials on file: one material with its links, and a holder's documents (duplicates
-folded together, the submissions that could have been avoided marked). The ID number of
+folded together, the submissions that could have been avoided marked; newest first, each
+with its latest submissions and first conflicts listed and the totals stated:
+``counter.present.DOCUMENT_SUBMISSIONS``, docs/read-model.md). The ID number of
 a holder is hashed with the sink's key before it reaches SQL; ``POST`` keeps it out of
 URLs."""
 
@@ -69,14 +71,15 @@ def post_holder_materials(q: HolderQuery, who: DocumentReader, audit: Auditor,
 def _holder_documents(c: Connection, protector: IdProtector, q: HolderQuery, limit: int,
                       offset: int, audit: AuditTrail) -> dict[str, Any]:
     id_hash = protector.hash(q.id_number)
-    materials, links = queries.holder_materials(c, q.id_type, id_hash)
-    docs = queries.fold_documents(materials, links)
+    found = queries.holder_documents(c, q.id_type, id_hash, limit=limit, offset=offset,
+                                     submissions=present.DOCUMENT_SUBMISSIONS,
+                                     conflicts=present.DOCUMENT_CONFLICTS)
+    total = found["total_documents"]
     audit("holder.documents", holder_target(q.id_type, id_hash),
-          "ok" if docs else "not_found", f"{len(docs)} documents")
-    page = docs[offset:offset + limit]
-    name = materials[-1]["holder_name"] if materials else None
-    return {"holder": {"id_type": q.id_type, "id_masked": mask_id(q.id_number), "name": name},
-            "total_documents": len(docs),
-            "documents": [present.document_out(d) for d in page],
+          "ok" if total else "not_found", f"{total} documents")
+    return {"holder": {"id_type": q.id_type, "id_masked": mask_id(q.id_number),
+                       "name": found["holder_name"]},
+            "total_documents": total,
+            "documents": [present.document_out(d) for d in found["documents"]],
             "limit": limit, "offset": offset,
-            "next_offset": offset + limit if offset + limit < len(docs) else None}
+            "next_offset": offset + limit if offset + limit < total else None}

@@ -19,6 +19,15 @@ CASE_TASKS = MAX_CASE_TASKS + MAX_TASKS
 #: Tasks listed per case in a list of cases (search, ``/api/cases``); the board lists
 #: none, only ``task_counts`` (issue 13: 20 cases of 10,000 tasks made an 18.6 MB board).
 LIST_TASKS = 10
+#: A holder's documents (``/api/holders/materials``, the case card) list per document its
+#: newest ``DOCUMENT_SUBMISSIONS`` submissions (``times_submitted`` counts all) and its
+#: first ``DOCUMENT_CONFLICTS`` CONFLICT link ends (``conflicts_total`` counts all):
+#: issue 13, a holder with thousands of submissions made both answers megabytes.
+DOCUMENT_SUBMISSIONS = 5
+DOCUMENT_CONFLICTS = 5
+#: Documents listed per holder on a case card, newest first (``total_documents`` counts
+#: all): with at most ``MAX_HOLDERS`` (20) holders a card lists at most 1,000 documents.
+CARD_DOCUMENTS = 50
 
 
 def ts(value: datetime | None) -> str | None:
@@ -101,6 +110,8 @@ def link_out(link: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def document_out(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A document of :func:`onewindow.read_model.queries.holder_documents` as
+    ``DocumentOut``: its listed submissions and conflicts, and the totals."""
     return {
         "material_type": doc["material_type"], "name": doc["name"],
         "document_number": doc["document_number"],
@@ -116,6 +127,7 @@ def document_out(doc: Mapping[str, Any]) -> dict[str, Any]:
                          "sha256": m["sha256"], "avoidable": bool(m["avoidable"])}
                         for m in doc["materials"]],
         "conflicts": doc["conflicts"],
+        "conflicts_total": doc["conflicts_total"],
     }
 
 
@@ -144,18 +156,18 @@ def screen_case_out(row: Mapping[str, Any], now: datetime,
 
 def card_document_out(doc: Mapping[str, Any], case: Mapping[str, Any],
                       today: date) -> dict[str, Any]:
-    """A folded document as the case card shows it (see ``CardDocumentOut``)."""
-    members = doc["materials"]
-    valid = [m["valid_until"] for m in members if m["valid_until"] is not None]
-    valid_until = max(valid) if valid else None
+    """A folded document as the case card shows it (see ``CardDocumentOut``), from the
+    totals over all its materials (``holder_documents`` with the case's ``case_id``),
+    not only the listed ones."""
+    valid_until = doc["valid_until"]
     expired = valid_until is not None and valid_until < today
     accepted = case["accepted_at"]
-    mine = [m for m in members if m["case_id"] == case["case_id"]]
-    independent = (len(members) > 1 or any(m["case_id"] != case["case_id"] for m in members)
+    times, in_case = doc["times_submitted"], doc["in_case"]
+    independent = (times > 1 or in_case < times
                    or (accepted is not None and doc["first_on_file_at"] < accepted))
     return document_out(doc) | {
-        "valid_until": day(valid_until), "expired": expired, "in_this_case": bool(mine),
-        "reusable": bool(independent and not expired and not doc["conflicts"])}
+        "valid_until": day(valid_until), "expired": expired, "in_this_case": in_case > 0,
+        "reusable": bool(independent and not expired and not doc["conflicts_total"])}
 
 
 def mask_name(name: str | None, kind: str | None) -> str:

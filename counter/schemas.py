@@ -11,7 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
 
-from counter.present import CASE_TASKS, LIST_TASKS
+from counter.present import (
+    CARD_DOCUMENTS,
+    CASE_TASKS,
+    DOCUMENT_CONFLICTS,
+    DOCUMENT_SUBMISSIONS,
+    LIST_TASKS,
+)
 from onewindow.domain.normalise import normalise_number
 
 IdType = Literal["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"]
@@ -195,16 +201,22 @@ class DocumentOut(BaseModel):
     first_material_id: str
     first_on_file_at: str
     last_submitted_at: str
-    times_submitted: int
+    times_submitted: int = Field(description="all submissions of the document")
     avoidable_submissions: int
-    submissions: list[SubmissionOut]
-    conflicts: list[ConflictOut]
+    submissions: list[SubmissionOut] = Field(
+        description=f"its newest {DOCUMENT_SUBMISSIONS} submissions, oldest first; "
+                    "times_submitted counts all (the rest: times_submitted minus these)")
+    conflicts: list[ConflictOut] = Field(
+        description=f"its first {DOCUMENT_CONFLICTS} CONFLICT link ends; conflicts_total "
+                    "counts all")
+    conflicts_total: int
 
 
 class HolderDocuments(Page):
     holder: HolderOut
     total_documents: int
-    documents: list[DocumentOut]
+    documents: list[DocumentOut] = Field(
+        description="the holder's documents, the one submitted most lately first")
 
 
 class DeadLetterOut(BaseModel):
@@ -272,7 +284,9 @@ class HolderCardOut(BaseModel):
     holder: HolderOut
     is_applicant: bool
     total_documents: int
-    documents: list[CardDocumentOut]
+    documents: list[CardDocumentOut] = Field(
+        description=f"the holder's {CARD_DOCUMENTS} documents submitted most lately, "
+                    "newest first; total_documents counts all")
 
 
 class CaseCardOut(BaseModel):

@@ -3,8 +3,9 @@
 
 * ``GET  /api/cases/{case_id}/card`` (clerk): the case with working days left, and the
   documents the applicant and every holder of the case's materials already have on file
-  (duplicates folded, reusable ones marked, conflicts flagged). Found through the stored
-  ID hashes: no plaintext number is needed.
+  (duplicates folded, reusable ones marked, conflicts flagged; newest first, at most
+  ``present.CARD_DOCUMENTS`` per holder with the total). Found through the stored ID
+  hashes: no plaintext number is needed.
 * ``GET  /api/cases/{case_id}/receipt`` (clerk): the printable acceptance receipt with
   the case's query code (:mod:`onewindow.domain.receipt`).
 * ``POST /api/search {q}`` (clerk): a case number, or an applicant's ID number of any type
@@ -95,25 +96,29 @@ def case_card(case_id: str, _who: CaseReader, audit: Auditor, c: Conn, t: Now,
     out_holders = []
     shown: list[Entry] = []  # a read of each holder's documents, logged together
     conflicts = 0
+    avoidable = 0
     for id_type, id_hash in holders:
-        materials, links = queries.holder_materials(c, id_type, id_hash)
-        docs = queries.fold_documents(materials, links)
+        found = queries.holder_documents(c, id_type, id_hash, limit=present.CARD_DOCUMENTS,
+                                         submissions=present.DOCUMENT_SUBMISSIONS,
+                                         conflicts=present.DOCUMENT_CONFLICTS,
+                                         case_id=case_id)
         is_applicant = (id_type, id_hash) == (row["applicant_id_type"],
                                               row["applicant_id_hash"])
-        if materials:
-            name, masked = materials[-1]["holder_name"], materials[-1]["holder_id_masked"]
+        if found["holder_id_masked"] is not None:  # the holder's newest material
+            name, masked = found["holder_name"], found["holder_id_masked"]
         else:
             name, masked = row["applicant_name"], row["applicant_id_masked"]
-        conflicts += sum(len(d["conflicts"]) for d in docs)
+        total = found["total_documents"]
+        conflicts += found["conflicts_total"]
+        avoidable += found["avoidable_in_case"]
         shown.append(Entry("holder.documents", holder_target(id_type, id_hash),
-                            "ok" if docs else "not_found", f"on the case card of {case_id}"))
+                            "ok" if total else "not_found", f"on the case card of {case_id}"))
         out_holders.append({
             "holder": {"id_type": id_type, "id_masked": masked, "name": name},
-            "is_applicant": is_applicant, "total_documents": len(docs),
-            "documents": [present.card_document_out(d, row, today) for d in docs[:100]]})
+            "is_applicant": is_applicant, "total_documents": total,
+            "documents": [present.card_document_out(d, row, today)
+                          for d in found["documents"]]})
     audit.many(shown)
-    avoidable = sum(1 for h in out_holders for d in h["documents"]
-                    for s in d["submissions"] if s["avoidable"] and s["case_id"] == case_id)
     return {"case": present.screen_case_out(row, t, calendar), "holders": out_holders,
             "conflicts": conflicts, "avoidable_submissions": avoidable}
 

@@ -26,7 +26,7 @@ from onewindow.domain.materials import (
     MATERIAL_SUBMITTED,
     material_from_event,
 )
-from onewindow.domain.normalise import normalise_number, normalise_value
+from onewindow.domain.normalise import display_value, normalise_number
 from onewindow.domain.protection import NUMBER_HASH, NUMBER_MASKED
 from onewindow.errors import DecodeError
 from onewindow.security.id_protection import IdProtector, event_from_json, is_protected
@@ -180,9 +180,16 @@ class RowMaker:
     def material_row(self, event: Mapping[str, Any],
                      source_timestamp: datetime | None) -> dict[str, Any]:
         """The material of a MaterialSubmitted / CertificateIssued, protected (as the
-        stream apps emit it) or plain (a record from before they did): the same row."""
+        stream apps emit it) or plain (a record from before they did): the same row.
+
+        ``declared_fields`` are stored as the department sent them, for staff to read
+        (:func:`~onewindow.domain.normalise.display_value`: format characters dropped,
+        white space collapsed, not NFKC'd; ID numbers masked), so a value takes at most
+        its 2,000 characters (domain.md section 2): its normalised form, which the
+        material rules compare, can be 18 times longer (issue 13, docs/read-model.md)."""
         p = self.protector
-        m = material_from_event(event)
+        # the material's own declared values (normalised) are not what the row shows
+        m = material_from_event({k: v for k, v in event.items() if k != "declared_fields"})
         holder_hash, holder_masked = p.party_id(event["holder"])
         if is_protected(event):
             known: set[str] = set()
@@ -191,14 +198,13 @@ class RowMaker:
             number_hash = event.get(NUMBER_HASH)
             # masked again: a record written before the mask showed less carries a wider one
             number_masked = mask_id(event.get(NUMBER_MASKED) or number)
-            values = sorted((k, normalise_value(v))
-                            for k, v in (event.get("declared_fields") or {}).items())
         else:
             known = {normalise_number(event["holder"].get("id_number"))} | p.known_ids(event)
             number = m.document_number
             sensitive = p.is_sensitive_number(number, m.material_type, known)
             number_hash, number_masked = p.protect(number)
-            values = list(m.declared_fields)
+        values = sorted((k, display_value(v))
+                        for k, v in (event.get("declared_fields") or {}).items())
         declared = {p.scrub(k, known): p.scrub(v, known) for k, v in values}
         row = {
             "material_id": m.material_id,

@@ -33,9 +33,12 @@ with the new calendar; a case that is not closed and whose ``due_date``, ``due_a
 ``due_provisional`` differ from its projection under the stored (old) calendar is
 re-published as a CaseState (`onewindow.domain.deadline.deadline_moved`). Without a
 stored snapshot (the first check of a partition, or of a worker from before this
-feature), the old calendar is unknown and every open case is re-published. The SLA status
-is computed at read time from these fields by the counter (restart it, or it keeps its own
-calendar: docs/operations.md).
+feature), the old calendar is unknown and every open case is re-published. A closed case
+is never re-published: its fold state keeps the deadline it closed with
+(`onewindow.domain.case.settle`); one stored before states kept it records it now, from
+the old calendar (or the current one when none is stored), and is written back. The SLA
+status is computed at read time from these fields by the counter (restart it, or it keeps
+its own calendar: docs/operations.md).
 
 **The re-published record** keeps the case's ``version`` (the number of applied events:
 domain.md section 3; a recompute applies no event). The sink's upsert keeps a row when the
@@ -81,7 +84,7 @@ from onewindow.calendar_source import (
 )
 from onewindow.config import Settings
 from onewindow.domain.calendar import CalendarSnapshot, WorkingCalendar
-from onewindow.domain.case import CaseState, project
+from onewindow.domain.case import CaseState, project, settle
 from onewindow.domain.clock import from_ms
 from onewindow.domain.deadline import deadline_moved
 from onewindow.errors import ConfigError, DeliveryError
@@ -241,7 +244,12 @@ class CalendarChecker:
     def recompute(self, check: CalendarCheck, case_ids: Iterable[str],
                   load: Callable[[str, InRecord], bytes | None]) -> BatchResult:
         """The CaseState records of the cases among ``case_ids`` that the check
-        re-publishes (``outputs``; ``provisional_states`` counted)."""
+        re-publishes (``outputs``; ``provisional_states`` counted), and the fold states to
+        store (``states``): a closed case whose state does not record the deadline it
+        closed with (stored before `onewindow.domain.case.settle` recorded it) records it
+        now, as computed with the stored (old) calendar, the one the partition's cases
+        were last published with (the current one when none is stored), so that a late
+        event of the case does not move it to the new calendar."""
         result = BatchResult()
         processor = self.processor
         rec = check.record
@@ -253,8 +261,13 @@ class CalendarChecker:
                 continue
             state = CaseState.from_bytes(raw)
             after = project(state, processor.calendar)
-            if after["closed_at"] is not None:
-                continue  # keeps the deadline it closed with
+            if after["closed_at"] is not None:  # keeps the deadline it closed with
+                if state.closed_with is None:
+                    settle(state, processor.calendar if check.stored is None
+                           else check.stored)
+                    if state.closed_with is not None:
+                        result.states[case_id] = (state.to_bytes(), rec)
+                continue
             before = None if old is None else project(state, old)
             if deadline_moved(before, after):
                 result.outputs.append(processor.view_record(
@@ -318,7 +331,10 @@ async def run_check(checker: CalendarChecker, rec: InRecord, access: CheckAccess
              check.stored.digest[:12] if check.stored else "none", check.current.digest[:12],
              why)
     for ids in _chunks(access.case_ids(rec), chunk):
-        send(checker.recompute(check, ids, access.load))
+        done = checker.recompute(check, ids, access.load)
+        if done.states:  # closed cases recording the deadline they closed with
+            access.store(done.states)
+        send(done)
         await pause()
         if not still_owner():
             log.info("calendar check: partition %d left this worker mid-check; its new "

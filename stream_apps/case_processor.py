@@ -38,7 +38,7 @@ explicitly, under the broker's 1 MiB). The bound, from the limits of
   of a case, which no per-record rule bounds, so the fold bounds the case
   (`CaseState.limit_breach`: ``MAX_CASE_EVENTS``, ``MAX_CASE_TASKS``,
   ``MAX_CASE_FOLD_BYTES`` besides the acceptance record): a further event is dead-lettered
-  ``TOO_LARGE`` and the state is at most ``MAX_FOLD_STATE_BYTES`` (900,000). CaseState
+  ``TOO_LARGE`` and the state is at most ``MAX_FOLD_STATE_BYTES`` (900,064). CaseState
   is no larger than the fold state but for a few KB (each string of the state is in the
   fold state escaped, each task has an entry there), so under 1 MB too
   (docs/state-rules.md "Bounds per case").
@@ -62,7 +62,7 @@ from typing import Any
 
 from onewindow.codec import Codec
 from onewindow.domain.calendar import WorkingCalendar
-from onewindow.domain.case import CaseState, Outcome, event_fingerprint, project
+from onewindow.domain.case import CaseState, Outcome, event_fingerprint, settle
 from onewindow.domain.clock import from_ms
 from onewindow.domain.validation import (
     INVALID_FIELD,
@@ -167,8 +167,10 @@ class CaseProcessor:
             self._one(rec, now, load, live, changed, result)
         for case_id, (rec, event_id) in changed.items():
             state = live[case_id]
+            # settled first: a closed case's state records the deadline it closed with
+            record = self._state_record(state, rec, event_id, result)
             result.states[case_id] = (state.to_bytes(), rec)
-            result.outputs.append(self._state_record(state, rec, event_id, result))
+            result.outputs.append(record)
         return result
 
     def _one(self, rec: InRecord, now: datetime, load: Callable[[str, InRecord], bytes | None],
@@ -313,7 +315,8 @@ class CaseProcessor:
 
     def _state_record(self, state: CaseState, rec: InRecord, event_id: str | None,
                       result: BatchResult) -> OutRecord:
-        return self.view_record(project(state, self.calendar), rec.key,
+        """The CaseState record of ``state``, settled (`onewindow.domain.case.settle`)."""
+        return self.view_record(settle(state, self.calendar), rec.key,
                                 source_timestamp=_source_timestamp(rec),
                                 last_event_id=event_id, result=result, source=rec)
 

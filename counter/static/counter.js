@@ -235,7 +235,10 @@ function documentsPanel(holders) {
         h("span", { class: "mono muted" }, hd.holder.id_masked || ""), " ",
         h("span", { class: "muted" }, code("idtype", hd.holder.id_type))),
       hd.documents.length === 0 ? h("p", { class: "muted" }, t("card.no_documents")) : null,
-      h("ul", { class: "docs" }, hd.documents.map(documentItem)))));
+      h("ul", { class: "docs" }, hd.documents.map(documentItem)),
+      hd.total_documents > hd.documents.length
+        ? h("p", { class: "muted more-documents" }, t("card.more_documents", { n: hd.total_documents - hd.documents.length }))
+        : null)));
 }
 
 function documentItem(d) {
@@ -254,19 +257,23 @@ function documentItem(d) {
       number ? h("span", {}, `${t("doc.number")} `, h("span", { class: "mono" }, number)) : null,
       h("span", {}, `${t("doc.first")} ${fmtTime(d.first_on_file_at)}`),
       h("span", {}, t("doc.times", { n: d.times_submitted }))),
-    conflictSummary(d.conflicts));
+    conflictSummary(d));
 }
 
-/** One line for all the conflicts of a document: how many, which fields, a few of them. */
-function conflictSummary(conflicts) {
+/** One line for the conflicts of a document: how many, which fields, a few of them (the
+ * answer lists the first ones; conflicts_total counts all). */
+function conflictSummary(d) {
+  const conflicts = d.conflicts;
   if (!conflicts.length) return null;
+  const unlisted = (d.conflicts_total || 0) - conflicts.length;
   const others = [...new Set(conflicts.map((x) => x.conflicts_with))];
   const fields = [...new Set(conflicts.flatMap((x) => x.differing_fields))];
   const holders = conflicts.some((x) => x.holders_differ);
   const shown = others.slice(0, 3).join("、") + (others.length > 3 ? ` ${t("doc.more")}` : "");
   return h("div", { class: "conflict-detail" }, "⚠ ",
     t("doc.conflict_detail", { n: others.length, fields: fields.join(", ") || "—", others: shown }),
-    holders ? ` · ${t("doc.holder_differs")}` : "");
+    holders ? ` · ${t("doc.holder_differs")}` : "",
+    unlisted > 0 ? ` · ${t("doc.more_conflicts", { n: unlisted })}` : "");
 }
 
 // ------------------------------------------------------------------ board

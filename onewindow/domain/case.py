@@ -13,14 +13,20 @@ and cheap to serialise: it holds only what the rules need, not the events.
   who sent it: "who may change a task" is decided when the state is read, from the
   acceptance record of that moment, so it is a function of the set of events too).
   A state written before entries carried their department (three elements) reads
-  them as sent by the task's first department.
+  them as sent by the task's first department;
+* once the case is closed, the deadline it closed with (``closed_with``, written by
+  :func:`settle`, read by :func:`project`): the one part of the state that depends on
+  something besides the events, the calendar (domain.md section 4: "closed cases keep
+  the deadline they closed with"; docs/state-rules.md "The calendar is a parameter of
+  the fold").
 
 Everything is held as JSON-native values (lists, str, int), so :meth:`CaseState.to_bytes`
 is one JSON encode (ASCII, sorted keys, no spaces: measured faster than non-ASCII output,
 about 1 KB for the 9-event worked case) and :meth:`CaseState.from_bytes` one
 ``json.loads``. JSON rather than marshal/pickle: readable in any Python version and by
 any tool, and safe to load. The bytes are canonical: the same set of applied events
-gives the same bytes whatever their order or repetitions.
+gives the same bytes whatever their order or repetitions (with :func:`settle` run after
+them with one calendar, or never).
 
 Times are kept at millisecond precision, the precision of the wire (Avro
 ``timestamp-millis``); finer digits of a JSON-form timestamp are truncated.
@@ -34,7 +40,9 @@ acceptance record (:meth:`CaseState.limit_breach` says which). The state stays a
 function of the set of applied events; which events are in that set at the boundary
 follows their arrival order (the first ones win, like ``EVENT_ID_CONFLICT``).
 
-:func:`project` turns a state into the case view (a plain dict) given a calendar.
+:func:`project` turns a state into the case view (a plain dict) given a calendar;
+:func:`settle` does the same and records, in a closed case's state, the deadline it
+closed with (the worker settles every state it writes).
 """
 
 from __future__ import annotations
@@ -49,7 +57,12 @@ from typing import Any
 
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.clock import from_ms, to_ms
-from onewindow.domain.deadline import compute_deadline, pause_intervals
+from onewindow.domain.deadline import (
+    compute_deadline,
+    deadline_key,
+    local_date,
+    pause_intervals,
+)
 from onewindow.domain.events import (
     ALL_FIELDS,
     CASE_ACCEPTED,
@@ -73,6 +86,7 @@ __all__ = [
     "event_fingerprint",
     "fold",
     "project",
+    "settle",
 ]
 
 _FORMAT = 1  # first element of the serialised state, bumped on incompatible change
@@ -189,7 +203,8 @@ class CaseState:
     """The fold state of one case. Apply events with :meth:`apply`; read it with
     :func:`project`."""
 
-    __slots__ = ("_rest", "acc", "acc_key", "case_id", "seen", "tasks", "withdrawn_ms")
+    __slots__ = ("_rest", "acc", "acc_key", "case_id", "closed_with", "seen", "tasks",
+                 "withdrawn_ms")
 
     def __init__(self, case_id: str | None = None) -> None:
         self.case_id: str | None = case_id
@@ -203,8 +218,15 @@ class CaseState:
         #: task_id -> [department of its first event,
         #:             sorted [[ms, rank, event_id, department], ...]].
         self.tasks: dict[str, list[Any]] = {}
-        #: len(to_bytes()) without the acceptance record (both nulls), kept as events are
-        #: applied; None until first needed. Not state: derived, never serialised.
+        #: The deadline the case closed with, while it is closed and its promise is in
+        #: working days: ``[due_at_ms | None, due_provisional, deadline_key]``
+        #: (`onewindow.domain.deadline.deadline_key`). Set and cleared by :func:`settle`
+        #: only, never by :meth:`apply`; its room is reserved (``MAX_CLOSED_WITH_BYTES``),
+        #: outside the bytes bound, like the acceptance record's.
+        self.closed_with: list[Any] | None = None
+        #: len(to_bytes()) without the acceptance record (both nulls) and without
+        #: ``closed_with``, kept as events are applied; None until first needed. Not
+        #: state: derived, never serialised.
         self._rest: int | None = None
 
     # ------------------------------------------------------------------ fold
@@ -334,7 +356,8 @@ class CaseState:
         return None, growth
 
     def _rest_bytes(self) -> int:
-        """len(:meth:`to_bytes`) with the acceptance record (``acc_key``, ``acc``) null."""
+        """len(:meth:`to_bytes`) with the acceptance record (``acc_key``, ``acc``) null and
+        without ``closed_with``."""
         if self._rest is None:
             if self.seen or self.tasks or self.withdrawn_ms is not None:
                 self._rest = len(_STATE_ENCODER.encode([_FORMAT, self.case_id, self.seen, None,
@@ -377,7 +400,9 @@ class CaseState:
     # --------------------------------------------------------- serialisation
 
     def to_bytes(self) -> bytes:
-        """Compact canonical JSON (UTF-8) of the state."""
+        """Compact canonical JSON (UTF-8) of the state: ``[1, case_id, seen, acc_key, acc,
+        withdrawn_ms, tasks]``, and ``closed_with`` as an eighth element when it is set
+        (so the state of a case that is not closed has the bytes it always had)."""
         doc = [
             _FORMAT,
             self.case_id,
@@ -387,16 +412,22 @@ class CaseState:
             self.withdrawn_ms,
             self.tasks,
         ]
+        if self.closed_with is not None:
+            doc.append(self.closed_with)
         return _STATE_ENCODER.encode(doc).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes | str) -> CaseState:
+        """The state :meth:`to_bytes` wrote; a state of seven elements (written before
+        ``closed_with`` existed, or of a case not closed) has none. Raises OneWindowError
+        for anything else."""
         doc = json.loads(data)
-        if not isinstance(doc, list) or not doc or doc[0] != _FORMAT:
+        if not isinstance(doc, list) or len(doc) not in (7, 8) or doc[0] != _FORMAT:
             raise OneWindowError("not a serialised CaseState of a known format")
         state = cls.__new__(cls)
         (_, state.case_id, state.seen, state.acc_key, state.acc, state.withdrawn_ms,
-         state.tasks) = doc
+         state.tasks) = doc[:7]
+        state.closed_with = doc[7] if len(doc) == 8 else None
         state._rest = None
         return state
 
@@ -410,6 +441,7 @@ class CaseState:
             and self.acc == other.acc
             and self.withdrawn_ms == other.withdrawn_ms
             and self.tasks == other.tasks
+            and self.closed_with == other.closed_with
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -461,7 +493,39 @@ def project(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
     ``task_id``, each ``{task_id, department, name, status, updated_at}``. ``applicant``
     is ``{kind, id_type, id_number, name}``, plus ``id_hash`` and ``id_masked`` (and
     ``id_number`` None) when the acceptance record was protected (the stream apps').
+
+    The deadline (``due_date``, ``due_at``, ``due_provisional``) is computed with
+    ``calendar``, but for a closed case whose state recorded the deadline it closed with
+    (:func:`settle`) from the same inputs (its ``deadline_key``): that one is kept
+    (section 4, "closed cases keep the deadline they closed with"). Pure: the state is
+    not changed.
     """
+    return _project(state, calendar, record=False)
+
+
+def settle(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
+    """:func:`project`, and record in the state the deadline a closed case keeps:
+    ``(state, calendar) -> view``, changing ``state.closed_with`` only.
+
+    Domain.md section 4: "closed cases keep the deadline they closed with". When the
+    view is closed (``closed_at`` set) with a ``WORKING_DAY`` promise, the state keeps
+    ``[due_at_ms | None, due_provisional, deadline_key]``: as it is when it was recorded
+    from the same inputs (so a later calendar changes nothing), else the deadline just
+    computed with ``calendar`` (the case has just closed, or a late event changed what
+    its deadline is computed from: its acceptance, promise or paused dates, which no
+    calendar decides). Otherwise (not closed, re-opened by a late event, another unit)
+    it keeps none, and the deadline follows the calendar again. Closing depends only on
+    the events, so with one calendar the state stays a function of the set of applied
+    events; the calendar a closed case was settled with is the deliberate exception
+    (docs/state-rules.md, "The calendar is a parameter of the fold").
+
+    The case-state worker settles every state before it writes and publishes it
+    (`stream_apps.case_processor`), a duplicate's included.
+    """
+    return _project(state, calendar, record=True)
+
+
+def _project(state: CaseState, calendar: WorkingCalendar, *, record: bool) -> dict[str, Any]:
     acc = state.acc
     declared: dict[str, tuple[Any, Any]] = {}
     if acc is not None:
@@ -512,11 +576,25 @@ def project(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
     due_date = due_at = None
     due_provisional = False
     paused_since = min(open_starts) if open_starts else None
+    closed_with = None
     if accepted_at is not None and promise is not None:
-        deadline = compute_deadline(accepted_at, promise["amount"], promise["unit"],
-                                    closed_pauses, open_starts, calendar)
-        due_date, due_at = deadline.due_date, deadline.due_at
-        due_provisional = deadline.due_provisional
+        key = None if closed_at is None else deadline_key(
+            accepted_at, promise["amount"], promise["unit"], closed_pauses, open_starts)
+        kept = state.closed_with
+        if key is not None and kept is not None and kept[2] == key:
+            closed_with = kept  # the deadline it closed with, whatever the calendar now
+            due_at = None if kept[0] is None else from_ms(kept[0])
+            due_date = None if due_at is None else local_date(due_at)
+            due_provisional = bool(kept[1])
+        else:
+            deadline = compute_deadline(accepted_at, promise["amount"], promise["unit"],
+                                        closed_pauses, open_starts, calendar)
+            due_date, due_at = deadline.due_date, deadline.due_at
+            due_provisional = deadline.due_provisional
+            if key is not None:
+                closed_with = [to_ms(due_at), due_provisional, key]
+    if record:
+        state.closed_with = closed_with
     applicant = None
     if acc is not None and acc[5] is not None:
         kind, id_type, id_number, name, *protected = acc[5]

@@ -23,6 +23,7 @@ Choices where the contract is silent (docs/state-rules.md):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,6 +45,7 @@ __all__ = [
     "PAUSED",
     "SHANGHAI",
     "compute_deadline",
+    "deadline_key",
     "deadline_moved",
     "due_by_hours",
     "due_by_natural_days",
@@ -205,6 +207,35 @@ def compute_deadline(
     else:
         raise ValueError(f"unknown promise unit {unit!r}")
     return Deadline(due_date, end_of_local_day(due_date), provisional, None)
+
+
+def deadline_key(
+    accepted_at: datetime,
+    amount: int,
+    unit: str,
+    closed_pauses: Iterable[tuple[datetime, datetime]],
+    open_pause_starts: Iterable[datetime],
+) -> str | None:
+    """What :func:`compute_deadline` asks the calendar about, as a key: two deadlines of
+    one unit with equal keys, computed with one calendar, are equal. ``None`` for
+    ``NATURAL_DAY`` and ``HOUR``, which consult no calendar (nothing a calendar change
+    could move).
+
+    For ``WORKING_DAY``: 16 hex characters (blake2b-64) of ``A`` (the Shanghai date of
+    ``accepted_at``), ``N``, the paused dates after ``A`` (sorted) and whether a pause is
+    open: exactly the inputs of :func:`due_by_working_days`, so a pause that moves no
+    paused date keeps the key. The fold keeps it with the deadline a closed case closed
+    with (`onewindow.domain.case.settle`, domain.md section 4: "closed cases keep the
+    deadline they closed with"): a later event that changes the key changes the deadline
+    by itself, not by the calendar.
+    """
+    if unit != "WORKING_DAY":
+        return None
+    start = local_date(accepted_at)
+    paused = sorted(d.toordinal() for d in paused_dates(closed_pauses) if d > start)
+    is_open = any(True for _ in open_pause_starts)
+    text = f"{start.toordinal()}|{amount}|{','.join(map(str, paused))}|{int(is_open)}"
+    return hashlib.blake2b(text.encode("ascii"), digest_size=8).hexdigest()
 
 
 def next_working_day(d: date, calendar: WorkingCalendar) -> date:

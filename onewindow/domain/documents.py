@@ -18,7 +18,8 @@ from datetime import datetime
 
 from onewindow.domain.materials import Link, VerdictKind
 
-__all__ = ["FOLDING_VERDICTS", "FoldedDocument", "fold_documents"]
+__all__ = ["FOLDING_VERDICTS", "DocumentFold", "FoldedDocument", "fold_documents",
+           "newest_first"]
 
 #: Verdicts that say two materials are the same document (folded together).
 FOLDING_VERDICTS = frozenset({VerdictKind.EXACT, VerdictKind.SAME_DOCUMENT,
@@ -39,6 +40,62 @@ class FoldedDocument:
     conflicts: tuple[tuple[str, Link], ...] = ()
 
 
+class DocumentFold:
+    """A holder's materials folded into documents link by link (domain.md section 5), for
+    a caller that streams links: memory in proportion to the materials, whatever the
+    number of links (one document handed in n times can have n * (n - 1) / 2 links).
+
+    ``materials`` are order keys ``(occurred_at, material_id)`` (one per id; a repeated
+    id keeps its last ``occurred_at``). :meth:`add` joins the documents of a link's two
+    ends when its verdict is one of :data:`FOLDING_VERDICTS` and both ends are among the
+    materials, and ignores every other link. The result does not depend on the order of
+    the links.
+    """
+
+    __slots__ = ("_parent", "when")
+
+    def __init__(self, materials: Iterable[tuple[datetime, str]]) -> None:
+        #: material id -> its ``occurred_at``
+        self.when: dict[str, datetime] = {mid: at for at, mid in materials}
+        self._parent = {mid: mid for mid in self.when}
+
+    def document_of(self, material_id: str) -> str:
+        """The key of the document a material of the holder is in (the smallest id of
+        the document's materials once every link is added); ``KeyError`` for another
+        material."""
+        parent = self._parent
+        x = material_id
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def add(self, material_a: str, material_b: str, verdict: str) -> None:
+        """A link (``verdict`` a :class:`VerdictKind` or its string)."""
+        if verdict in FOLDING_VERDICTS and material_a in self.when \
+                and material_b in self.when:
+            ra, rb = self.document_of(material_a), self.document_of(material_b)
+            if ra != rb:
+                self._parent[max(ra, rb)] = min(ra, rb)
+
+    def documents(self) -> dict[str, list[tuple[datetime, str]]]:
+        """Each document's key -> its materials' order keys, oldest first."""
+        groups: dict[str, list[tuple[datetime, str]]] = {}
+        for mid, at in self.when.items():
+            groups.setdefault(self.document_of(mid), []).append((at, mid))
+        for members in groups.values():
+            members.sort()
+        return groups
+
+
+def newest_first(documents: dict[str, list[tuple[datetime, str]]]) -> list[str]:
+    """The keys of :meth:`DocumentFold.documents`, the document with the newest material
+    first (by its newest order key: ``occurred_at``, then material id). The counter lists
+    a holder's documents so (issue 13: it shows the first ones of a long list, and those
+    a clerk needs are the ones handed in lately, such as this case's)."""
+    return sorted(documents, key=lambda key: documents[key][-1], reverse=True)
+
+
 def fold_documents(materials: Iterable[tuple[datetime, str]],
                    links: Iterable[Link]) -> list[FoldedDocument]:
     """Group a holder's materials into documents (domain.md section 5).
@@ -54,32 +111,18 @@ def fold_documents(materials: Iterable[tuple[datetime, str]],
     material (``occurred_at``, then material id).  ``occurred_at`` values need only
     compare with each other (all aware or all naive).
     """
-    when = {mid: at for at, mid in materials}
-    parent = {mid: mid for mid in when}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    fold = DocumentFold(materials)
     link_list = list(links)
     for lk in link_list:
-        a, b = lk.material_a, lk.material_b
-        if lk.verdict in FOLDING_VERDICTS and a in when and b in when:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[str, list[tuple[datetime, str]]] = {}
-    for mid, at in when.items():
-        groups.setdefault(find(mid), []).append((at, mid))
+        fold.add(lk.material_a, lk.material_b, lk.verdict)
+    groups = fold.documents()
     conflicts: dict[str, list[tuple[str, Link]]] = {}
     for lk in link_list:
         if lk.verdict != VerdictKind.CONFLICT:
             continue
         for me in (lk.material_a, lk.material_b):
-            if me in when:
-                conflicts.setdefault(find(me), []).append((me, lk))
-    ordered = sorted((sorted(members), root) for root, members in groups.items())
+            if me in fold.when:
+                conflicts.setdefault(fold.document_of(me), []).append((me, lk))
+    ordered = sorted((members, root) for root, members in groups.items())
     return [FoldedDocument(tuple(mid for _at, mid in members), tuple(conflicts.get(root, ())))
             for members, root in ordered]

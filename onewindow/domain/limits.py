@@ -23,7 +23,8 @@ record (the fold state and its changelog, CaseState; an index bucket).
 * Per case (`onewindow.domain.case.CaseState.limit_breach`): at most ``MAX_CASE_EVENTS``
   applied events, ``MAX_CASE_TASKS`` tasks with an update, and ``MAX_CASE_FOLD_BYTES``
   of fold state besides the acceptance record, whose own room
-  (``MAX_ACCEPTANCE_BYTES``) is reserved: a further event is ``TOO_LARGE``. So the fold
+  (``MAX_ACCEPTANCE_BYTES``) is reserved, like that of the deadline a closed case keeps
+  (``MAX_CLOSED_WITH_BYTES``): a further event is ``TOO_LARGE``. So the fold
   state is at most ``MAX_FOLD_STATE_BYTES``, and CaseState (Avro, never larger than the
   fold state by more than a few KB) under 1 MB.
 * Per index key (`onewindow.domain.material_index.bucket_admits`): at most
@@ -54,6 +55,7 @@ __all__ = [
     "MAX_CASE_EVENTS",
     "MAX_CASE_FOLD_BYTES",
     "MAX_CASE_TASKS",
+    "MAX_CLOSED_WITH_BYTES",
     "MAX_CODE_CHARS",
     "MAX_DECLARED_FIELDS",
     "MAX_DECLARED_VALUE_CHARS",
@@ -111,9 +113,14 @@ MAX_ACCEPTANCE_BYTES = 560_000
 #: usual event adds ~100 bytes, the largest ~5 KB (64-character event ids and
 #: 256-character task ids of characters JSON escapes).
 MAX_CASE_FOLD_BYTES = 340_000
+#: Room the deadline a closed case keeps takes in the fold state (``CaseState.closed_with``,
+#: `onewindow.domain.case.settle`), at most: ``,[due_at_ms,false,"<16 hex>"]``, 43 bytes
+#: for a ``due_at`` up to year 9999. Reserved, outside ``MAX_CASE_FOLD_BYTES``: a case
+#: that closes is never pushed over by it.
+MAX_CLOSED_WITH_BYTES = 64
 #: The largest fold state (the table's value and its changelog record), under Kafka's
 #: 1,000,000-byte record with room for the key and CaseState's few more bytes.
-MAX_FOLD_STATE_BYTES = MAX_ACCEPTANCE_BYTES + MAX_CASE_FOLD_BYTES
+MAX_FOLD_STATE_BYTES = MAX_ACCEPTANCE_BYTES + MAX_CASE_FOLD_BYTES + MAX_CLOSED_WITH_BYTES
 
 # ---------------------------- per index key: what a bucket holds (the project's choice)
 

@@ -41,13 +41,18 @@ hashes wherever they are present).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_id
-from onewindow.domain.normalise import SEPARATOR, normalise_number, normalise_value, number_view
+from onewindow.domain.normalise import (
+    SEPARATOR,
+    has_digit,
+    normalise_number,
+    normalise_value,
+    number_view,
+)
 
 __all__ = [
     "DECLARED_HASH",
@@ -106,7 +111,6 @@ ID_CARD_TYPES = frozenset({"ID_CARD", "RESIDENT_ID", "RESIDENT_ID_CARD"})
 #: longer run of separated characters (``2025 0001 440103 19820310 1438``) is found too.
 _SEP = re.escape(SEPARATOR) + "*"
 _CANDIDATE = re.compile(rf"(?<![0-9A-Z])(?=([0-9A-Z](?:{_SEP}[0-9A-Z]){{17}})(?![0-9A-Z]))")
-_DIGIT = re.compile(r"[0-9\uFF10-\uFF19]")
 _DECLARED_DOMAIN = "declared\x1f"
 #: a declared value's hash: 128 bits are plenty for equality and keep buckets small
 _DECLARED_HEX = 32
@@ -137,9 +141,7 @@ def _has_digit(text: str) -> bool:
     """A digit as NFKC reads it: ASCII and full-width at once, any other digit NFKC makes
     ASCII (mathematical digits such as U+1D7CF) after normalising; validation reads
     those too, so the masking must."""
-    if _DIGIT.search(text):
-        return True
-    return not text.isascii() and _DIGIT.search(unicodedata.normalize("NFKC", text)) is not None
+    return has_digit(text)
 
 
 def scrub(text: Any, known: Iterable[str] = ()) -> Any:
@@ -293,7 +295,7 @@ def protect_event(event: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
         elif k == "declared_fields" and isinstance(v, Mapping):
             out[k] = {scrub(fk, known): scrub(fv, known) for fk, fv in v.items()}
             hashes = {scrub(fk, known): declared_value_hash(fv, keyed) for fk, fv in v.items()
-                      if isinstance(fv, str) and _DIGIT.search(unicodedata.normalize("NFKC", fv))}
+                      if isinstance(fv, str) and has_digit(fv)}
             if hashes:
                 out[DECLARED_HASH] = hashes
         else:

@@ -9,14 +9,14 @@ time) is the caller's. Every query here is served by an index of
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, exists, func, or_, select
+from sqlalchemy import Connection, Table, and_, exists, func, or_, select, tuple_
 
 from onewindow.domain import documents
-from onewindow.domain.materials import Link
+from onewindow.domain.materials import Link, VerdictKind
 from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASKS, TIMELINE
 
 __all__ = [
@@ -25,10 +25,9 @@ __all__ = [
     "case_holders",
     "cases_by_applicant_hash",
     "changed_cases",
-    "fold_documents",
     "get_case",
     "get_material",
-    "holder_materials",
+    "holder_documents",
     "latest_acceptance",
     "list_cases",
     "list_dead_letters",
@@ -229,14 +228,174 @@ def _seen_from(row: dict[str, Any], me: str) -> dict[str, Any]:
             "found_at": row["found_at"]}
 
 
-def holder_materials(conn: Connection, id_type: str, id_hash: str
-                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every material of a holder (oldest first) and every link touching one of them."""
-    q = (select(MATERIALS).where(and_(MATERIALS.c.holder_id_type == id_type,
-                                      MATERIALS.c.holder_id_hash == id_hash))
-         .order_by(MATERIALS.c.occurred_at, MATERIALS.c.material_id))
-    materials = [_material(r) for r in conn.execute(q).mappings()]
-    return materials, _links_touching(conn, [m["material_id"] for m in materials])
+#: what a holder's documents are folded from: a few short columns of each material
+_FOLDED = (MATERIALS.c.material_id, MATERIALS.c.occurred_at, MATERIALS.c.avoidable,
+           MATERIALS.c.case_id, MATERIALS.c.valid_until,
+           and_(MATERIALS.c.document_number_masked.is_not(None),
+                MATERIALS.c.document_number_masked != "").label("numbered"))
+#: what a listed submission shows (never ``declared_fields``: ``get_material`` has them)
+_SHOWN = (MATERIALS.c.material_id, MATERIALS.c.kind, MATERIALS.c.material_type,
+          MATERIALS.c.name, MATERIALS.c.case_id, MATERIALS.c.department, MATERIALS.c.form,
+          MATERIALS.c.occurred_at, MATERIALS.c.sha256, MATERIALS.c.avoidable,
+          MATERIALS.c.valid_until, MATERIALS.c.document_number,
+          MATERIALS.c.document_number_masked)
+#: rows read at a time from a stream of links (PostgreSQL: a server-side cursor)
+_STREAM = 2_000
+
+
+def holder_documents(conn: Connection, id_type: str, id_hash: str, *, limit: int = 50,
+                     offset: int = 0, submissions: int = 5, conflicts: int = 5,
+                     case_id: str | None = None) -> dict[str, Any]:
+    """A holder's documents on file (domain.md section 5), newest first, bounded.
+
+    The documents are :class:`onewindow.domain.documents.DocumentFold` of all the
+    holder's materials, ordered by :func:`~onewindow.domain.documents.newest_first`;
+    ``documents`` holds ``limit`` of them from ``offset``. The answer's size is bounded
+    by ``limit * (submissions + conflicts)`` rows whatever the holder has on file
+    (issue 13); the fold reads a few short columns of every material of the holder and
+    streams the links (docs/read-model.md "Documents on file").
+
+    Returns ``{total_documents, conflicts_total, avoidable_in_case, holder_name,
+    holder_id_masked, documents}``: the holder's documents and CONFLICT link ends over
+    all of them, the avoidable submissions of case ``case_id`` among them (0 without
+    one), the name and mask of the holder's newest material (None without materials),
+    and per listed document ``{material_type, name, document_number,
+    document_number_masked, first_material_id, first_on_file_at, last_submitted_at,
+    times_submitted, avoidable_submissions, valid_until, in_case, materials, conflicts,
+    conflicts_total}``: type and name of its first material, the number of its first
+    numbered material, ``valid_until`` the latest of its materials, ``in_case`` how
+    many of them ``case_id`` has, ``materials`` its newest ``submissions`` material rows
+    (oldest first; ``times_submitted`` counts all), ``conflicts`` the first
+    ``conflicts`` of its CONFLICT link ends (by link, ``material_a`` before
+    ``material_b``) ``[{material_id, conflicts_with, differing_fields, holders_differ}]``
+    and ``conflicts_total`` all of them.
+    """
+    holder = and_(MATERIALS.c.holder_id_type == id_type, MATERIALS.c.holder_id_hash == id_hash)
+    rows = {r.material_id: r for r in conn.execute(select(*_FOLDED).where(holder))}
+    fold = documents.DocumentFold((r.occurred_at, mid) for mid, r in rows.items())
+    mine = select(MATERIALS.c.material_id).where(holder).scalar_subquery()
+    folding = (select(LINKS.c.material_a, LINKS.c.material_b, LINKS.c.verdict)
+               .where(LINKS.c.verdict.in_([str(v) for v in documents.FOLDING_VERDICTS]),
+                      LINKS.c.material_a.in_(mine), LINKS.c.material_b.in_(mine))
+               .execution_options(yield_per=_STREAM))
+    for a, b, verdict in conn.execute(folding):
+        fold.add(a, b, verdict)
+    groups = fold.documents()
+    order = documents.newest_first(groups)
+    page = order[offset:offset + limit]
+    shown = {key: groups[key] for key in page}
+    ends = _conflict_ends(conn, fold, mine, set(shown), conflicts)
+    wanted: set[str] = set()
+    for members in shown.values():
+        ids = [mid for _at, mid in members]
+        numbered = next((mid for mid in ids if rows[mid].numbered), ids[0])
+        wanted.update(_newest(ids, submissions), (ids[0], numbered))
+    detail = _rows_of(conn, sorted(wanted))
+    newest = conn.execute(select(MATERIALS.c.holder_name, MATERIALS.c.holder_id_masked)
+                          .where(holder).order_by(MATERIALS.c.occurred_at.desc(),
+                                                  MATERIALS.c.material_id.desc())
+                          .limit(1)).first()
+    out = []
+    for key in page:
+        members = groups[key]
+        ids = [mid for _at, mid in members]
+        first = detail[ids[0]]
+        numbered = next((detail[mid] for mid in ids if rows[mid].numbered), None)
+        valid = [rows[mid].valid_until for mid in ids if rows[mid].valid_until is not None]
+        out.append({
+            "material_type": first["material_type"],
+            "name": first["name"],
+            "document_number": None if numbered is None else numbered["document_number"],
+            "document_number_masked": (None if numbered is None
+                                       else numbered["document_number_masked"]),
+            "first_material_id": ids[0],
+            "first_on_file_at": members[0][0],
+            "last_submitted_at": members[-1][0],
+            "times_submitted": len(ids),
+            "avoidable_submissions": sum(1 for mid in ids if rows[mid].avoidable),
+            "valid_until": max(valid) if valid else None,
+            "in_case": sum(1 for mid in ids if rows[mid].case_id == case_id),
+            "materials": [detail[mid] for mid in _newest(ids, submissions)],
+            "conflicts": ends.listed.get(key, []),
+            "conflicts_total": ends.counts.get(key, 0),
+        })
+    return {
+        "total_documents": len(groups),
+        "conflicts_total": sum(ends.counts.values()),
+        "avoidable_in_case": sum(1 for r in rows.values()
+                                 if r.avoidable and case_id is not None
+                                 and r.case_id == case_id),
+        "holder_name": None if newest is None else newest.holder_name,
+        "holder_id_masked": None if newest is None else newest.holder_id_masked,
+        "documents": out,
+    }
+
+
+def _newest(ids: list[str], n: int) -> list[str]:
+    """The last ``n`` of ``ids`` (none for ``n <= 0``)."""
+    return ids[max(len(ids) - n, 0):] if n > 0 else []
+
+
+class _ConflictEnds:
+    """CONFLICT link ends per document: all counted, the first few listed."""
+
+    __slots__ = ("counts", "listed")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.listed: dict[str, list[dict[str, Any]]] = {}
+
+
+def _conflict_ends(conn: Connection, fold: documents.DocumentFold, mine: Any,
+                   shown: set[str], limit: int) -> _ConflictEnds:
+    """Every CONFLICT link touching the holder's materials, streamed: each end among
+    them counted on its document, and on the ``shown`` documents the first ``limit``
+    ends listed (by link, ``material_a`` before ``material_b``, as
+    :func:`onewindow.domain.documents.fold_documents` reports them)."""
+    out = _ConflictEnds()
+    kept: list[tuple[str, str, str, str]] = []  # (document, end, material_a, material_b)
+    q = (select(LINKS.c.material_a, LINKS.c.material_b)
+         .where(LINKS.c.verdict == str(VerdictKind.CONFLICT),
+                or_(LINKS.c.material_a.in_(mine), LINKS.c.material_b.in_(mine)))
+         .order_by(LINKS.c.material_a, LINKS.c.material_b)
+         .execution_options(yield_per=_STREAM))
+    listed: dict[str, int] = {}
+    for a, b in conn.execute(q):
+        for me in (a, b):
+            if me not in fold.when:
+                continue
+            doc = fold.document_of(me)
+            out.counts[doc] = out.counts.get(doc, 0) + 1
+            if doc in shown and listed.get(doc, 0) < limit:
+                listed[doc] = listed.get(doc, 0) + 1
+                kept.append((doc, me, a, b))
+    details: dict[tuple[str, str], Any] = {}
+    pairs = sorted({(a, b) for _doc, _me, a, b in kept})
+    for i in range(0, len(pairs), 400):
+        q = select(LINKS.c.material_a, LINKS.c.material_b, LINKS.c.differing_fields,
+                   LINKS.c.holders_differ).where(
+            tuple_(LINKS.c.material_a, LINKS.c.material_b).in_(pairs[i:i + 400]))
+        for r in conn.execute(q):
+            details[(r.material_a, r.material_b)] = r
+    for doc, me, a, b in kept:
+        r = details.get((a, b))
+        if r is None:  # gone since (a rebuild under way): not listed, still counted
+            continue
+        out.listed.setdefault(doc, []).append({
+            "material_id": me, "conflicts_with": b if me == a else a,
+            "differing_fields": json.loads(r.differing_fields),
+            "holders_differ": bool(r.holders_differ)})
+    return out
+
+
+def _rows_of(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The :data:`_SHOWN` columns of the materials ``ids``, by material id."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        q = select(*_SHOWN).where(MATERIALS.c.material_id.in_(list(ids[i:i + 500])))
+        for r in conn.execute(q).mappings():
+            out[r["material_id"]] = dict(r)
+    return out
 
 
 def case_holders(conn: Connection, case_id: str) -> list[tuple[str, str]]:
@@ -250,49 +409,6 @@ def case_holders(conn: Connection, case_id: str) -> list[tuple[str, str]]:
         if t is not None and h is not None:
             out.setdefault((t, h), None)
     return list(out)
-
-
-def fold_documents(materials: Iterable[dict[str, Any]],
-                   links: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A holder's documents as rows (domain.md section 5).
-
-    The rule (which materials are one document, their order, the CONFLICT links reported
-    on each) is :func:`onewindow.domain.documents.fold_documents`; this applies it to the
-    material and link rows of :func:`holder_materials` (links to materials not given are
-    ignored) and shapes the result.
-
-    Each document gives its first material's type and name, the number of its first
-    numbered material (None when none has one), first and last ``occurred_at``,
-    ``times_submitted``, ``avoidable_submissions``, its material rows (oldest first) and
-    ``conflicts`` ``[{material_id, conflicts_with, differing_fields, holders_differ}]``.
-    Raises ``ValueError`` for a link row whose verdict is not one of domain.md section 5.
-    """
-    rows = {m["material_id"]: m for m in materials}
-    folded = documents.fold_documents(((r["occurred_at"], mid) for mid, r in rows.items()),
-                                      [Link.from_dict(row) for row in links])
-    out = []
-    for doc in folded:
-        members = [rows[mid] for mid in doc.material_ids]
-        first = members[0]
-        numbered = next((m for m in members if m["document_number_masked"]), None)
-        out.append({
-            "material_type": first["material_type"],
-            "name": first["name"],
-            "document_number": None if numbered is None else numbered["document_number"],
-            "document_number_masked": (None if numbered is None
-                                       else numbered["document_number_masked"]),
-            "first_material_id": first["material_id"],
-            "first_on_file_at": first["occurred_at"],
-            "last_submitted_at": members[-1]["occurred_at"],
-            "times_submitted": len(members),
-            "avoidable_submissions": sum(1 for m in members if m["avoidable"]),
-            "materials": members,
-            "conflicts": [{"material_id": me, "conflicts_with": lk.other(me),
-                           "differing_fields": list(lk.differing_fields),
-                           "holders_differ": lk.holders_differ}
-                          for me, lk in doc.conflicts],
-        })
-    return out
 
 
 # ------------------------------------------------------------------------------- dead letters

@@ -180,7 +180,8 @@ class Material(Base):
     form: Mapped[str | None] = mapped_column(CODE)
     pages: Mapped[int | None] = mapped_column(Integer)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    #: JSON object of the normalised declared fields, ID numbers in values masked
+    #: JSON object of the declared fields as sent (format characters dropped, white space
+    #: collapsed, not NFKC'd: ``display_value``), ID numbers in values masked
     declared_fields: Mapped[str] = mapped_column(Text)
     valid_until: Mapped[date | None] = mapped_column(Date)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,7 +1,8 @@
 """A calendar change re-publishes the deadlines of open cases (domain.md section 4), on
 the real broker with a real case-state worker: on restart (the worker's start path) and
-through `onewindow recompute-deadlines` (no restart); a closed case is untouched. The
-same worker accepts a USCC from the operator's exception list (section 2) and counts it."""
+through `onewindow recompute-deadlines` (no restart); a closed case is untouched, and
+keeps the deadline it closed with when a late event of its own (out of role) arrives
+after the change. The same worker accepts a USCC from the operator's exception list (section 2) and counts it."""
 
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def _wait_for(kafka: str, topics: Topics, case_id: str, due: date, seen: int,
     raise AssertionError(f"no new state of {case_id} due {due} within {timeout}s")
 
 
+def _wait_version(kafka: str, topics: Topics, case_id: str, version: int,
+                  timeout: float = 120) -> dict[str, list[dict[str, Any]]]:
+    """Wait until a record of `case_id` has `version`; every case's records then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = _states(kafka, topics)
+        if any(s["version"] == version for s in states.get(case_id, [])):
+            return states
+        time.sleep(1)
+    raise AssertionError(f"no new state of {case_id} at version {version} within {timeout}s")
+
+
 def _settled(kafka: str, topics: Topics, worker: subprocess.Popen[bytes]) -> None:
     """The worker committed every input and every calendar check: its checks are done
     and their records on the broker."""
@@ -141,6 +154,15 @@ def test_a_calendar_change_republishes_open_deadlines_on_restart_and_on_command(
         assert len(after["CLOSED"]) == counts["CLOSED"]  # closed: untouched
         assert len(after["FAR"]) == counts["FAR"]  # its deadline did not move
 
+        # a late out-of-role update of the closed case: it is re-published (version 4)
+        # with the deadline it closed with, not the new one
+        publish(kafka, topics, [task("c-3", "T1", "IN_REVIEW", "2025-12-26 12:00",
+                                     department="zjj", case_id="CLOSED")])
+        after = _wait_version(kafka, topics, "CLOSED", 4)
+        assert [(s["version"], s["due_date"]) for s in after["CLOSED"][counts["CLOSED"]:]] \
+            == [(4, closed_due)]
+        assert after["CLOSED"][-1]["closed_at"] is not None
+
         # and back, by the command, without a restart
         override.write_text(shipped, encoding="utf-8")
         done = subprocess.run(
@@ -152,7 +174,7 @@ def test_a_calendar_change_republishes_open_deadlines_on_restart_and_on_command(
         _wait_for(kafka, topics, "OPEN", date(2025, 12, 29), len(after["OPEN"]))
         _settled(kafka, topics, worker)
         again = _states(kafka, topics)
-        assert len(again["CLOSED"]) == counts["CLOSED"]
+        assert len(again["CLOSED"]) == len(after["CLOSED"])
         assert again["CLOSED"][-1]["due_date"] == closed_due
     finally:
         stop(worker)

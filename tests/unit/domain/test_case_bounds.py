@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from onewindow.domain.case import CaseState, Outcome, fold, project
+from onewindow.domain.case import CaseState, Outcome, fold, project, settle
 from onewindow.domain.events import RANK_STATUS
 from onewindow.domain.limits import (
     MAX_ACCEPTANCE_BYTES,
     MAX_CASE_EVENTS,
     MAX_CASE_FOLD_BYTES,
     MAX_CASE_TASKS,
+    MAX_CLOSED_WITH_BYTES,
     MAX_CODE_CHARS,
     MAX_FOLD_STATE_BYTES,
     MAX_TASKS,
@@ -45,15 +46,31 @@ def _legal(ev: dict[str, Any]) -> dict[str, Any]:
 
 def _rest(state: CaseState) -> int:
     """What the bytes bound measures, from scratch: the serialised state with the
-    acceptance record null."""
+    acceptance record null and without the deadline a closed case keeps."""
     again = CaseState.from_bytes(state.to_bytes())
-    again.acc = again.acc_key = None
+    again.acc = again.acc_key = again.closed_with = None
     return len(again.to_bytes())
 
 
 def test_the_limits_leave_room_under_a_kafka_record() -> None:
-    assert MAX_FOLD_STATE_BYTES == MAX_ACCEPTANCE_BYTES + MAX_CASE_FOLD_BYTES
+    assert MAX_FOLD_STATE_BYTES == (MAX_ACCEPTANCE_BYTES + MAX_CASE_FOLD_BYTES
+                                    + MAX_CLOSED_WITH_BYTES)
     assert MAX_FOLD_STATE_BYTES + 64 * 1024 < 1_000_000
+
+
+def test_the_deadline_a_closed_case_keeps_fits_its_reserved_room() -> None:
+    """The largest ``closed_with``: a due_at near the last year a datetime holds (the
+    most digits), provisional; it is outside the bytes bound, so a case at its bound that
+    closes still fits MAX_FOLD_STATE_BYTES."""
+    state = fold([accepted("a", "9980-01-04 10:00", amount=3_660, tasks=[("T1", "scjgj", "")]),
+                  task("e", "T1", "APPROVED", "9980-01-05 10:00")], CaseState())
+    before = len(state.to_bytes())
+    # a year the calendar does not know: Monday to Friday, provisional
+    view = settle(state, CAL_2025)
+    assert view["due_provisional"] is True and view["due_date"].year == 9994
+    assert state.closed_with is not None
+    assert 40 < len(state.to_bytes()) - before <= MAX_CLOSED_WITH_BYTES
+    assert state._rest_bytes() == _rest(state)
 
 
 def test_events_past_the_limit_are_refused_and_change_nothing() -> None:
@@ -210,8 +227,9 @@ def large_events(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_no_sequence_of_valid_events_makes_the_state_too_large(
         events: list[dict[str, Any]]) -> None:
     """Every state on the way is under MAX_FOLD_STATE_BYTES, the size the bytes bound
-    keeps (exact, not an estimate) matches the serialised state, and the applied set
-    folded again in another order gives the same bytes."""
+    keeps (exact, not an estimate) matches the serialised state, settled now and then as
+    the worker settles it (a closed case records its deadline, outside the bound), and
+    the applied set folded again in another order gives the same bytes."""
     state = CaseState()
     applied: list[dict[str, Any]] = []
     for i, ev in enumerate(events):
@@ -219,13 +237,19 @@ def test_no_sequence_of_valid_events_makes_the_state_too_large(
         assert outcome in (Outcome.APPLIED, Outcome.TOO_LARGE, Outcome.DUPLICATE)
         if outcome is Outcome.APPLIED:
             applied.append(ev)
+        if i % 5 == 0:
+            settle(state, CAL_2025)
+            assert len(state.to_bytes()) <= MAX_FOLD_STATE_BYTES
         if i % 7 == 0:
             assert state._rest_bytes() == _rest(state)
+    assert state._rest_bytes() == _rest(state)
+    settle(state, CAL_2025)
     assert state._rest_bytes() == _rest(state)
     data = state.to_bytes()
     assert len(data) <= MAX_FOLD_STATE_BYTES
     assert state.version <= MAX_CASE_EVENTS and len(state.tasks) <= MAX_CASE_TASKS
     again = fold(reversed(applied), CaseState())
+    settle(again, CAL_2025)
     assert again.to_bytes() == data
 
 

@@ -215,3 +215,58 @@ def test_an_unreadable_stored_snapshot_republishes_every_open_case() -> None:
     table.data[marker_key(0)] = b"{not json"
     check, sent, _ = _run(CalendarChecker(processor), _check(0, value=b"junk"), table)
     assert check.stored is None and set(_states(sent)) == {"A", "FAR"}
+
+
+def _published(result: BatchResult) -> dict[str, dict[str, Any]]:
+    return _states([o for o in result.outputs if o.topic == TOPICS.case_state])
+
+
+def test_a_closed_case_keeps_its_deadline_when_its_own_events_arrive_after_a_change() -> None:
+    """Section 4: closed cases keep the deadline they closed with, also when the worker
+    re-projects them for a late event (out of role) or a replayed duplicate after the
+    calendar changed; the open case A moves."""
+    processor = _processor()
+    table = Table()
+    first = _published(_cases(processor, table))
+    assert first["B"]["closed_at"] is not None and first["B"]["due_date"] == date(2025, 12, 29)
+    # the state the worker stored when B closed keeps the deadline (no check needed)
+    assert len(json.loads(table.data["B"])) == 8 and len(json.loads(table.data["A"])) == 7
+    processor.calendar = NEW
+    late = [task("b3", "T1", "IN_REVIEW", "2025-12-26 12:00", department="zjj", case_id="B"),
+            task("b1", "T1", "APPROVED", "2025-12-26 11:00", case_id="B"),  # a duplicate
+            task("a1", "T1", "RECEIVED", "2025-12-26 11:00", case_id="A")]
+    for i, ev in enumerate(late):
+        result = processor.process([_rec(ev, 10 + i)], table.load)
+        table.store(result.states)
+        assert result.tallies[0].result in ("applied", "duplicate")
+        states = _published(result)  # a duplicate re-publishes its case's state too
+        if ev["case_id"] == "B":
+            assert states["B"]["due_date"] == first["B"]["due_date"]
+            assert states["B"]["due_at"] == first["B"]["due_at"]
+            assert states["B"]["version"] == 4
+        else:
+            assert states["A"]["due_date"] == date(2025, 12, 28)
+
+
+def test_a_check_records_the_deadline_of_closed_cases_stored_before_states_kept_it() -> None:
+    """A closed case's fold state stored by a worker before this change (no record): the
+    check that finds the calendar changed records it with the stored (old) calendar and
+    writes the state back, without re-publishing it; a late event then keeps it."""
+    processor = _processor()
+    table = Table()
+    _cases(processor, table)
+    checker = CalendarChecker(processor)
+    _run(checker, _check(0), table)
+    legacy = json.loads(table.data["B"])[:7]  # as a worker before this change stored it
+    table.data["B"] = json.dumps(legacy, separators=(",", ":")).encode()
+    processor.calendar = NEW
+    _check_1, sent, _ = _run(checker, _check(1), table)
+    assert set(_states(sent)) == {"A"}
+    assert len(json.loads(table.data["B"])) == 8
+    result = processor.process([_rec(task("b3", "T1", "IN_REVIEW", "2025-12-26 12:00",
+                                          department="zjj", case_id="B"), 10)], table.load)
+    assert _published(result)["B"]["due_date"] == date(2025, 12, 29)
+    # and a check with an unchanged calendar touches nothing
+    table.data["B"] = json.dumps(legacy, separators=(",", ":")).encode()
+    assert _run(checker, _check(2), table)[1] == []
+    assert len(json.loads(table.data["B"])) == 7
