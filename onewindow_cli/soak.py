@@ -18,8 +18,9 @@ What it does, in order (issue #13, docs/benchmarks.md "Soak"):
    heap is also read with the JDK's ``jcmd GC.heap_info`` where ``jcmd`` exists).
 3. For ``--minutes`` minutes, every ``--kill-every`` seconds, SIGKILLs the next of
    ``worker``, ``materials-worker``, ``sink`` (in turn) and notes after how many seconds
-   a new process of that name is running again (``up`` restarts it; if ``up`` itself
-   exits, the stack was not supervised: the soak ends there, failed). Memory is sampled
+   a new process of that name is running again and its metrics page answers (``up``
+   restarts it; if ``up`` itself exits, the stack was not supervised: the soak ends
+   there, failed). Memory is sampled
    every ``--sample-every`` seconds; the last sample is the end one.
 4. Stops the load without stopping ``up``: the simulator is frozen with SIGSTOP (``up``
    sees no exit, so neither stops nor restarts anything), then waits until the pipeline
@@ -41,8 +42,10 @@ trend of the life running at the end in MiB/min), the kills and how soon each vi
 served again, the input records published, the events applied, the rows of each table,
 "read model equals rebuild: yes/no" with the differing rows; ``--json PATH`` writes it as
 JSON with every sample. Exit status 0 only when the models are equal, the pipeline
-drained, ``up`` stopped with 0, and no process's RSS grew past ``--max-rss-growth``
-(end/start); 1 otherwise; 2 for a usage error.
+drained, ``up`` stopped with 0, no process's RSS grew past ``--max-rss-growth``
+(end/start), and no code file of the project changed during the run (a killed process
+restarts on the code on disk: a shared working tree edited meanwhile would make a
+difference that is not the pipeline's); 1 otherwise; 2 for a usage error.
 
 Excluded from the comparison, and why (each is set from the sink's clock when its batch
 commits, ``sinks.unit_of_work.write_batch(now=...)``, never from a record, so a live and
@@ -372,6 +375,9 @@ def render_report(report: Mapping[str, Any]) -> str:
     if report.get("read_model_equal") is not None:
         lines.append(f"read model equals rebuild: {'yes' if report['read_model_equal'] else 'NO'}"
                      f" (all columns but {', '.join(sorted(f'{t}.{c}' for t, c in EXCLUDED))})")
+    if report.get("code_changed"):
+        lines.append(f"CODE CHANGED during the run ({len(report['code_changed'])} files, e.g. "
+                     f"{report['code_changed'][0]}): restarted processes ran other code")
     over = report.get("memory_over") or []
     lines.append(f"memory: {'within' if not over else 'OVER'} end/start <= "
                  f"{report['max_rss_growth']:g}" + (f" ({', '.join(over)})" if over else ""))
@@ -482,6 +488,36 @@ def broker_heap(pids: Iterable[int]) -> dict[str, int] | None:
         if heap is not None:
             return {"committed_kib": heap[0], "used_kib": heap[1]}
     return None
+
+
+#: folders under the project root that hold no code a process of the stack loads
+NOT_CODE = frozenset({"tests", "var", "docs", "build", "dist", "bench-results", "node_modules"})
+
+
+def code_files(root: Path) -> dict[str, tuple[int, int]]:
+    """``{relative path: (size, mtime ns)}`` of every ``.py`` file under ``root`` outside
+    hidden folders (``.venv``) and :data:`NOT_CODE`: what a restarted process would load.
+    Taken at the start and the end of a soak: a killed process restarts on the code on
+    disk, so a file changed meanwhile makes the comparison meaningless."""
+    out: dict[str, tuple[int, int]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in NOT_CODE
+                   and d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                path = Path(folder) / name
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                out[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def changed_files(before: Mapping[str, tuple[int, int]],
+                  after: Mapping[str, tuple[int, int]]) -> list[str]:
+    """The paths added, removed or changed between two :func:`code_files` snapshots."""
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
 
 
 def free_ports(n: int) -> list[int]:
@@ -666,21 +702,20 @@ class Soak:
                 return (f"`up` exited with {rc}{last}: the stack did not survive "
                         f"(not supervised?); see {self.data_dir}/up.log")
             if plan and now >= plan[0][0]:
-                at, victim = plan.pop(0)
-                kills.append(self.kill(victim, at, t0))
+                kills.append(self.kill(plan.pop(0)[1], t0))
                 continue
+            if now >= end:
+                break
             if now >= next_sample:
                 self.sample(t0)
                 next_sample += self.opts.sample_every
-            if now >= end:
-                break
             self.stop.wait(min(1.0, max(0.05, end - now)))
         if self.stop.is_set():
             return "stopped"
         self.sample(t0)  # the end sample, still under load
         return None
 
-    def kill(self, victim: str, at: float, t0: float) -> dict[str, Any]:
+    def kill(self, victim: str, t0: float) -> dict[str, Any]:
         """SIGKILL the running ``victim`` and wait (up to ``kill_every`` seconds) for a new
         process of that name (``back_after_s``) and for its metrics page to answer again
         (``serving_after_s``)."""
@@ -711,7 +746,8 @@ class Soak:
                 rec["serving_after_s"] = round(time.monotonic() - killed, 1)
                 break
             self.stop.wait(0.5)
-        if rec["serving_after_s"] is None and self.up_exited() is None:
+        if rec["serving_after_s"] is None and self.up_exited() is None \
+                and not self.stop.is_set():
             rec["note"] = (f"not {'serving' if rec['new_pid'] else 'back'} within "
                            f"{max(self.opts.kill_every, 5.0):g} s")
         return rec
@@ -849,13 +885,14 @@ class Soak:
             "aborted": None, "kills": [], "passed": False}
         kills: list[dict[str, Any]] = report["kills"]
         frozen: list[int] = []
+        code_root = Path(__file__).resolve().parents[1]
+        code_before = code_files(code_root)
         try:
             self.start()
             why = self.wait_ready()
             if why is None:
                 self.say(f"soak: the stack is up; warming up {o.warmup:g} s")
-                if not self.stop.wait(o.warmup):
-                    why = self.soak(kills)
+                why = "stopped" if self.stop.wait(o.warmup) else self.soak(kills)
             if why is not None:
                 report["aborted"] = why
             else:
@@ -863,9 +900,12 @@ class Soak:
                 report["load_s"] = round(time.monotonic() - self.started, 1)
                 self.say(f"soak: load stopped (simulator frozen: {frozen}); draining")
                 report["drain"] = self.drained()
-                report["input_records"] = self.input_records()
-                self.say("soak: rebuilding the read model into a fresh database")
-                report["rebuild"] = self.rebuild()
+                if self.stop.is_set():
+                    report["aborted"] = "stopped"
+                else:
+                    report["input_records"] = self.input_records()
+                    self.say("soak: rebuilding the read model into a fresh database")
+                    report["rebuild"] = self.rebuild()
         finally:
             self.say("soak: stopping the stack")
             report["up_exit_code"] = self.stop_up(frozen)
@@ -893,11 +933,17 @@ class Soak:
             report["read_model_equal"] = all(d.equal for d in diffs.values())
         else:
             report["read_model_equal"] = None
+        changed = changed_files(code_before, code_files(code_root))
+        report["code_changed"] = changed
+        if changed:
+            self.say(f"soak: {len(changed)} code file(s) under {code_root} changed during "
+                     f"the run ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
+                     ": a restarted process ran other code; the result does not count")
         report["finished_at"] = datetime.now(UTC).isoformat()
         report["loadavg_at_end"] = (_read("/proc/loadavg") or "").split()[:3]
         report["passed"] = bool(report["read_model_equal"]
                                 and (report.get("drain") or {}).get("drained")
-                                and not report["memory_over"]
+                                and not report["memory_over"] and not changed
                                 and report["up_exit_code"] == 0)
         return report
 

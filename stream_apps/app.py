@@ -39,7 +39,7 @@ from stream_apps.calendar_checks import (
     snapshot_of,
 )
 from stream_apps.case_processor import BatchResult, CaseProcessor
-from stream_apps.faust_base import new_app
+from stream_apps.faust_base import new_app, table_options
 from stream_apps.faust_context import TableAccess, records, still_current
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
@@ -89,7 +89,8 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                             config=producer_config(settings, STREAM), on_failed=output_failed)
     output.guard_commits(app)
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
-                      key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
+                      key_type=bytes, value_type=bytes,  # bytes: Faust's raw codec
+                      options=table_options())
     access = TableAccess(table)
     calendar = snapshot_of(processor.calendar)
     metrics.calendar.info({"digest": calendar.digest, "chinesecalendar": CHINESECALENDAR_VERSION})

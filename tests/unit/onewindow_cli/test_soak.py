@@ -30,6 +30,8 @@ from onewindow_cli.cli import build_parser
 from onewindow_cli.soak import (
     EXCLUDED,
     MemoryRow,
+    changed_files,
+    code_files,
     compare_models,
     dump_model,
     jvm_heap_kib,
@@ -286,8 +288,27 @@ def test_the_report_says_what_differs_and_is_json() -> None:
     assert "serving again after 12.0-12.0 s" in text
     assert "input records published: 12,345 in 700 s (17.6/s)" in text
     assert "applied to the read model: 1,200 events (timeline entries), 1 dead letters" in text
+    assert "CODE CHANGED" not in text
+    assert "CODE CHANGED during the run (1 files, e.g. sinks/rows.py)" in render_report(
+        {**report, "code_changed": ["sinks/rows.py"]})
     assert text.endswith("result: FAIL")
     json.dumps(report, default=str)
+
+
+def test_a_code_file_changed_during_the_run_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "rows.py").write_text("A = 1\n")
+    (tmp_path / "pkg" / "notes.txt").write_text("not code")
+    for hidden in (".venv", "tests", "var"):
+        (tmp_path / hidden).mkdir()
+        (tmp_path / hidden / "x.py").write_text("")
+    before = code_files(tmp_path)
+    assert set(before) == {"pkg/rows.py"}
+    assert changed_files(before, code_files(tmp_path)) == []
+    (tmp_path / "pkg" / "rows.py").write_text("A = 22\n")
+    (tmp_path / "pkg" / "new.py").write_text("")
+    (tmp_path / "tests" / "x.py").write_text("changed, but not loaded by the stack")
+    assert changed_files(before, code_files(tmp_path)) == ["pkg/new.py", "pkg/rows.py"]
 
 
 def test_soak_is_a_command_with_its_options() -> None:

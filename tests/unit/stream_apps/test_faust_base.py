@@ -52,3 +52,29 @@ def test_the_web_server_has_its_own_thread_and_a_crashed_agent_stops_the_worker(
     health = health_of(app)
     assert isinstance(health, ConsumerHealth) and health.stall == 7
     assert health_of(object()) is None
+
+
+@pytest.mark.parametrize("factory", ["stream_apps.app", "stream_apps.materials_app"])
+def test_every_table_bounds_its_rocksdb_memory(factory: str, tmp_path: Path) -> None:
+    """Faust's defaults (a 64 MiB memtable, three of them, a 2 GiB block cache per
+    partition) let a worker grow for hours (the soak, docs/benchmarks.md): each app's
+    table opens RocksDB with `table_options()`."""
+    import importlib  # noqa: PLC0415 - the app module under test
+
+    from faust.stores.rocksdb import RocksDBOptions  # noqa: PLC0415
+
+    from onewindow.security.id_protection import IdProtector  # noqa: PLC0415
+    from stream_apps.faust_base import table_options  # noqa: PLC0415
+
+    module = importlib.import_module(factory)
+    settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT",
+                        insecure_dev_key=True)
+    app = module.create_app(settings, ids=IdProtector(b"k" * 32))
+    tables = list(app.tables.values())
+    assert tables
+    for table in tables:
+        opts = RocksDBOptions(**dict(table.options or {}), use_rocksdict=True)
+        assert opts.write_buffer_size == table_options()["write_buffer_size"] <= 2 << 20
+        assert opts.max_write_buffer_number == 2
+        assert opts.block_cache_size <= 8 << 20
+        opts.as_options()  # rocksdict accepts every setting
