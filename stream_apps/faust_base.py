@@ -6,8 +6,9 @@ RocksDB tables, at-least-once with `acks=all`, offsets committed every second, a
 replicas on one machine, onewindow's own logging instead of Faust's, a web server on
 the metrics host, in a thread of its own, serving `/metrics`, `/healthz`, `/readyz` and
 no Faust view (`WEB_SETTINGS`, `stream_apps.health`), an agent that raises stopping the
-worker (`CrashingSupervisor`), and a stop that ends within `ONEWINDOW_STOP_TIMEOUT_SECONDS`
-(`run`).
+worker (`CrashingSupervisor`), no record dropped when Faust resumes the flow after a
+rebalance (`KeepCurrentFlowControl`), and a stop that ends within
+`ONEWINDOW_STOP_TIMEOUT_SECONDS` (`run`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import faust
 from aiokafka.helpers import create_ssl_context
 from mode import CrashingSupervisor
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from onewindow.config import Settings
 from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
@@ -85,6 +88,51 @@ def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
                                  mechanism=MECHANISM, ssl_context=ssl_context)
 
 
+class KeepCurrentFlowControl(FlowControlEvent):
+    """Faust's flow control of the stream queues (`app.flow_control`), except that resuming
+    the flow keeps the events of the current generation waiting in the queues.
+
+    Faust's `resume` empties every stream queue, to drop what was fetched before a
+    rebalance. But its table recovery resumes the flow only after it has resumed the
+    stream partitions and sought them to their committed offsets, while the fetcher
+    already runs (`Recovery.on_recovery_completed`): a record fetched in between and
+    waiting in the agent's queue was dropped, neither processed nor acked, and the offsets
+    of the records after it were committed past it, a lost record (issue 13; Faust
+    commits past a hole of one offset, and past any hole while nothing is committed).
+    Here resuming drops only what Faust's stream would skip anyway: events of an earlier
+    generation, and the tables' changelog events (the recovery seeks those itself); the
+    others are processed (a record that the seek fetches again too is a duplicate).
+    Suspending and `clear` (a rebalance's revocation) are Faust's."""
+
+    def __init__(self, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+
+    def resume(self) -> None:
+        generation = self.app.consumer_generation_id
+        changelogs = self.app.tables.changelog_topics
+        kept = {queue: [item for item in queue._queue  # noqa: SLF001 - asyncio.Queue's
+                        if _kept_on_resume(item, generation, changelogs)]
+                for queue in self._queues}
+        super().resume()  # Faust's: resumes, and empties every queue
+        for queue, items in kept.items():
+            queue._queue.extend(items)  # noqa: SLF001 - back, in their order
+
+
+def _kept_on_resume(item: Any, generation: int, changelogs: set[str]) -> bool:
+    message = getattr(item, "message", None)
+    return (message is not None and message.generation_id == generation
+            and message.topic not in changelogs)
+
+
+class _App(faust.App):
+    """A Faust app with `KeepCurrentFlowControl`."""
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return KeepCurrentFlowControl(self, loop=self.loop)
+
+
 def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
             batch_max: int, **overrides: Any) -> faust.App:
     """A Faust app with onewindow's settings; `batch_max` is the app's `take_events`
@@ -126,7 +174,7 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
         "agent_supervisor": CrashingSupervisor,
     }
     conf.update(overrides)
-    app = faust.App(app_id, **conf)
+    app = _App(app_id, **conf)
     add_health(app, settings)
     return app
 

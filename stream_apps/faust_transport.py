@@ -7,14 +7,16 @@ Faust reads `read_uncommitted` unless the app itself runs exactly-once; onewindo
 at least once (docs/architecture.md), so the worker consumer is built here with
 `read_committed`. Registered as the Faust transport `onewindow://` through Faust's own
 plug-in point, the `faust.transports` entry point (pyproject.toml), so the broker URL
-selects it. Its consumer thread also stops when aiokafka's own stop raises (below);
-everything else is Faust's aiokafka driver unchanged.
+selects it. Its consumer thread also stops when aiokafka's own stop raises, and its seek
+to the committed offsets rewinds a partition that has none (both below); everything else
+is Faust's aiokafka driver unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiokafka
@@ -36,6 +38,14 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._isolation_level = "read_committed"  # noqa: SLF001
         return consumer
 
+    async def seek_to_committed(self) -> Mapping[Any, int | None]:
+        """Faust's seek to the committed offsets, through `seek_to_committed_or_beginning`
+        for the agents' topics (the ones whose offsets Faust commits; the table recovery
+        seeks the changelogs itself)."""
+        return await self.call_thread(seek_to_committed_or_beginning,
+                                      self._ensure_consumer(),
+                                      self.app.topics.acks_enabled_for)
+
     async def on_thread_stop(self) -> None:
         """Stop the aiokafka consumer, even when its stop raises.
 
@@ -54,6 +64,32 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
                 raise
             log.warning("the Kafka consumer did not close cleanly (a fetch was cancelled "
                         "mid-request); stopping anyway")
+
+
+async def seek_to_committed_or_beginning(
+        consumer: aiokafka.AIOKafkaConsumer,
+        rewind: Callable[[str], bool]) -> Mapping[Any, int | None]:
+    """Seek every assigned partition to its committed offset, and a partition with none
+    whose topic passes ``rewind`` to its beginning; return the committed offsets
+    (TopicPartition -> offset, None where there is none), as aiokafka's
+    `seek_to_committed`.
+
+    Faust drops records it has fetched but not handed to a stream (a rebalance or a table
+    recovery stopped the flow while a fetch was out: `faust.transport.consumer.Consumer
+    .getmany`) and counts on this seek to fetch them again. aiokafka's `seek_to_committed`
+    moves only the partitions that have a committed offset, so in a partition nothing was
+    committed for yet (a new group's first seconds) the dropped records were skipped: the
+    records after them were processed, their offsets committed, and the dropped ones lost
+    (issue 13). Without a committed offset the worker starts a partition at its beginning
+    (`consumer_auto_offset_reset="earliest"`, stream_apps.faust_base), so the seek goes
+    there: records processed since are processed again (at least once: duplicates)."""
+    committed = await consumer.seek_to_committed()
+    # aiokafka seeks only where `offset and offset > 0`; 0 is the beginning too
+    fresh = [tp for tp, offset in committed.items()
+             if (not offset or offset < 0) and rewind(tp.topic)]
+    if fresh:
+        await consumer.seek_to_beginning(*fresh)
+    return committed
 
 
 class ReadCommittedConsumer(faust_aiokafka.Consumer):

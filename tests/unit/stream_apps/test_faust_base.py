@@ -78,3 +78,42 @@ def test_every_table_bounds_its_rocksdb_memory(factory: str, tmp_path: Path) -> 
         assert opts.max_write_buffer_number == 2
         assert opts.block_cache_size <= 8 << 20
         opts.as_options()  # rocksdict accepts every setting
+
+
+def test_resuming_the_flow_keeps_the_current_generations_records(tmp_path: Path) -> None:
+    """Issue 13: Faust's table recovery resumes the flow (emptying the stream queues) after
+    the fetcher has already handed it records of the new generation; emptied, they were
+    never processed and their offsets were committed past. Only the records a stream
+    skips anyway go: an earlier generation's, and the changelog's."""
+    import asyncio  # noqa: PLC0415
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from onewindow.security.id_protection import IdProtector  # noqa: PLC0415
+    from onewindow.topics import Topics  # noqa: PLC0415
+    from stream_apps.app import create_app  # noqa: PLC0415
+
+    settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT",
+                        insecure_dev_key=True)
+    app = create_app(settings, ids=IdProtector(b"k" * 32))
+    [changelog] = app.tables.changelog_topics
+    department = Topics(settings.topic_prefix).input("gaj")
+
+    def event(topic: str, generation: int, offset: int) -> SimpleNamespace:
+        return SimpleNamespace(message=SimpleNamespace(
+            topic=topic, partition=0, offset=offset, generation_id=generation))
+
+    async def resume_with_queued() -> list[tuple[str, int, int]]:
+        app.consumer_generation_id = 2
+        queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+        for e in (event(department, 1, 7), event(department, 2, 0), event(changelog, 2, 5),
+                  event(department, 2, 1)):
+            queue.put_nowait(e)
+        app.flow_control.resume()
+        left = []
+        while not queue.empty():
+            m = queue.get_nowait().message
+            left.append((m.topic, m.generation_id, m.offset))
+        return left
+
+    assert asyncio.run(resume_with_queued()) == [(department, 2, 0), (department, 2, 1)]
+    assert app.flow_control.is_active()
