@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onewindow.errors import ConfigError
@@ -121,10 +121,12 @@ class Settings(BaseSettings):
     # accepted events are kept for retries: at most gateway_answer_cache_size events, each
     # for gateway_answer_cache_seconds. A material upload's file is at most
     # gateway_max_file_bytes, checked as it streams in (a PDF is spooled to
-    # <data_dir>/gateway-uploads for its page count, then deleted).
+    # <data_dir>/gateway-uploads for its page count, then deleted). The events of large
+    # requests are checked in gateway_check_processes worker processes (0: a thread).
     gateway_port: int = 8001
     gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     gateway_max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=64 * 1024)
+    gateway_check_processes: int = Field(default=1, ge=0, le=64)
     gateway_events_per_second: float = Field(default=2000.0, gt=0)
     gateway_burst_events: int = Field(default=10_000, ge=500)
     gateway_ack_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -163,5 +165,16 @@ def secret_value(value: SecretStr | None, file: Path | None, file_variable: str)
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once from the environment."""
-    return Settings()
+    """The process's settings, read once from the environment.
+
+    Raises ConfigError (a command exits 2 with it, one line) naming every ONEWINDOW_*
+    variable whose value is refused and why, instead of pydantic's traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(part) for part in err.get("loc", ()) if part != "__root__")
+            name = f"ONEWINDOW_{field.upper()}" if field else "the ONEWINDOW_* settings"
+            problems.append(f"{name}: {err.get('msg', 'refused')}")
+        raise ConfigError("; ".join(problems)) from None
