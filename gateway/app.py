@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import api, key_migrations
 from gateway.answers import AnswerCache
@@ -103,14 +105,15 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         codec=codec, cache=AnswerCache(settings.gateway_answer_cache_size,
                                        settings.gateway_answer_cache_seconds),
         ack_timeout=settings.gateway_ack_timeout_seconds, clock=clock, metrics=metrics,
-        uscc_exceptions=load_uscc_exceptions(settings.uscc_exceptions_file))
+        uscc_exceptions=load_uscc_exceptions(settings.uscc_exceptions_file),
+        check_processes=settings.gateway_check_processes)
 
     app.add_exception_handler(api.ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(SQLAlchemyError, _store_down)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _bug)
-    app.middleware("http")(_observe)
+    app.add_middleware(_Observe)
     app.include_router(api.router)
     _docs(app, codec)
     app.mount("/static-docs", StaticFiles(directory=SWAGGER_UI), name="static-docs")
@@ -120,13 +123,15 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the producer's acknowledgement thread; on stop, give what it holds
-    ``CLOSE_SECONDS`` to be delivered."""
+    """Start the producer's acknowledgement thread and the checking processes; on stop,
+    give what the producer holds ``CLOSE_SECONDS`` to be delivered."""
     publisher: KafkaPublisher = app.state.ingest.publisher
     publisher.start()
+    app.state.ingest.checker.start()
     try:
         yield
     finally:
+        await asyncio.to_thread(app.state.ingest.checker.close)
         left = await asyncio.to_thread(publisher.close, CLOSE_SECONDS)
         if left:
             log.warning("gateway stopped with %d records unacknowledged", left)
@@ -192,25 +197,45 @@ async def _bug(request: Request, exc: Exception) -> Response:
                              "reported accepted", 500)
 
 
-async def _observe(request: Request,
-                   call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class _Observe:
     """Count and time every request (route template, department, status); log them; the
-    headers every answer carries."""
-    metrics: GatewayMetrics = request.app.state.metrics
-    t0 = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "other")
-    department = getattr(request.state, "department", "-")
-    h = response.headers
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    if not request.url.path.startswith(("/static-docs/", "/static/")):
-        h.setdefault("Cache-Control", "no-store")
-    if route == "/ingest/v1/events":
-        metrics.requests.labels(department, str(response.status_code)).inc()
-    elif route == "/ingest/v1/materials":
-        metrics.uploads.labels(department, str(response.status_code)).inc()
-    metrics.request_seconds.labels(route).observe(time.perf_counter() - t0)
-    log.info("%s %s %d %s", request.method, route, response.status_code, department)
-    return response
+    headers every answer carries. Plain ASGI rather than ``@app.middleware("http")``:
+    Starlette's ``BaseHTTPMiddleware`` runs the app in a task of its own and streams the
+    answer through a memory channel, the largest cost of a one-event request
+    (docs/benchmarks.md, "The ingestion gateway")."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500  # an exception our handlers did not answer: ServerErrorMiddleware's
+        cacheable = scope["path"].startswith(("/static-docs/", "/static/"))
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                h = MutableHeaders(scope=message)
+                h.setdefault("X-Content-Type-Options", "nosniff")
+                h.setdefault("X-Frame-Options", "DENY")
+                h.setdefault("Referrer-Policy", "no-referrer")
+                if not cacheable:
+                    h.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            metrics: GatewayMetrics = scope["app"].state.metrics
+            route = getattr(scope.get("route"), "path", "other")
+            department = scope.get("state", {}).get("department", "-")
+            if route == "/ingest/v1/events":
+                metrics.requests.labels(department, str(status)).inc()
+            elif route == "/ingest/v1/materials":
+                metrics.uploads.labels(department, str(status)).inc()
+            metrics.request_seconds.labels(route).observe(time.perf_counter() - t0)
+            log.info("%s %s %d %s", scope["method"], route, status, department)

@@ -1,13 +1,17 @@
 """The gateway's producer: one idempotent confluent-kafka producer, signed in as
 ``svc-gateway``, whose acknowledgements resolve asyncio futures.
 
-:class:`KafkaPublisher` is the publish path of every gateway endpoint (the events, and the
-materials upload to come): ``send(topic, key, value)`` queues one record and returns a
-future that completes when the broker has acknowledged it (``acks=all``) or fails with
-:class:`Unavailable` when it cannot be delivered (the local queue is full, the broker
-refused it, or no acknowledgement came within librdkafka's ``message.timeout.ms``). A
-thread polls the producer, so acknowledgements arrive while requests wait; it hands each
-outcome to the event loop that sent the record.
+:class:`KafkaPublisher` is the publish path of every gateway endpoint (the events and
+the materials upload): ``send_many(topic, records, on_record)`` queues a request's
+records and returns a :class:`Sent`: each record is settled, on the event loop, when the
+broker has acknowledged it (``acks=all``) or with :class:`Unavailable` when it cannot be
+delivered (the local queue is full, the broker refused it, or no acknowledgement came
+within librdkafka's ``message.timeout.ms``); ``on_record(index, error)`` is told each
+outcome as it comes, and ``Sent.done`` completes once every record is settled. A thread
+polls the producer, so acknowledgements arrive while requests wait; after each poll it
+hands the outcomes it collected to the event loop in one call. One wake-up of the loop
+per poll and one future per request, not a future, a callback and a wake-up per record:
+what a batch of 500 cost before (docs/benchmarks.md, "The ingestion gateway").
 
 The producer settings are those of every producer of input records
 (:data:`onewindow.inputs.INPUT_PRODUCER_CONFIG`: idempotent, ``acks=all``,
@@ -25,7 +29,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -33,7 +39,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from onewindow.errors import DeliveryError
 from onewindow.inputs import INPUT_PRODUCER_CONFIG
 
-__all__ = ["MESSAGE_TIMEOUT_MS", "KafkaPublisher", "Unavailable"]
+__all__ = ["MESSAGE_TIMEOUT_MS", "KafkaPublisher", "Sent", "Unavailable"]
 
 log = logging.getLogger("onewindow.gateway")
 
@@ -43,6 +49,57 @@ MESSAGE_TIMEOUT_MS = 120_000
 
 class Unavailable(DeliveryError):
     """A record was not acknowledged: the broker is unreachable or refused it."""
+
+
+#: the outcome of a record not settled yet
+_PENDING: Any = object()
+
+
+class Sent:
+    """The records of one :meth:`KafkaPublisher.send_many`, in order, settled on the event
+    loop as their outcomes arrive: :meth:`acknowledged`, :meth:`error` and
+    :meth:`settled` per record, ``done`` once all are settled (whatever the outcomes).
+    ``on_record(index, error)``, when given, is called as each record settles (``error``
+    None: acknowledged)."""
+
+    __slots__ = ("_left", "_on_record", "_outcomes", "done")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, n: int,
+                 on_record: Callable[[int, BaseException | None], None] | None = None
+                 ) -> None:
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._outcomes: list[Any] = [_PENDING] * n
+        self._left = n
+        self._on_record = on_record
+        if n == 0:
+            self.done.set_result(None)
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def settle(self, index: int, error: BaseException | None) -> None:
+        """Record ``index``'s outcome (the first one counts). On the event loop."""
+        if self._outcomes[index] is not _PENDING:
+            return
+        self._outcomes[index] = error
+        self._left -= 1
+        try:
+            if self._on_record is not None:
+                self._on_record(index, error)
+        finally:
+            if self._left == 0 and not self.done.done():
+                self.done.set_result(None)
+
+    def settled(self, index: int) -> bool:
+        return self._outcomes[index] is not _PENDING
+
+    def acknowledged(self, index: int) -> bool:
+        return self._outcomes[index] is None
+
+    def error(self, index: int) -> BaseException | None:
+        """Why record ``index`` failed (None: acknowledged, or not settled yet)."""
+        outcome = self._outcomes[index]
+        return None if outcome is _PENDING else outcome
 
 
 class KafkaPublisher:
@@ -66,6 +123,10 @@ class KafkaPublisher:
         #: the last client-level error librdkafka reported (for logs and /healthz)
         self.last_error: str | None = None
         self._logged_at = 0.0
+        #: outcomes collected by the delivery callbacks, handed to their loops after each
+        #: poll: (loop, the records' Sent, the record's index, error or None)
+        self._settled: deque[tuple[asyncio.AbstractEventLoop, Sent, int,
+                                   BaseException | None]] = deque()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -83,7 +144,9 @@ class KafkaPublisher:
         if self._thread is not None:
             self._thread.join(5)
         with self._lock:
-            return int(self._producer.flush(timeout))
+            left = int(self._producer.flush(timeout))
+        self._hand_over()
+        return left
 
     def _poll(self) -> None:
         while not self._stop.is_set():
@@ -93,8 +156,22 @@ class KafkaPublisher:
                 producer.poll(0.1)
             except Exception:  # noqa: BLE001 - a callback failing must not end the thread
                 log.exception("gateway producer: a delivery callback failed")
+            self._hand_over()
             if self._fatal:
                 self._renew()
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The outcomes collected since the last call, to their event loops: one
+        ``call_soon_threadsafe`` per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop,
+                      list[tuple[Sent, int, BaseException | None]]] = {}
+        while self._settled:
+            loop, sent, index, error = self._settled.popleft()
+            by_loop.setdefault(loop, []).append((sent, index, error))
+        for loop, outcomes in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle_all, outcomes)
 
     def _renew(self) -> None:
         """After a fatal error: fail what the old producer holds, start a new one."""
@@ -121,25 +198,36 @@ class KafkaPublisher:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
-        """Queue one record; the future completes on the broker's acknowledgement or fails
-        with :class:`Unavailable`. Call from the event loop."""
+    def send_many(self, topic: str, records: Sequence[tuple[bytes, bytes]],
+                  on_record: Callable[[int, BaseException | None], None] | None = None
+                  ) -> Sent:
+        """Queue ``records`` (key, value) to ``topic`` in order (module docstring). A
+        record refused at once (the queue is full, the topic is known to be refused) is
+        settled with its :class:`Unavailable` on the loop's next turn, never before this
+        returns. Call from the event loop."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        sent = Sent(loop, len(records), on_record)
+        refused: list[tuple[int, Unavailable]] = []
+        settle = self._settle
+        with self._lock:
+            produce = self._producer.produce
+            for index, (key, value) in enumerate(records):
+                try:
+                    produce(topic, value=value, key=key,
+                            on_delivery=partial(settle, loop, sent, index, topic))
+                except BufferError:
+                    refused.append((index, Unavailable("the producer's queue is full")))
+                except KafkaException as exc:
+                    refused.append((index, Unavailable(f"{topic}: {exc.args[0].str()}")))
+        for index, error in refused:
+            loop.call_soon(sent.settle, index, error)
+        return sent
 
-        def settle(err: KafkaError | None, _msg: Message) -> None:
-            error = None if err is None else Unavailable(f"{topic}: {err.str()}")
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(_resolve, future, error)
-
-        try:
-            with self._lock:
-                self._producer.produce(topic, value=value, key=key, on_delivery=settle)
-        except BufferError:
-            future.set_exception(Unavailable("the producer's queue is full"))
-        except KafkaException as exc:
-            future.set_exception(Unavailable(f"{topic}: {exc.args[0].str()}"))
-        return future
+    def _settle(self, loop: asyncio.AbstractEventLoop, sent: Sent, index: int, topic: str,
+                err: KafkaError | None, _msg: Message) -> None:
+        """A delivery callback (in the thread that polls): collected for :meth:`_hand_over`."""
+        error = None if err is None else Unavailable(f"{topic}: {err.str()}")
+        self._settled.append((loop, sent, index, error))
 
     def check(self, timeout: float) -> str | None:
         """``None`` when the cluster's metadata can be read within ``timeout`` seconds
@@ -153,10 +241,9 @@ class KafkaPublisher:
         return None
 
 
-def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():  # the request stopped waiting and cancelled it
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle_all(outcomes: list[tuple[Sent, int, BaseException | None]]) -> None:
+    for sent, index, error in outcomes:
+        try:
+            sent.settle(index, error)
+        except Exception:  # noqa: BLE001 - one failing callback must not lose the others
+            log.exception("gateway producer: settling a record failed")

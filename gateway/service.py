@@ -3,8 +3,11 @@
 :class:`IngestService` holds what lives across requests (the answer cache, the events in
 flight, the producer) and drives the pure steps of ``gateway.answers``:
 
-1. every event is read and checked (in a worker thread: the CPU work of a 500-event batch
-   must not hold up the event loop, which serves every other request);
+1. every event is read and checked (``gateway.checking``: in a worker process of the
+   gateway's, so that the CPU work of a 500-event batch neither holds up the event loop,
+   which serves every other request, nor shares its core; a request of at most
+   :data:`INLINE_EVENTS` events is checked on the loop, where the hop would cost more
+   than the work);
 2. the plan decides, per event, ``rejected`` / ``duplicate`` / send / wait for the same
    event already in flight;
 3. the events to send are queued to the caller's topic (``dept.<code>.events``) and
@@ -18,12 +21,19 @@ request still waits: a record acknowledged after its request was answered 503 is
 when the request is retried, and is not sent twice. A record that fails is forgotten, so
 the retry sends it again. Steps 2 and 3 run without an ``await`` between them, so two
 requests carrying the same event never both send it.
+
+A request's records are sent together (``KafkaPublisher.send_many``: one
+:class:`~gateway.publish.Sent`, each record settled on the loop as its acknowledgement
+comes, one future for the whole request). A request that waits for another's event in
+flight waits for that request's records to settle (at most ``ack_timeout``), then looks
+at its event's own outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,27 +45,33 @@ from gateway.answers import (
     EventKey,
     Known,
     Plan,
-    Ready,
     Send,
     Wait,
     plan,
-    prepare,
-    request_digest,
 )
+from gateway.checking import Checker, check
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import RawEvent
-from gateway.publish import KafkaPublisher, Unavailable
+from gateway.publish import KafkaPublisher, Sent, Unavailable
 from onewindow.codec import Codec
 from onewindow.departments import Registry
 from onewindow.topics import Topics
 
-__all__ = ["IngestService"]
+__all__ = ["INLINE_EVENTS", "IngestService"]
+
+#: a request of at most this many events is checked on the event loop (well under a
+#: millisecond of work); a larger one in a worker thread
+INLINE_EVENTS = 16
 
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
+    """An event sent and not settled yet: what is known of it, and its record (the
+    ``index``-th of ``sent``)."""
+
     known: Known
-    future: asyncio.Future[None]
+    sent: Sent
+    index: int
 
 
 class IngestService:
@@ -64,7 +80,8 @@ class IngestService:
     def __init__(self, *, publisher: KafkaPublisher, topics: Topics, registry: Registry,
                  codec: Codec, cache: AnswerCache, ack_timeout: float,
                  clock: Callable[[], datetime], metrics: GatewayMetrics,
-                 uscc_exceptions: Collection[str] = frozenset()) -> None:
+                 uscc_exceptions: Collection[str] = frozenset(),
+                 check_processes: int = 0) -> None:
         self.publisher = publisher
         self._topics = topics
         self._departments = registry.codes
@@ -76,69 +93,78 @@ class IngestService:
         self._clock = clock
         self._metrics = metrics
         self._in_flight: dict[EventKey, _InFlight] = {}
+        #: where the events of the large requests are checked (``check_processes`` worker
+        #: processes; a thread when 0)
+        self.checker = Checker(check_processes, departments=self._departments,
+                               counters=self._counters, uscc_exceptions=self._uscc_exceptions,
+                               codec=codec)
 
     def known(self, key: EventKey) -> Known | None:
         """An event in flight, or published recently (the answer cache)."""
         flying = self._in_flight.get(key)
         return flying.known if flying is not None else self.cache.get(key)
 
-    def _prepare(self, department: str, raws: list[RawEvent]
-                 ) -> tuple[list[Ready | Answer], bytes]:
-        items = prepare(raws, department=department, departments=self._departments,
-                        counters=self._counters, now=self._clock(), codec=self._codec,
-                        uscc_exceptions=self._uscc_exceptions)
-        return items, request_digest(department, items, raws)
-
-    def _track(self, key: EventKey, known: Known, future: asyncio.Future[None]) -> None:
-        entry = _InFlight(known, future)
-        self._in_flight[key] = entry
-
-        def settled(f: asyncio.Future[None]) -> None:
-            if self._in_flight.get(key) is entry:
-                del self._in_flight[key]
-            if not f.cancelled() and f.exception() is None:
-                self.cache.put(key, Known(known.fingerprint, known.request))
-            self._metrics.in_flight.set(len(self._in_flight))
-
-        future.add_done_callback(settled)
-
     async def ingest(self, department: str, raws: list[RawEvent]) -> list[Answer]:
         """The answer for each event of a request from ``department`` (authenticated), in
         request order; :class:`Unavailable` when the broker did not acknowledge every event
         the answers depend on within the bound (then answer 503)."""
-        items, digest = await asyncio.to_thread(self._prepare, department, raws)
+        if len(raws) <= INLINE_EVENTS:
+            items, digest = check(department, raws, departments=self._departments,
+                                  counters=self._counters, now=self._clock(),
+                                  codec=self._codec, uscc_exceptions=self._uscc_exceptions)
+        else:
+            items, digest = await self.checker.check(department, raws, self._clock())
         steps = plan(items, request=digest, known=self.known)
         waiting = self._send(department, steps, digest)
         if waiting:
             started = time.perf_counter()
-            done, pending = await asyncio.wait(waiting, timeout=self._ack_timeout)
-            failed = [f for f in done if f.exception() is not None]
-            if pending or failed:
-                why = str(failed[0].exception()) if failed else \
+            await asyncio.wait({sent.done for sent, _i in waiting}, timeout=self._ack_timeout)
+            failed = [(sent, i) for sent, i in waiting if not sent.acknowledged(i)]
+            if failed:
+                errors = [e for sent, i in failed if (e := sent.error(i)) is not None]
+                why = str(errors[0]) if errors else \
                     f"no acknowledgement within {self._ack_timeout:g}s"
-                raise Unavailable(f"{len(pending) + len(failed)} of {len(waiting)} events "
-                                  f"not acknowledged: {why}")
+                raise Unavailable(f"{len(failed)} of {len(waiting)} events not "
+                                  f"acknowledged: {why}")
             self._metrics.publish_seconds.observe(time.perf_counter() - started)
         answers = [_answer(step) for step in steps.steps]
-        for a in answers:
-            self._metrics.events.labels(department, a.status, a.reason or "").inc()
+        outcomes = Counter((a.status, a.reason or "") for a in answers)
+        for (status, reason), n in outcomes.items():
+            self._metrics.events.labels(department, status, reason).inc(n)
         self._metrics.remembered.set(len(self.cache))
+        self._metrics.in_flight.set(len(self._in_flight))  # per request, not per event
         return answers
 
-    def _send(self, department: str, steps: Plan, digest: bytes
-              ) -> list[asyncio.Future[None]]:
-        """Queue the plan's sends (remembered in flight) and gather every future the
-        answers wait for. No ``await`` here: see the module docstring."""
-        topic = self._topics.input(department)
-        waiting: list[asyncio.Future[None]] = []
-        for step in steps.steps:
-            if isinstance(step, Send):
-                ready = step.ready
-                future = self.publisher.send(topic, ready.record.key, ready.record.value)
-                self._track(ready.key, Known(ready.fingerprint, digest, pending=True), future)
-                waiting.append(future)
-            elif isinstance(step, Wait):
-                waiting.append(self._in_flight[step.key].future)
+    def _send(self, department: str, steps: Plan, digest: bytes) -> list[tuple[Sent, int]]:
+        """Queue the plan's sends (remembered in flight) and gather every record the
+        answers wait for, as (its request's records, its index). No ``await`` here: see
+        the module docstring."""
+        waiting: list[tuple[Sent, int]] = []
+        sends = steps.sends
+        if sends:
+            keys = [r.key for r in sends]
+            fingerprints = [r.fingerprint for r in sends]
+            in_flight, cache = self._in_flight, self.cache
+
+            def on_record(index: int, error: BaseException | None) -> None:
+                # in flight -> the answer cache (acknowledged) or forgotten (failed)
+                key = keys[index]
+                entry = in_flight.get(key)
+                if entry is not None and entry.sent is sent and entry.index == index:
+                    del in_flight[key]
+                if error is None:
+                    cache.put(key, Known(fingerprints[index], digest))
+
+            sent = self.publisher.send_many(
+                self._topics.input(department),
+                [(r.record.key, r.record.value) for r in sends], on_record)
+            for index, key in enumerate(keys):
+                in_flight[key] = _InFlight(Known(fingerprints[index], digest, pending=True),
+                                           sent, index)
+                waiting.append((sent, index))
+        for w in steps.waits:
+            entry = self._in_flight[w.key]
+            waiting.append((entry.sent, entry.index))
         self._metrics.in_flight.set(len(self._in_flight))
         return waiting
 

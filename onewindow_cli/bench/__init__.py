@@ -63,12 +63,15 @@ def cmd_bench_gateway(args: argparse.Namespace) -> int:
     lat = summary["request_latency_s"]
     lines = [f"ingestion gateway against the SDK's direct publish, {args.events} events "
              f"({args.single_events} one by one) x {args.repeats} repeats, "
-             f"{args.concurrency} requests in flight, medians:",
+             f"{args.concurrency} requests in flight, {summary['check_processes']} checking "
+             "process(es), medians:",
              f"  {'SDK direct publish':28} {med['direct_eps']:>10,.0f} events/s"]
     for size in bench_gateway.BATCH_SIZES:
         lines.append(f"  {f'gateway, batches of {size}':28} "
                      f"{med[f'gateway_b{size}_eps']:>10,.0f} events/s  "
-                     f"({ratio[f'b{size}']:.2f} x direct; request p50 "
+                     f"({ratio[f'b{size}']:.2f} x direct, "
+                     f"{summary['median_ratio_per_repeat'][f'b{size}']:.2f} within a "
+                     f"repeat; request p50 "
                      f"{lat[f'b{size}']['p50'] * 1000:,.1f} ms, p95 "
                      f"{lat[f'b{size}']['p95'] * 1000:,.1f} ms)")
     lines.append(f"results: {summary['path']}")

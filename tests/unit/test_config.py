@@ -40,11 +40,16 @@ def test_a_refused_setting_is_one_line_naming_the_variable(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad ONEWINDOW_* value: exit 2 and one line naming it, no pydantic traceback (the
     newcomer's check found a traceback and exit 1)."""
+    from onewindow.config import get_settings  # noqa: PLC0415
     from onewindow_cli.cli import main  # noqa: PLC0415 - the entry point under test
 
     monkeypatch.setenv("ONEWINDOW_KAFKA_SECURITY_PROTOCOL", "FOO")
     monkeypatch.setenv("ONEWINDOW_COUNTER_PORT", "abc")
-    assert main(["produce", "/dev/null"]) == 2
+    get_settings.cache_clear()  # read once per process: another test may have read it
+    try:
+        assert main(["produce", "/dev/null"]) == 2
+    finally:
+        get_settings.cache_clear()  # not the refused settings for the tests after
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "ONEWINDOW_KAFKA_SECURITY_PROTOCOL" in err and "ONEWINDOW_COUNTER_PORT" in err
