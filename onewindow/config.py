@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # of a stream worker that has not ended after stop_timeout_seconds is cut short.
     stall_seconds: float = Field(default=120.0, gt=0)
     stop_timeout_seconds: float = Field(default=20.0, gt=0)
+    # RocksDB memory of a stream worker's tables, all partitions together: one block
+    # cache with the memtables charged to it (stream_apps/table_store.py), MiB.
+    table_memory_mib: int = Field(default=64, ge=8)
 
     # Secret for the keyed hash of citizen and company ID numbers (the stream apps, the
     # sink and the counter share it). No default: the key, else the file holding it, else

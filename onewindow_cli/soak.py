@@ -116,6 +116,8 @@ EXCLUDED: frozenset[tuple[str, str]] = frozenset({
 
 #: the processes killed, in turn
 VICTIMS = ("worker", "materials-worker", "sink")
+#: the processes holding RocksDB tables, whose table memory the soak samples
+TABLE_WORKERS = ("worker", "materials-worker")
 
 #: the lag gauges that must all read 0 for the pipeline to count as drained
 LAG_METRICS = ("onewindow_consumer_lag", "onewindow_sink_consumer_lag")
@@ -164,6 +166,17 @@ def lag_values(metrics_text: str) -> list[float]:
         if family.name in LAG_METRICS:
             out.extend(s.value for s in family.samples if s.name == family.name)
     return out
+
+
+def table_cache_kib(metrics_text: str) -> int | None:
+    """A stream worker's RocksDB memory (``onewindow_table_memory_bytes{part="cache"}``,
+    its shared block cache with the memtables charged to it), KiB; None if absent."""
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == "onewindow_table_memory_bytes":
+            for sample in family.samples:
+                if sample.labels.get("part") == "cache":
+                    return int(sample.value) // 1024
+    return None
 
 
 def kill_plan(seconds: float, every: float, victims: Sequence[str] = VICTIMS
@@ -238,6 +251,15 @@ def memory_rows(samples: Sequence[Mapping[str, Mapping[int, int]]],
                               max((v for v in sums if v is not None), default=0), pids,
                               slope))
     return rows
+
+
+def table_memory_of(process: str, table_samples: Sequence[Mapping[str, int]]
+                    ) -> dict[str, int | None]:
+    """``table_start_kib`` and ``table_end_kib``: a stream worker's RocksDB memory at the
+    first and the last sample where its page answered (None for other processes)."""
+    values = [t[process] for t in table_samples if process in t]
+    return {"table_start_kib": values[0] if values else None,
+            "table_end_kib": values[-1] if values else None}
 
 
 def memory_over(rows: Iterable[MemoryRow], max_growth: float) -> list[str]:
@@ -328,6 +350,17 @@ def render_report(report: Mapping[str, Any]) -> str:
             lines.append(f"  {r['process']:<18} {_mib(r['start_kib']):>10} "
                          f"{_mib(r['end_kib']):>10} {_mib(r['peak_kib']):>10} {ratio:>10} "
                          f"{anon:>13} {trend:>8} {len(r['pids']):>5}")
+        tables = [r for r in mem if r.get("table_start_kib") is not None]
+        for r in tables:
+            grew = r["end_kib"] - r["start_kib"] if r["end_kib"] and r["start_kib"] else None
+            inside = r["table_end_kib"] - r["table_start_kib"]
+            lines.append(f"  {r['process']}: RocksDB table memory (shared cache, memtables "
+                         f"included) {_mib(r['table_start_kib'])} -> "
+                         f"{_mib(r['table_end_kib'])} MiB"
+                         + ("" if grew is None else
+                            f"; RSS outside it {_mib(r['start_kib'] - r['table_start_kib'])}"
+                            f" -> {_mib(r['end_kib'] - r['table_end_kib'])} MiB "
+                            f"({(grew - inside) / 1024:+.1f} MiB)"))
     heap = report.get("broker_heap")
     if heap:
         lines.append("  broker JVM heap, committed/used MiB: start "
@@ -600,6 +633,7 @@ class Soak:
         self.samples: list[dict[str, dict[int, int]]] = []
         self.anon_samples: list[dict[str, dict[int, int]]] = []
         self.heap_samples: list[dict[str, int] | None] = []
+        self.table_samples: list[dict[str, int]] = []
         self.sample_times: list[float] = []
         self.kills_planned = 0
         self.started = time.monotonic()
@@ -649,6 +683,13 @@ class Soak:
         self.samples.append(rss)
         self.anon_samples.append(anon)
         self.heap_samples.append(broker_heap(p for p, n in procs.items() if n == "broker"))
+        tables: dict[str, int] = {}
+        for name in TABLE_WORKERS:
+            page = _get(self.metrics_pages[name], 2.0)
+            kib = None if page is None else table_cache_kib(page)
+            if kib is not None:
+                tables[name] = kib
+        self.table_samples.append(tables)
         self.sample_times.append(time.monotonic() - t0)
 
     def pids_of(self, name: str) -> list[int]:
@@ -914,11 +955,14 @@ class Soak:
         anon = {r.process: r for r in memory_rows(self.anon_samples)}
         report["memory"] = [dict(asdict(r), ratio=r.ratio,
                                  anon_start_kib=anon[r.process].start_kib,
-                                 anon_end_kib=anon[r.process].end_kib) for r in rows]
+                                 anon_end_kib=anon[r.process].end_kib,
+                                 **table_memory_of(r.process, self.table_samples))
+                            for r in rows]
         report["samples"] = [
-            {"t_s": round(t, 1), "rss_kib": s, "anon_kib": a, "broker_heap": h}
-            for t, s, a, h in zip(self.sample_times, self.samples, self.anon_samples,
-                                  self.heap_samples, strict=True)]
+            {"t_s": round(t, 1), "rss_kib": s, "anon_kib": a, "broker_heap": h,
+             "table_cache_kib": tc}
+            for t, s, a, h, tc in zip(self.sample_times, self.samples, self.anon_samples,
+                                      self.heap_samples, self.table_samples, strict=True)]
         heaps = [h for h in self.heap_samples if h is not None]
         report["broker_heap"] = {"start": heaps[0], "end": heaps[-1]} if heaps else None
         report["memory_over"] = memory_over(rows, o.max_rss_growth)

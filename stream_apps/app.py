@@ -31,6 +31,7 @@ from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.topics import Topics
 from onewindow.uscc_exceptions import load_uscc_exceptions
+from stream_apps import table_store
 from stream_apps.calendar_checks import (
     CalendarCheck,
     CalendarChecker,
@@ -39,7 +40,7 @@ from stream_apps.calendar_checks import (
     snapshot_of,
 )
 from stream_apps.case_processor import BatchResult, CaseProcessor
-from stream_apps.faust_base import new_app, table_options
+from stream_apps.faust_base import new_app
 from stream_apps.faust_context import TableAccess, records, still_current
 from stream_apps.lag import measure_lag
 from stream_apps.metrics import WorkerMetrics
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     registry = load_registry(settings.departments_file)
     topics = Topics(settings.topic_prefix)
     metrics = WorkerMetrics()
+    table_store.register_metrics(metrics.registry)
     # The input topics are co-partitioned with settings.partitions (onewindow.provision
     # creates them so and refuses a topic with another count; the table below has as
     # many): the partition count of WRONG_PARTITION.
@@ -89,8 +91,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                             config=producer_config(settings, STREAM), on_failed=output_failed)
     output.guard_commits(app)
     table = app.Table("case-fold", default=None, partitions=settings.partitions,
-                      key_type=bytes, value_type=bytes,  # bytes: Faust's raw codec
-                      options=table_options())
+                      key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
     access = TableAccess(table)
     calendar = snapshot_of(processor.calendar)
     metrics.calendar.info({"digest": calendar.digest, "chinesecalendar": CHINESECALENDAR_VERSION})

@@ -1,9 +1,9 @@
 """What every onewindow Faust app shares: its settings and how a worker is run.
 
 One place for the choices that keep Faust safe and fast here (docs/architecture.md):
-RocksDB tables, at-least-once with `acks=all`, offsets committed every second, a
-15-second session timeout so a killed worker's partitions move quickly, no standby
-replicas on one machine, onewindow's own logging instead of Faust's, a web server on
+RocksDB tables within one memory budget (`stream_apps.table_store`), at-least-once with
+`acks=all`, offsets committed every second, a 15-second session timeout so a killed
+worker's partitions move quickly, no standby replicas on one machine, onewindow's own logging instead of Faust's, a web server on
 the metrics host, in a thread of its own, serving `/metrics`, `/healthz`, `/readyz` and
 no Faust view (`WEB_SETTINGS`, `stream_apps.health`), an agent that raises stopping the
 worker (`CrashingSupervisor`), no record dropped when Faust resumes the flow after a
@@ -31,6 +31,7 @@ from onewindow.config import Settings
 from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
 from stream_apps.faust_transport import SCHEME
 from stream_apps.health import add_health, health_of
+from stream_apps.table_store import STORE_URL, configure
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +57,6 @@ WEB_SETTINGS: dict[str, Any] = {
     "web_stats_enabled": False,
     "web_metrics_enabled": False,
 }
-
-
-def table_options() -> dict[str, Any]:
-    """RocksDB settings of every onewindow table, per table partition (Faust opens one
-    database per partition; `app.Table(..., options=table_options())`).
-
-    Faust's defaults are a 64 MiB memtable (up to 3) and a 2 GiB block cache per
-    partition: a worker's resident memory then grows for hours before the first flush
-    (the 10-minute soak measured +1.9 MiB/min for the case-state worker, +3.0 for the
-    materials worker at 23 events/s, docs/benchmarks.md). 2 MiB memtables, two of them,
-    and an 8 MiB block cache bound RocksDB at about 12 MiB per partition (6 partitions:
-    72 MiB per table) and flush within minutes at that load; a flush of 2 MiB is cheap,
-    and reads are served by the OS page cache and the bloom filters besides."""
-    return {"write_buffer_size": 2 * 1024 * 1024, "max_write_buffer_number": 2,
-            "target_file_size_base": 8 * 1024 * 1024, "block_cache_size": 8 * 1024 * 1024,
-            "block_cache_compressed_size": 2 * 1024 * 1024}
 
 
 def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
@@ -139,12 +124,14 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
     batch size (the stream buffer holds four batches)."""
     datadir = settings.data_dir / "stream" / worker_name
     datadir.mkdir(parents=True, exist_ok=True)
+    configure(settings.table_memory_mib * 1024 * 1024)
     conf: dict[str, Any] = {
         # onewindow://: Faust's aiokafka transport reading read_committed
         # (stream_apps/faust_transport.py)
         "broker": f"{SCHEME}://{settings.kafka_bootstrap}",
         "broker_credentials": broker_credentials(settings),
-        "store": "rocksdb://",
+        # RocksDB tables within one memory budget per process (stream_apps/table_store.py)
+        "store": STORE_URL,
         "datadir": str(datadir),
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,

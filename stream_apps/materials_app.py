@@ -30,7 +30,8 @@ from onewindow.provision import material_index_topic
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.topics import Topics
-from stream_apps.faust_base import new_app, table_options
+from stream_apps import table_store
+from stream_apps.faust_base import new_app
 from stream_apps.faust_context import TableAccess, records
 from stream_apps.lag import measure_lag
 from stream_apps.materials_metrics import MaterialsMetrics
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
     topics = Topics(settings.topic_prefix)
     index_name = material_index_topic(topics)
     metrics = MaterialsMetrics()
+    table_store.register_metrics(metrics.registry)
     codec = get_codec()
     router = MaterialRouter(codec=codec, index_topic=index_name, ids=ids)
     indexer = MaterialIndexer(codec=codec, links_topic=topics.material_links,
@@ -81,8 +83,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
                                     "partitioner": "murmur2_random"})
     output.guard_commits(app)
     table = app.Table("material-index", default=None, partitions=settings.partitions,
-                      key_type=bytes, value_type=bytes,  # bytes: Faust's raw codec
-                      options=table_options())
+                      key_type=bytes, value_type=bytes)  # bytes: Faust's raw codec
     access = TableAccess(table)
 
     @app.agent(activity, concurrency=1)

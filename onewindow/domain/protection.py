@@ -115,12 +115,18 @@ _DECLARED_DOMAIN = "declared\x1f"
 #: a declared value's hash: 128 bits are plenty for equality and keep buckets small
 _DECLARED_HEX = 32
 
+#: Entries of each cache of ID and document numbers (normalised, masked, checked, keyed
+#: hash): the same numbers recur in the records of a case and of a batch. Each cache is
+#: about 2-3 MiB full (some 300 bytes an entry); 65,536 entries made each 10-17 MiB, which
+#: a worker filled over hours, its memory growing all that time (docs/benchmarks.md).
+ID_CACHE_ENTRIES = 8192
+
 #: normalisation and masking are pure, and the same numbers recur in every record of a case
-_norm = lru_cache(maxsize=65536)(normalise_number)
-_mask = lru_cache(maxsize=65536)(mask_id)
+_norm = lru_cache(maxsize=ID_CACHE_ENTRIES)(normalise_number)
+_mask = lru_cache(maxsize=ID_CACHE_ENTRIES)(mask_id)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=ID_CACHE_ENTRIES)
 def is_id_like(value: str | None) -> bool:
     """True when ``value`` normalises to a number passing the GB 11643 or GB 32100 check."""
     if not value:

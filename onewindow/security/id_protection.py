@@ -39,6 +39,7 @@ from onewindow.domain.identifiers import mask_id
 from onewindow.domain.normalise import normalise_number
 from onewindow.domain.protection import (
     DECLARED_HASH,
+    ID_CACHE_ENTRIES,
     ID_HASH,
     ID_MASKED,
     NUMBER_HASH,
@@ -63,7 +64,7 @@ class IdProtector:
         if not key:
             raise ValueError("the ID hash key must not be empty")
         self._key = key
-        self.digest = lru_cache(maxsize=65536)(self._digest)
+        self.digest = lru_cache(maxsize=ID_CACHE_ENTRIES)(self._digest)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IdProtector:

@@ -45,6 +45,8 @@ from onewindow_cli.soak import (
     sample_rss,
     slope_per_minute,
     stack_processes,
+    table_cache_kib,
+    table_memory_of,
 )
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from sinks.ingest import Ingestor
@@ -120,6 +122,28 @@ def test_lag_is_read_from_the_real_gauges_pages() -> None:
     assert sorted(lag_values(generate_latest(worker).decode())) == [0.0, 3.0]
     assert lag_values(generate_latest(sink.registry).decode()) == [0.0]
     assert lag_values(generate_latest(CollectorRegistry()).decode()) == []
+
+
+def test_table_memory_is_read_from_the_workers_real_collector(tmp_path: Path) -> None:
+    """The soak reads a worker's RocksDB memory from its page (stream_apps.table_store)."""
+    from stream_apps import table_store  # noqa: PLC0415
+
+    registry = CollectorRegistry()
+    table_store.register_metrics(registry)
+    memory = table_store.table_memory() or table_store.configure(64 << 20)
+    db = table_store.BoundedRocksDBOptions(use_rocksdict=True).open(tmp_path / "t.db")
+    try:
+        db[b"k"] = b"v" * 100_000
+        kib = table_cache_kib(generate_latest(registry).decode())
+        assert kib is not None and kib == memory.usage_bytes() // 1024 > 0
+    finally:
+        db.close()
+    assert table_cache_kib(generate_latest(CollectorRegistry()).decode()) is None
+    samples = [{"worker": 1024}, {}, {"worker": 3072, "materials-worker": 5}]
+    assert table_memory_of("worker", samples) == {"table_start_kib": 1024,
+                                                  "table_end_kib": 3072}
+    assert table_memory_of("sink", samples) == {"table_start_kib": None,
+                                                "table_end_kib": None}
 
 
 def test_kills_take_turns_strictly_inside_the_load_phase() -> None:
@@ -264,7 +288,12 @@ def test_the_report_says_what_differs_and_is_json() -> None:
         "memory": [{"process": "broker", "start_kib": 400 * 1024, "end_kib": 700 * 1024,
                     "peak_kib": 700 * 1024, "pids": [3], "ratio": 1.75,
                     "anon_start_kib": 300 * 1024, "anon_end_kib": 600 * 1024,
-                    "slope_kib_per_min": 30 * 1024}],
+                    "slope_kib_per_min": 30 * 1024},
+                   {"process": "worker", "start_kib": 120 * 1024, "end_kib": 150 * 1024,
+                    "peak_kib": 150 * 1024, "pids": [4], "ratio": 1.25,
+                    "anon_start_kib": 90 * 1024, "anon_end_kib": 120 * 1024,
+                    "slope_kib_per_min": 3 * 1024, "table_start_kib": 10 * 1024,
+                    "table_end_kib": 39 * 1024}],
         "broker_heap": {"start": {"committed_kib": 256 * 1024, "used_kib": 100 * 1024},
                         "end": {"committed_kib": 512 * 1024, "used_kib": 200 * 1024}},
         "kills": [{"at_s": 60.0, "process": "worker", "pid": 9, "new_pid": 10,
@@ -283,6 +312,8 @@ def test_the_report_says_what_differs_and_is_json() -> None:
     assert "('C1',): version live=3 rebuilt=4" in text
     assert "broker" in text and "1.75" in text and "300->600" in text and "OVER" in text
     assert "+30.0" in text
+    assert ("worker: RocksDB table memory (shared cache, memtables included) 10 -> 39 MiB; "
+            "RSS outside it 110 -> 111 MiB (+1.0 MiB)") in text
     assert "broker JVM heap, committed/used MiB: start 256/100, end 512/200" in text
     assert "kills: 1 of 9 planned" in text and "not running: not killed" in text
     assert "serving again after 12.0-12.0 s" in text

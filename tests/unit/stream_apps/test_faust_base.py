@@ -55,29 +55,44 @@ def test_the_web_server_has_its_own_thread_and_a_crashed_agent_stops_the_worker(
 
 
 @pytest.mark.parametrize("factory", ["stream_apps.app", "stream_apps.materials_app"])
-def test_every_table_bounds_its_rocksdb_memory(factory: str, tmp_path: Path) -> None:
+def test_every_table_shares_one_rocksdb_memory_budget(factory: str, tmp_path: Path) -> None:
     """Faust's defaults (a 64 MiB memtable, three of them, a 2 GiB block cache per
-    partition) let a worker grow for hours (the soak, docs/benchmarks.md): each app's
-    table opens RocksDB with `table_options()`."""
+    partition) let a worker grow for hours (the soak, docs/benchmarks.md): every table
+    partition of a worker opens RocksDB on one shared cache of ONEWINDOW_TABLE_MEMORY_MIB
+    with its memtables charged to it, and the metrics page shows its use."""
     import importlib  # noqa: PLC0415 - the app module under test
 
-    from faust.stores.rocksdb import RocksDBOptions  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
 
     from onewindow.security.id_protection import IdProtector  # noqa: PLC0415
-    from stream_apps.faust_base import table_options  # noqa: PLC0415
+    from stream_apps import table_store  # noqa: PLC0415
 
     module = importlib.import_module(factory)
     settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT",
                         insecure_dev_key=True)
     app = module.create_app(settings, ids=IdProtector(b"k" * 32))
+    memory = table_store.table_memory()
+    assert memory is not None and memory.budget_bytes == settings.table_memory_mib << 20
     tables = list(app.tables.values())
     assert tables
     for table in tables:
-        opts = RocksDBOptions(**dict(table.options or {}), use_rocksdict=True)
-        assert opts.write_buffer_size == table_options()["write_buffer_size"] <= 2 << 20
-        assert opts.max_write_buffer_number == 2
-        assert opts.block_cache_size <= 8 << 20
-        opts.as_options()  # rocksdict accepts every setting
+        store = table.data
+        assert isinstance(store, table_store.BoundedRocksDBStore)
+        db = store.rocksdb_options.open(tmp_path / f"{table.name}-probe.db")
+        for i in range(2000):
+            db[f"k{i}".encode()] = b"v" * 1000
+        # the memtables written are charged to the shared cache, within the budget
+        assert 0 < memory.memtable_bytes() <= memory.usage_bytes() <= memory.budget_bytes
+        db.close()
+    registry = CollectorRegistry()
+    table_store.register_metrics(registry)
+    families = {f.name: f for f in text_string_to_metric_families(
+        generate_latest(registry).decode())}
+    [budget] = families["onewindow_table_memory_budget_bytes"].samples
+    assert budget.value == memory.budget_bytes
+    parts = {s.labels["part"]: s.value for s in families["onewindow_table_memory_bytes"].samples}
+    assert set(parts) == {"cache", "memtables"}
 
 
 def test_resuming_the_flow_keeps_the_current_generations_records(tmp_path: Path) -> None:

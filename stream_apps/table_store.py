@@ -1,0 +1,161 @@
+"""RocksDB tables with one memory budget per worker process.
+
+Faust opens one RocksDB database per table partition, each with its own block cache and
+memtables (`faust.stores.rocksdb.RocksDBOptions`): a worker's memory then grows with the
+partitions it holds and with the state, up to gigabytes (docs/benchmarks.md, "Soak").
+This store gives every database of the process one shared LRU block cache, and charges
+their memtables to that cache through one write-buffer manager, so RocksDB's memory of a
+worker stays within ``ONEWINDOW_TABLE_MEMORY_MIB`` however many partitions it is assigned.
+It is the bounded-memory recipe of Kafka Streams (its "RocksDB: bounded memory" config:
+a shared ``LRUCache``, a ``WriteBufferManager`` on that cache, index and filter blocks in
+the cache), built with rocksdict's bindings, which Faust uses.
+
+The tables use it through the store URL ``onewindow-rocksdb://`` (`STORE_URL`): the
+alias is registered in Faust's store registry when this module is imported.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import rocksdict
+from faust import stores
+from faust.stores.rocksdb import RocksDBOptions
+from faust.stores.rocksdb import Store as RocksDBStore
+from prometheus_client.core import CollectorRegistry, GaugeMetricFamily
+
+#: The store URL of onewindow's tables (Faust's ``store`` setting).
+STORE_URL = "onewindow-rocksdb://"
+
+#: Share of the budget the memtables may take (the rest is block cache: data, index and
+#: filter blocks). Kafka Streams' example takes a similar share.
+MEMTABLE_SHARE = 0.25
+
+#: Per-database memtable size and count. A memtable is flushed when it is full or when
+#: the write-buffer manager's share of the budget is reached, whichever comes first.
+WRITE_BUFFER_SIZE = 2 * 1024 * 1024
+MAX_WRITE_BUFFER_NUMBER = 2
+
+
+@dataclass(frozen=True)
+class TableMemory:
+    """The process's shared RocksDB memory: the block cache every table partition uses
+    and the write-buffer manager charging their memtables to it. ``budget_bytes``: the
+    cache's capacity (bytes, > 0); memtables take at most ``MEMTABLE_SHARE`` of it."""
+
+    budget_bytes: int
+    cache: Any  # rocksdict.Cache
+    write_buffers: Any  # rocksdict.WriteBufferManager
+
+    def usage_bytes(self) -> int:
+        """Bytes held in the shared cache now (data, index and filter blocks, and the
+        memtables' reservations)."""
+        return int(self.cache.get_usage())
+
+    def memtable_bytes(self) -> int:
+        """Bytes of memtables the write-buffer manager counts now."""
+        return int(self.write_buffers.get_usage())
+
+
+_lock = threading.Lock()
+_memory: TableMemory | None = None
+
+
+def configure(budget_bytes: int) -> TableMemory:
+    """Create the process's shared table memory with ``budget_bytes`` (> 0); call it once,
+    before the tables open (the worker's composition root does). A second call with the
+    same budget returns the same memory; another budget raises ``ValueError``: databases
+    already open keep the cache they were opened with."""
+    global _memory
+    if budget_bytes <= 0:
+        raise ValueError(f"table memory budget must be positive, got {budget_bytes}")
+    with _lock:
+        if _memory is not None:
+            if _memory.budget_bytes != budget_bytes:
+                raise ValueError(f"table memory already configured with "
+                                 f"{_memory.budget_bytes} bytes, not {budget_bytes}")
+            return _memory
+        cache = rocksdict.Cache(budget_bytes)
+        manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
+            int(budget_bytes * MEMTABLE_SHARE), False, cache)
+        _memory = TableMemory(budget_bytes, cache, manager)
+        return _memory
+
+
+def table_memory() -> TableMemory | None:
+    """The process's shared table memory, None before `configure`."""
+    return _memory
+
+
+class BoundedRocksDBOptions(RocksDBOptions):
+    """Faust's RocksDB options with the block cache and memtables of `table_memory`
+    instead of a cache and memtables of each database's own."""
+
+    def as_options(self) -> Any:
+        memory = _memory
+        if memory is None or not self.use_rocksdict:
+            raise RuntimeError("onewindow tables need stream_apps.table_store.configure() "
+                               "before they open, and the rocksdict bindings")
+        options = rocksdict.Options(raw_mode=True)  # Faust stores raw bytes
+        options.create_if_missing(True)
+        options.set_max_open_files(self.max_open_files)
+        options.set_write_buffer_size(WRITE_BUFFER_SIZE)
+        options.set_max_write_buffer_number(MAX_WRITE_BUFFER_NUMBER)
+        options.set_target_file_size_base(self.target_file_size_base)
+        options.set_write_buffer_manager(memory.write_buffers)
+        table = rocksdict.BlockBasedOptions()
+        table.set_bloom_filter(self.bloom_filter_size, True)
+        table.set_block_cache(memory.cache)
+        # index and filter blocks count against the budget too (else they sit outside
+        # it, one set per SST file); those of level 0 stay pinned, as Kafka Streams does
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
+        options.set_block_based_table_factory(table)
+        return options
+
+
+class BoundedRocksDBStore(RocksDBStore):
+    """Faust's RocksDB table store, opening its databases with `BoundedRocksDBOptions`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        previous = self.rocksdb_options
+        self.rocksdb_options = BoundedRocksDBOptions(
+            max_open_files=previous.max_open_files,
+            target_file_size_base=previous.target_file_size_base,
+            bloom_filter_size=previous.bloom_filter_size,
+            use_rocksdict=previous.use_rocksdict, ttl=previous.ttl)
+
+
+class TableMemoryCollector:
+    """Prometheus collector of `table_memory`, read at each scrape:
+    ``onewindow_table_memory_bytes{part="cache"}`` (everything the shared cache holds,
+    memtables included), ``{part="memtables"}`` (the memtables alone) and
+    ``onewindow_table_memory_budget_bytes``. Nothing before `configure`."""
+
+    def collect(self) -> Any:
+        memory = _memory
+        if memory is None:
+            return
+        used = GaugeMetricFamily("onewindow_table_memory_bytes",
+                                 "RocksDB memory of this worker's tables, all partitions "
+                                 "(cache: the shared block cache with the memtables "
+                                 "charged to it; memtables: those alone)", labels=["part"])
+        used.add_metric(["cache"], memory.usage_bytes())
+        used.add_metric(["memtables"], memory.memtable_bytes())
+        yield used
+        yield GaugeMetricFamily("onewindow_table_memory_budget_bytes",
+                                "ONEWINDOW_TABLE_MEMORY_MIB in bytes: the shared cache's "
+                                "capacity", value=memory.budget_bytes)
+
+
+def register_metrics(registry: CollectorRegistry) -> None:
+    """Add `TableMemoryCollector` to a worker's metrics ``registry``."""
+    registry.register(TableMemoryCollector())
+
+
+stores.STORES.aliases.setdefault("onewindow-rocksdb",
+                                 f"{__name__}:{BoundedRocksDBStore.__name__}")
