@@ -18,6 +18,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY onewindow ./onewindow
 COPY onewindow_cli ./onewindow_cli
+COPY onewindow_migrations ./onewindow_migrations
 COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY sinks ./sinks

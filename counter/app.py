@@ -45,6 +45,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -55,6 +56,7 @@ from counter import (
     materials_api,
     ops_api,
     pages,
+    readiness,
     screen_api,
     staff_migrations,
 )
@@ -151,6 +153,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
 
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    # the read model not created yet (the sink not started): 503, not 500
+    app.add_exception_handler(DBAPIError, readiness.database_error)  # type: ignore[arg-type]
     app.middleware("http")(_observe)
 
     for router in ROUTERS:

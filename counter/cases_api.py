@@ -40,7 +40,7 @@ from counter.dependencies import (
     paged,
 )
 from counter.limits import StreamSlots, spend_search
-from counter.schemas import CaseList, CaseOut, ErrorOut, IdType, TimelineOut
+from counter.schemas import CaseList, CaseOut, ErrorOut, IdNumber, IdType, TimelineOut
 from onewindow.domain.access import Permission, Principal
 from onewindow.read_model import queries
 from onewindow.staff.access_log import holder_target
@@ -77,7 +77,7 @@ def list_cases(who: CaseReader, audit: Auditor, limits: SearchLimits, c: Conn, n
                status: str | None = None, department: str | None = None,
                service_code: str | None = None,
                applicant_id_type: IdType | None = None,
-               applicant_id_number: Annotated[str | None, Query(max_length=64)] = None,
+               applicant_id_number: Annotated[IdNumber | None, Query()] = None,
                limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
     applicant = None
     if applicant_id_number is not None:

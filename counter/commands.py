@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +21,7 @@ from onewindow.read_model.engine import make_engine, wait_for_database
 from onewindow.security import passwords
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.staff import users
+from onewindow.stopping import stop_on_signals
 
 
 def cmd_counter(args: argparse.Namespace) -> int:
@@ -58,15 +57,9 @@ def _database_answers(settings: Settings) -> bool:
     """Wait until the read model's database accepts a connection, retrying with backoff
     (one log line per attempt: a PostgreSQL server still starting, or down); False when
     SIGTERM or SIGINT comes first. The counter needs nothing else at start."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signals() as stop:
         return wait_for_database(settings.database_url, stop=stop,
                                  say=logging.getLogger("onewindow.counter").warning)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:

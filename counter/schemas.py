@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from counter.present import (
     CARD_DOCUMENTS,
@@ -18,6 +18,7 @@ from counter.present import (
     DOCUMENT_SUBMISSIONS,
     LIST_TASKS,
 )
+from onewindow.domain.identifiers import is_plausible_id_number
 from onewindow.domain.normalise import normalise_number
 
 IdType = Literal["RESIDENT_ID", "USCC", "PASSPORT", "OTHER"]
@@ -40,6 +41,23 @@ def _plausible(value: datetime) -> datetime:
 
 #: a query's instant: ISO 8601 with an offset, 2000..2999, as UTC
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
+def _an_id_number(value: str) -> str:
+    """domain.md section 5 normalisation, then the plausibility of
+    ``onewindow.domain.identifiers.is_plausible_id_number``; the message never quotes
+    the value (an ID number)."""
+    if not normalise_number(value):
+        raise ValueError("no ID number in the value")  # blanks, invisible characters
+    if not is_plausible_id_number(value):
+        raise ValueError("not an ID or document number: once normalised it must hold a "
+                         "digit and only letters, digits and ()")
+    return value
+
+
+#: an ID number typed into a lookup (query string or body): at most 64 characters,
+#: plausible once normalised (a 422 naming the parameter otherwise)
+IdNumber = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_an_id_number)]
 
 
 class ErrorOut(BaseModel):
@@ -241,15 +259,7 @@ class DeadLetterList(Page):
 
 class HolderQuery(BaseModel):
     id_type: IdType
-    id_number: str = Field(min_length=1, max_length=64)
-
-    @field_validator("id_number")
-    @classmethod
-    def _has_a_number(cls, value: str) -> str:
-        """Blanks and invisible characters alone are no number (domain.md section 5)."""
-        if not normalise_number(value):
-            raise ValueError("no ID number in the value")
-        return value
+    id_number: IdNumber
 
 
 # --------------------------------------------------------------------- counter screen

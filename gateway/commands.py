@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +21,7 @@ from onewindow.errors import ConfigError
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine, wait_for_database
 from onewindow.security.kafka_auth import GATEWAY, credential_for
+from onewindow.stopping import stop_on_signals
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -60,15 +59,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def _database_answers(settings: Settings) -> bool:
     """Wait until the key store's database accepts a connection, with backoff (one log
     line per attempt); False when SIGTERM or SIGINT comes first (as the counter does)."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signals() as stop:
         return wait_for_database(settings.database_url, stop=stop,
                                  say=logging.getLogger("onewindow.gateway").warning)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _store(s: Settings) -> Engine:

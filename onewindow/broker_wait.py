@@ -10,10 +10,11 @@ failed, ...). docs/operations.md, "Supervision".
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -21,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from onewindow.backoff import Backoff
 from onewindow.errors import DeliveryError
 
-__all__ = ["BrokerUnreachable", "wait_for_broker"]
+__all__ = ["BrokerUnreachable", "wait_for_broker", "waiting_line"]
 
 #: how long one metadata request may take (a stopping process waits at most this long)
 ATTEMPT_SECONDS = 3.0
@@ -29,6 +30,23 @@ ATTEMPT_SECONDS = 3.0
 
 class BrokerUnreachable(DeliveryError):
     """No broker answered within the wait (exit status 1 on the command line)."""
+
+
+def waiting_line(command: str, wait: float, bootstrap: str,
+                 stream: TextIO | None = None) -> Callable[[str], None]:
+    """The ``say`` of a one-shot command (`onewindow provision`, `onewindow rebuild`): on
+    the first failed attempt one line on ``stream`` (stderr), ``onewindow COMMAND: waiting
+    up to WAITs for Kafka on BOOTSTRAP ...``, and nothing for the later ones (the final
+    line, :class:`BrokerUnreachable`'s, says what went wrong)."""
+    told: list[str] = []
+
+    def say(line: str) -> None:
+        if not told:
+            told.append(line)
+            print(f"onewindow {command}: waiting up to {wait:g}s for Kafka on "  # noqa: T201
+                  f"{bootstrap} ...", file=stream or sys.stderr, flush=True)
+
+    return say
 
 
 def wait_for_broker(conf: dict[str, Any], *, stop: threading.Event | None = None,

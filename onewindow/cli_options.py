@@ -28,6 +28,17 @@ def add_common(p: argparse.ArgumentParser, *, database: bool = False) -> None:
                        help="read model URL (ONEWINDOW_DATABASE_URL)")
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number greater than 0 (seconds, rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number greater than 0")
+    return value
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment, with the common command-line options on top."""
     s = get_settings()

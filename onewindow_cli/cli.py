@@ -23,6 +23,7 @@ import gateway.commands
 import producers.commands
 import sinks.commands
 import stream_apps.commands
+from onewindow.broker_wait import waiting_line
 from onewindow.cli_options import add_common, settings_from
 from onewindow.departments import load_registry
 from onewindow.errors import DeliveryError, OneWindowError
@@ -49,16 +50,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
         print(f"super user: {ADMIN} (the broker itself); "  # noqa: T201
               "nobody else may create topics or change ACLs")
         return 0
-    told: list[str] = []
-
-    def waiting(line: str) -> None:  # once: the final line says what went wrong
-        if not told:
-            told.append(line)
-            print(f"onewindow provision: waiting up to {args.wait:g}s for Kafka on "  # noqa: T201
-                  f"{s.kafka_bootstrap} ...", file=sys.stderr, flush=True)
-
     created, report = provision(s, registry.codes, rotate=args.rotate, wait=args.wait,
-                                say=waiting)
+                                say=waiting_line("provision", args.wait, s.kafka_bootstrap))
     print(f"topics ready on {s.kafka_bootstrap}; created {len(created)}: "  # noqa: T201
           + (", ".join(created) or "none"))
     if report is not None:

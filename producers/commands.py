@@ -10,11 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from onewindow.cli_options import add_common, settings_from
+from onewindow.cli_options import add_common, positive_float, settings_from
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
 from onewindow.security.kafka_auth import department_principal, producer_config
+from onewindow.stopping import stop_on_signals
 from onewindow.topics import Topics
 from onewindow.uscc_exceptions import load_uscc_exceptions
 from producers.jsonl import produce_file
@@ -66,17 +67,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a number greater than 0")
-    return value
-
-
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Write seeded scenario traffic as JSON lines (for `produce`, tests, benchmarks)."""
     codec = get_codec()
@@ -111,7 +101,10 @@ def cmd_simulate(args: Any) -> int:
                               max_events=args.events, max_seconds=args.duration,
                               invalid_rate=args.invalid_rate,
                               duplicate_rate=args.duplicate_rate)
-    counts = simulate(settings_from(args), config, out=sys.stdout)
+    # SIGTERM (`onewindow up` stopping it) and Ctrl-C end the run as its limits do: the
+    # cursor saved (the next run continues there), exit status 0
+    with stop_on_signals() as stop:
+        counts = simulate(settings_from(args), config, out=sys.stdout, stop=stop.is_set)
     print(f"simulate: sent {counts['sent']} events of {counts['cases']} cases "  # noqa: T201
           f"(+{counts['invalid']} invalid, +{counts['duplicates']} resent)")
     return 0

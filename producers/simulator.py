@@ -12,9 +12,14 @@ A restart neither replays nor collides with the last run (a restarted `make run`
 - every run has its own id namespace (`run_id`, from the start time in milliseconds,
   base 36): it is part of every case id, so of every event id, and mixed into the seed;
 - the simulated clock a run reached is kept in `<data dir>/simulate-cursor.json` (per
-  bootstrap and topic prefix, written every few seconds and at the end); the next run
-  starts there, or `backlog` back if that is later, so after a short stop new cases are
-  accepted "now" within seconds instead of 72 simulated hours being replayed.
+  bootstrap and topic prefix, written every few seconds and at the end, however the run
+  ends: its limits, Ctrl-C, SIGTERM); the next run starts there, or `backlog` back if
+  that is later, so after a short stop new cases are accepted "now" within seconds
+  instead of 72 simulated hours being replayed.
+
+A stop (`stop()` true: SIGTERM or Ctrl-C on the command line) saves the cursor, then
+gives what is still queued for the broker at most 10 s, as after an error; a run that
+reaches its `--events` or `--duration` flushes everything (30 s at most).
 """
 
 from __future__ import annotations
@@ -133,13 +138,19 @@ def _spoil(event: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return bad
 
 
+class _Stopped(Exception):
+    """Ends a run on `stop()`: the publishers are left as after an error (a bounded
+    drain, not a full flush), so a stop takes seconds with the broker gone too."""
+
+
 def simulate(settings: Settings, config: SimulationConfig, *,
              out: TextIO | None = None, now: Callable[[], datetime] | None = None,
              stop: Callable[[], bool] = lambda: False,
              publisher: Any = None) -> dict[str, int]:
     """Run until `stop()`, `max_events` or `max_seconds`; the counts sent. `publisher`:
     what to send through (default: each department's own `Publisher`); a DeliveryFailed
-    from its final flush ends the run (exit status 1 on the command line)."""
+    from its final flush ends the run (exit status 1 on the command line). The cursor is
+    saved however the run ends (module doc)."""
     clock = now or (lambda: datetime.now(UTC))
     start_wall = time.monotonic()
     started = clock()
@@ -169,7 +180,9 @@ def simulate(settings: Settings, config: SimulationConfig, *,
               f"{sim_start.astimezone(_CST):%Y-%m-%d %H:%M}", file=out, flush=True)
     try:
         with pub, _keeping_cursor(settings, lambda: sim_now):
-            while not stop():
+            while True:
+                if stop():
+                    raise _Stopped
                 elapsed = time.monotonic() - start_wall
                 if config.max_seconds is not None and elapsed >= config.max_seconds:
                     break
@@ -208,6 +221,8 @@ def simulate(settings: Settings, config: SimulationConfig, *,
                               f"{sim_now.astimezone(_CST):%Y-%m-%d %H:%M}{trouble}", file=out,
                               flush=True)
                 time.sleep(0.05)
+    except _Stopped:
+        pass
     except DeliveryFailed as exc:
         raise DeliveryFailed(f"{pub.report.failures} records not delivered: {exc}") from exc
     return counts

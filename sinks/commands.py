@@ -3,40 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import signal
+import logging
 import sys
-import threading
 from typing import Any
 
-from onewindow.cli_options import add_common, settings_from
-from onewindow.logs import configure_logging
+from onewindow.broker_wait import waiting_line
+from onewindow.cli_options import add_common, positive_float, settings_from
+from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.observability.health import serve_http
+from onewindow.read_model.engine import wait_for_database
+from onewindow.stopping import stop_on_signals
+
+log = logging.getLogger("onewindow.sink")
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    """Run the sinks in the foreground; SIGTERM/Ctrl-C commit the batch in hand and exit."""
-    # SQLAlchemy, Alembic and the sink (~0.8 s to import) load only for the sink commands,
-    # so the other `onewindow` commands start quickly.
-    from sinks.bootstrap import build_sink  # noqa: PLC0415 - heavy, see above
-    from sinks.runner import SinkRunner  # noqa: PLC0415 - heavy, see above
-
+    """Run the sinks in the foreground; SIGTERM/Ctrl-C commit the batch in hand and exit
+    0, also while the sink still waits for its database or the broker at start."""
     s = settings_from(args)
     configure_logging(s, level=args.loglevel)
-    runner = SinkRunner(build_sink(s, commit_delay=args.commit_delay),
-                        batch_max=args.batch_size, linger=args.linger)
-    port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
-    host = s.metrics_host  # 0.0.0.0 in a container
-    if port:
-        # /healthz and /readyz (docs/operations.md, Health), the metrics at every other
-        # path, from a thread: a stuck poll loop is still answered for, 503
-        runner.metrics.registry.register(runner.health.collector())
-        serve_http(host, port, runner.metrics.registry, runner.health)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    print(f"sink: {s.kafka_bootstrap} -> {runner.engine.url.render_as_string(hide_password=True)}"  # noqa: T201
-          f"; metrics on http://{host}:{port}/metrics", flush=True)
-    runner.run(stop)
+    # the stop first: a SIGTERM during the waits below ends the sink with status 0
+    with stop_on_signals() as stop:
+        # SQLAlchemy, Alembic and the sink (~0.8 s to import) load only for the sink
+        # commands, so the other `onewindow` commands start quickly.
+        from sinks.bootstrap import build_sink  # noqa: PLC0415 - heavy, see above
+        from sinks.runner import SinkRunner  # noqa: PLC0415 - heavy, see above
+
+        # a database still starting (or down) is waited for, with backoff, until a stop
+        if not wait_for_database(s.database_url, stop=stop, say=log.warning):
+            print("sink: stopped while waiting for the database", flush=True)  # noqa: T201
+            return 0
+        runner = SinkRunner(build_sink(s, commit_delay=args.commit_delay),
+                            batch_max=args.batch_size, linger=args.linger)
+        port = args.metrics_port if args.metrics_port is not None else s.sink_metrics_port
+        host = s.metrics_host  # 0.0.0.0 in a container
+        if port:
+            # /healthz and /readyz (docs/operations.md, Health), the metrics at every
+            # other path, from a thread: a stuck poll loop is still answered for, 503
+            runner.metrics.registry.register(runner.health.collector())
+            serve_http(host, port, runner.metrics.registry, runner.health)
+        print(f"sink: {s.kafka_bootstrap} -> "  # noqa: T201
+              f"{runner.engine.url.render_as_string(hide_password=True)}"
+              f"; metrics on http://{host}:{port}/metrics", flush=True)
+        runner.run(stop)  # waits for the broker (and the topics) until a stop, too
     print(f"sink: stopped after {runner.committed_records} records", flush=True)  # noqa: T201
     return 0
 
@@ -47,9 +56,16 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     s = settings_from(args)
     configure_logging(s, level=args.loglevel or "WARNING")
-    report = rebuild(build_sink(s, migrate=False), batch_max=args.batch_size, out=sys.stdout)
-    print(f"rebuilt from {report.records} records in {report.seconds:.1f}s "  # noqa: T201
+    if args.loglevel is None:
+        # a one-shot command on the terminal: librdkafka's own lines (ten a second while
+        # the broker is away) only with --loglevel; the wait and its end say it in a line
+        logging.getLogger(LIBRDKAFKA_LOGGER).propagate = False
+    report = rebuild(build_sink(s, migrate=False), batch_max=args.batch_size, out=sys.stdout,
+                     wait=args.wait, say=waiting_line("rebuild", args.wait, s.kafka_bootstrap))
+    print(f"rebuilt from {report.records} records in {report.seconds:.2f}s "  # noqa: T201
           f"({', '.join(f'{k} {v}' for k, v in sorted(report.results.items())) or 'none'})")
+    if report.phases:
+        print("  " + ", ".join(f"{k} {v:.2f}s" for k, v in report.phases.items()))  # noqa: T201
     for table, n in report.tables.items():
         print(f"  {table:<18} {n:>10}")  # noqa: T201
     return 0
@@ -71,7 +87,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_sink)
 
     p = sub.add_parser("rebuild", help="drop and rebuild the read model from the topics")
-    p.add_argument("--batch-size", type=int, default=5000, dest="batch_size")
+    p.add_argument("--batch-size", type=int, default=50_000, dest="batch_size",
+                   help="records per chunk: reduced in memory and written in one "
+                        "transaction (default 50000)")
+    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the broker to answer (default 30); then exit "
+                        "status 1, the model untouched")
     p.add_argument("--loglevel", default=None)
     add_common(p, database=True)
     p.set_defaults(func=cmd_rebuild)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +13,7 @@ from onewindow.cli_options import add_common, settings_from
 from onewindow.config import Settings
 from onewindow.logs import configure_logging
 from onewindow.security.kafka_auth import STREAM, producer_config
+from onewindow.stopping import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +63,8 @@ def broker_answers(settings: Settings) -> bool:
     backoff (1 s doubling to 30 s, one log line per attempt); False when SIGTERM or
     SIGINT comes first. Faust's own start does not wait: on a broker that is not up, its
     aiokafka client gives up ("Unable to bootstrap") and the worker exits 1."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signals() as stop:
         return wait_for_broker(producer_config(settings, STREAM), stop=stop, say=log.warning)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def cmd_recompute_deadlines(args: argparse.Namespace) -> int:

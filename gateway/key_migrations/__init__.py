@@ -5,47 +5,21 @@
     upgrade(engine)   # to head; idempotent: the gateway and `onewindow gateway-keys` call it
 
 Its own version table, ``alembic_version_gateway``, so ``onewindow rebuild`` (which
-downgrades the read model to nothing) leaves the departments' keys alone.
+downgrades the read model to nothing) leaves the departments' keys alone
+(``onewindow_migrations``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from onewindow_migrations import MigrationHistory
 
-__all__ = ["VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
+__all__ = ["HISTORY", "VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
 
-HERE = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version_gateway"
+HISTORY = MigrationHistory(Path(__file__).resolve().parent, VERSION_TABLE)
 
-
-def _config(engine: Engine | None = None) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(HERE))
-    if engine is not None:
-        cfg.set_main_option("sqlalchemy.url",
-                            engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-    return cfg
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the key store at ``engine`` to ``revision`` (default: the newest)."""
-    cfg = _config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return ctx.get_current_revision()
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+upgrade = HISTORY.upgrade
+current_revision = HISTORY.current_revision
+head_revision = HISTORY.head_revision

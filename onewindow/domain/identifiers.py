@@ -19,6 +19,9 @@ Choices where the contract is silent (docs/state-rules.md):
 * **USCC** (GB 32100-2015): 18 characters of ``0-9A-HJ-NP-RTUWXY`` (no I, O, Z, S, V);
   the 18th is the check character (ISO 7064 MOD 31-3 style, weights 3^i mod 31).
   Only the check character is verified.
+* **A plausible number** (:func:`is_plausible_id_number`, for what staff type into a
+  lookup; the contract has no such rule and events are not checked with it): once
+  normalised, at least one ASCII digit and nothing but letters, digits and ``()``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from onewindow.domain.normalise import normalise_number
 
 __all__ = [
     "USCC_CHARSET",
+    "is_plausible_id_number",
     "is_valid_resident_id",
     "is_valid_uscc",
     "mask_id",
@@ -77,6 +81,22 @@ def is_valid_uscc(value: str) -> bool:
     if len(s) != 18 or not all(ch in _USCC_VALUE for ch in s):
         return False
     return uscc_check_char(s[:17]) == s[17]
+
+
+def is_plausible_id_number(value: str | None) -> bool:
+    """Whether ``value`` could be an identity or document number of any type: after the
+    normalisation of domain.md section 5 (:func:`normalise_number`: separators removed,
+    brackets folded) it holds at least one ASCII digit and only letters (any script:
+    ``南字第12345号``), digits and ``()``. ``E12345678``, ``A123456(7)``, ``440106 1985
+    0312 1237`` are; ``../../``, ``<script>``, ``N/A`` and blanks are not.
+
+    Not a rule of the contract (domain.md is silent): the counter refuses a lookup by an
+    ID number that fails it (422) rather than hashing it and showing its mask. Events are
+    not checked with it (section 2 takes any non-empty ``PASSPORT`` or ``OTHER`` number).
+    Linear in the value."""
+    s = normalise_number(value)
+    return any("0" <= ch <= "9" for ch in s) \
+        and all(ch.isalnum() or ch in "()" for ch in s)
 
 
 def mask_id(value: str | None) -> str | None:

@@ -4,7 +4,9 @@
     upgrade(engine)            # to head; idempotent, the sink calls it on start
 
 ``downgrade(engine)`` goes back to an empty database (``onewindow rebuild`` uses it to
-drop the model before recreating it). New revisions go in ``versions/``; generate one
+drop the model before recreating it). Alembic's default version table,
+``alembic_version``; the staff store's and the gateway's keys are other histories in the
+same database (``onewindow_migrations``). New revisions go in ``versions/``; generate one
 with ``python -m sinks.migrations revision -m "..." [--autogenerate] --url URL``.
 """
 
@@ -14,51 +16,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
-
 from onewindow.read_model.engine import make_engine
+from onewindow_migrations import MigrationHistory
 
-__all__ = ["HERE", "alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
+__all__ = ["HISTORY", "current_revision", "downgrade", "head_revision", "upgrade"]
 
-HERE = Path(__file__).resolve().parent
+HISTORY = MigrationHistory(Path(__file__).resolve().parent)
 
-
-def alembic_config(engine: Engine | None = None) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(HERE))
-    if engine is not None:
-        cfg.set_main_option("sqlalchemy.url",
-                            engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-    return cfg
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the read model at ``engine`` to ``revision`` (default: the newest)."""
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
-def downgrade(engine: Engine, revision: str = "base") -> None:
-    """Migrate back to ``revision`` (default: nothing, every table dropped)."""
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+upgrade = HISTORY.upgrade
+downgrade = HISTORY.downgrade
+current_revision = HISTORY.current_revision
+head_revision = HISTORY.head_revision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "current":
         sys.stdout.write(f"{current_revision(engine)}\n")
     else:
-        cfg = alembic_config(engine)
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.revision(cfg, message=args.message, autogenerate=args.autogenerate)
+        HISTORY.revision(engine, args.message, autogenerate=args.autogenerate)
     return 0
 
 

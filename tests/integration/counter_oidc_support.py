@@ -11,11 +11,8 @@ through the app and Keycloak's own login form with it."""
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +23,10 @@ import httpx
 from pydantic import SecretStr
 
 from onewindow.config import Settings
-from onewindow.kafka_local import free_port
 from onewindow.read_model.engine import make_engine
 from onewindow.topics import Topics
 from sinks.migrations import upgrade
-from tests.integration.streams import stop
+from tests.integration.server_support import clean_env, log_tail, serving
 from tests.keycloak_support import COUNTER_CLIENT, COUNTER_SECRET, LocalKeycloak, password_of
 from tests.read_model_support import UNIT_TEST_KEY, case_outputs, load_model, read_jsonl
 
@@ -56,7 +52,7 @@ class OidcCounter:
         return f"{self.base}/auth/oidc/callback"
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+        return log_tail(self.log)
 
 
 def settings_for(db_url: str) -> Settings:
@@ -75,44 +71,19 @@ def load_example(db_url: str) -> None:
         engine.dispose()
 
 
-def counter_env(kc: LocalKeycloak, tmp: Path, db_url: str) -> dict[str, str]:
-    """The process's environment: none of the caller's ONEWINDOW_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEWINDOW_")}
-    env.update(ONEWINDOW_DATA_DIR=str(tmp / "data"), ONEWINDOW_DATABASE_URL=db_url,
-               ONEWINDOW_ID_HASH_KEY=ID_KEY, ONEWINDOW_OIDC_ISSUER=kc.issuer,
-               ONEWINDOW_OIDC_CLIENT_ID=COUNTER_CLIENT,
-               ONEWINDOW_OIDC_CLIENT_SECRET=COUNTER_SECRET)
-    return env
-
-
 @contextmanager
 def running_counter(kc: LocalKeycloak, tmp: Path, timeout: float = 60) -> Iterator[OidcCounter]:
     """The counter app on a free port of 127.0.0.1 over the example's read model, once
-    ``/healthz`` answers 200; stopped (SIGTERM) afterwards."""
+    ``/healthz`` answers 200; stopped (SIGTERM) afterwards. None of the caller's own
+    ONEWINDOW_* settings."""
     db_url = f"sqlite:///{tmp / 'model.db'}"
     load_example(db_url)
-    port = free_port()
+    env = clean_env(DATA_DIR=str(tmp / "data"), DATABASE_URL=db_url, ID_HASH_KEY=ID_KEY,
+                    OIDC_ISSUER=kc.issuer, OIDC_CLIENT_ID=COUNTER_CLIENT,
+                    OIDC_CLIENT_SECRET=COUNTER_SECRET)
     log = tmp / "counter.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "onewindow_cli", "counter", "--port",
-                                 str(port)], env=counter_env(kc, tmp, db_url),
-                                stdout=out, stderr=subprocess.STDOUT)
-    app = OidcCounter(base=f"http://127.0.0.1:{port}", db_url=db_url, issuer=kc.issuer,
-                      proc=proc, log=log)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert proc.poll() is None, f"the counter exited: {app.log_tail()}"
-            assert time.monotonic() < deadline, f"the counter did not start: {app.log_tail()}"
-            try:
-                if httpx.get(f"{app.base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield app
-    finally:
-        stop(proc)
+    with serving("counter", env, log, timeout=timeout) as (base, proc):
+        yield OidcCounter(base=base, db_url=db_url, issuer=kc.issuer, proc=proc, log=log)
 
 
 def browser() -> httpx.Client:

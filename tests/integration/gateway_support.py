@@ -4,9 +4,8 @@ broker, its key store in SQLite: for tests of what the running server does."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,14 +13,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from gateway import key_migrations, keys
 from onewindow.codec import get_codec
-from onewindow.kafka_local import free_port
+from onewindow.config import Settings
+from onewindow.departments import load_registry
+from onewindow.provision import provision
 from onewindow.read_model.engine import make_engine
-from tests.integration.streams import stop
+from onewindow.topics import Topics
+from tests.integration.server_support import clean_env, serving
+
+
+def provisioned_topics(kafka: str, mark: str) -> Topics:
+    """Every topic, principal and ACL of the stack under a new prefix ``<mark><8 hex>.``
+    on the broker ``kafka`` (as `onewindow provision` makes them)."""
+    prefix = f"{mark}{uuid.uuid4().hex[:8]}."
+    provision(Settings(kafka_bootstrap=kafka, topic_prefix=prefix, partitions=3),
+              load_registry().codes)
+    return Topics(prefix)
 
 
 @dataclass(frozen=True)
@@ -55,32 +65,13 @@ def gateway_process(tmp: Path, bootstrap: str, prefix: str, *,
     (``GATEWAY_ACK_TIMEOUT_SECONDS="3"``). None of the caller's own."""
     tmp.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{tmp / 'gateway.db'}"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEWINDOW_")}
-    env.update(ONEWINDOW_DATABASE_URL=db_url, ONEWINDOW_KAFKA_BOOTSTRAP=bootstrap,
-               ONEWINDOW_TOPIC_PREFIX=prefix, ONEWINDOW_DATA_DIR=str(tmp / "data"),
-               ONEWINDOW_KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
-               ONEWINDOW_KAFKA_CREDENTIALS_DIR=credentials_dir
-               or os.environ["ONEWINDOW_KAFKA_CREDENTIALS_DIR"])
-    env.update({f"ONEWINDOW_{k}": v for k, v in settings.items()})
+    env = clean_env(DATABASE_URL=db_url, KAFKA_BOOTSTRAP=bootstrap, TOPIC_PREFIX=prefix,
+                    DATA_DIR=str(tmp / "data"), KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+                    KAFKA_CREDENTIALS_DIR=credentials_dir
+                    or os.environ["ONEWINDOW_KAFKA_CREDENTIALS_DIR"], **settings)
     log = tmp / "gateway.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "onewindow_cli", "gateway", "--port",
-                                 str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the gateway did not start"
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving("gateway", env, log, ready="/openapi.json") as (base, proc):
         yield Gateway(base, db_url, log, proc.pid)
-    finally:
-        stop(proc)
 
 
 def read_events(conf: dict[str, Any], topic: str) -> list[tuple[int, bytes, dict[str, Any]]]:

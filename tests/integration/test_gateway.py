@@ -17,12 +17,14 @@ import pytest
 
 from gateway import keys
 from onewindow.codec import SHANGHAI
-from onewindow.config import Settings
-from onewindow.departments import load_registry
-from onewindow.provision import provision
 from onewindow.read_model.engine import make_engine
 from onewindow.topics import Topics, partition_for
-from tests.integration.gateway_support import Gateway, gateway_process, read_events
+from tests.integration.gateway_support import (
+    Gateway,
+    gateway_process,
+    provisioned_topics,
+    read_events,
+)
 from tests.kafka_support import consumer_conf
 
 pytestmark = pytest.mark.integration
@@ -33,10 +35,7 @@ EVENTS = "/ingest/v1/events"
 
 @pytest.fixture(scope="module")
 def topics(kafka: str) -> Topics:
-    prefix = f"g{uuid.uuid4().hex[:8]}."
-    provision(Settings(kafka_bootstrap=kafka, topic_prefix=prefix, partitions=3),
-              load_registry().codes)
-    return Topics(prefix)
+    return provisioned_topics(kafka, "g")
 
 
 @pytest.fixture(scope="module")

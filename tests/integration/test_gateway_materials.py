@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from onewindow.config import Settings
-from onewindow.departments import load_registry
-from onewindow.provision import provision
 from onewindow.topics import Topics, partition_for
-from tests.integration.gateway_support import Gateway, gateway_process, read_events
+from tests.integration.gateway_support import (
+    Gateway,
+    gateway_process,
+    provisioned_topics,
+    read_events,
+)
 from tests.integration.test_gateway import ts
 from tests.kafka_support import consumer_conf
 from tests.material_support import write_pdf
@@ -36,10 +38,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
 @pytest.fixture(scope="module")
 def topics(kafka: str) -> Topics:
-    prefix = f"m{uuid.uuid4().hex[:8]}."
-    provision(Settings(kafka_bootstrap=kafka, topic_prefix=prefix, partitions=3),
-              load_registry().codes)
-    return Topics(prefix)
+    return provisioned_topics(kafka, "m")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ and every answer fits the document (status, content type, body)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,10 +20,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from onewindow.config import Settings
-from onewindow.departments import load_registry
-from onewindow.provision import provision
-from tests.integration.gateway_support import gateway_process
+from tests.integration.gateway_support import gateway_process, provisioned_topics
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +35,7 @@ def _json_lines(_ctx: schemathesis.SerializationContext, value: object) -> bytes
 @pytest.fixture(scope="module")
 def running(kafka: str, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[str, dict[str, str]]]:
-    prefix = f"s{uuid.uuid4().hex[:8]}."
-    provision(Settings(kafka_bootstrap=kafka, topic_prefix=prefix, partitions=3),
-              load_registry().codes)
+    prefix = provisioned_topics(kafka, "s").prefix
     with gateway_process(tmp_path_factory.mktemp("gw-schemathesis"), kafka, prefix,
                          GATEWAY_EVENTS_PER_SECOND="100000",
                          GATEWAY_BURST_EVENTS="100000") as gw:

@@ -1,24 +1,29 @@
 """The producer commands as processes (issue 13): with no broker, `onewindow produce`
 fails in one line with status 1 and librdkafka's lines stay off the terminal; a
 restarted `onewindow simulate` publishes no event id the first run used with other
-content (the stream app would dead-letter it as EVENT_ID_CONFLICT)."""
+content (the stream app would dead-letter it as EVENT_ID_CONFLICT); a SIGTERM stops
+`onewindow simulate` with status 0 and its cursor saved."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
 
 from onewindow.codec import get_codec
+from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import free_port
 from onewindow.topics import Topics
+from producers.simulator import load_cursor
 from tests.examples import RESTAURANT_EVENTS
 from tests.kafka_support import consumer_conf
 
@@ -95,3 +100,36 @@ def test_a_restarted_simulate_reuses_no_event_id(kafka: str, provisioned: Topics
         values.setdefault(event_id, set()).add(value)
     conflicting = [e for e, v in values.items() if len(v) > 1]
     assert conflicting == [], conflicting[:5]
+
+
+def test_sigterm_stops_simulate_with_its_cursor_saved(kafka: str, provisioned: Topics,
+                                                      tmp_path: Path) -> None:
+    """SIGTERM (`onewindow up` stopping it) was Python's default: status -15 and the
+    simulated time reached since the last periodic save (10 s) lost, so the next run
+    replayed it."""
+    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka,
+               ONEWINDOW_TOPIC_PREFIX=provisioned.prefix, ONEWINDOW_DATA_DIR=str(tmp_path))
+    log = tmp_path / "simulate.log"
+    started = datetime.now(UTC)
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "onewindow_cli", "simulate", "--rate",
+                                 "20", "--compression", "3600", "--backlog-hours", "72"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "simulate: run " not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
+            time.sleep(0.2)
+        time.sleep(1)  # a simulated hour at least
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text(errors="replace")[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    cursor = load_cursor(Settings(kafka_bootstrap=kafka, topic_prefix=provisioned.prefix,
+                                  data_dir=tmp_path))
+    assert cursor is not None, log.read_text(errors="replace")[-2000:]
+    # the run started 72 simulated hours back and ran at least a second at 3,600 x
+    assert cursor >= started - timedelta(hours=72) + timedelta(minutes=59)
+    assert "simulate: sent " in log.read_text(errors="replace")

@@ -269,7 +269,10 @@ def test_up_restarts_a_killed_worker_sink_and_broker_and_gives_up_on_a_child_fai
 
 
 def test_a_sink_and_a_worker_wait_for_the_broker_and_stop_on_sigterm(tmp_path: Path) -> None:
+    """Also a sink waiting for its database (a PostgreSQL that does not answer): a SIGTERM
+    then was Python's default, exit status -15 (issue 13, the leftovers)."""
     port = free_port()  # nothing listens there
+    db_port = free_port()  # nor there
     creds = CredentialStore(tmp_path / "credentials")
     for principal in ("svc-sink", "svc-stream"):
         creds.ensure(principal)
@@ -278,18 +281,25 @@ def test_a_sink_and_a_worker_wait_for_the_broker_and_stop_on_sigterm(tmp_path: P
                     ONEWINDOW_DATABASE_URL=f"sqlite:///{tmp_path / 'model.db'}",
                     ONEWINDOW_INSECURE_DEV_KEY="true")
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    logs = {name: tmp_path / f"{name}.log" for name in ("sink", "worker")}
+    logs = {name: tmp_path / f"{name}.log" for name in ("sink", "worker", "sink-db")}
+    waits = {"sink": rf"WARNING \S+: Kafka on 127\.0\.0\.1:{port} does not answer \(.+\); "
+                     r"retrying in 1s",
+             "worker": rf"WARNING \S+: Kafka on 127\.0\.0\.1:{port} does not answer \(.+\); "
+                       r"retrying in 1s",
+             "sink-db": r"WARNING \S+: the database postgresql\S+ does not answer \(.+\); "
+                        r"retrying in 1s"}
     try:
         for name, args in (("sink", ["sink", "--metrics-port", str(free_port())]),
-                           ("worker", ["worker", "--web-port", str(free_port())])):
+                           ("worker", ["worker", "--web-port", str(free_port())]),
+                           ("sink-db", ["sink", "--metrics-port", str(free_port()),
+                                        "--database-url",
+                                        f"postgresql://sink@127.0.0.1:{db_port}/model"])):
             with logs[name].open("ab") as out:
                 procs[name] = subprocess.Popen([*CLI, *args], env=env, stdout=out,
                                                stderr=subprocess.STDOUT)
         for name, proc in procs.items():
-            wait_for(lambda n=name: re.search(
-                rf"WARNING \S+: Kafka on 127\.0\.0\.1:{port} does not answer \(.+\); "
-                r"retrying in 1s", logs[n].read_text(errors="replace")),
-                f"the {name}'s first retry line", 90, alive=proc, log=logs[name])
+            wait_for(lambda n=name: re.search(waits[n], logs[n].read_text(errors="replace")),
+                     f"the {name}'s first retry line", 90, alive=proc, log=logs[name])
         for name, proc in procs.items():  # still waiting, not dead
             assert proc.poll() is None, logs[name].read_text(errors="replace")[-3000:]
             proc.send_signal(signal.SIGTERM)
@@ -319,3 +329,22 @@ def test_provision_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> Non
                         rf"{port} within 1s \(.*Connection refused.*\)", last), r.stderr
     assert r.stdout == ""
     assert took >= 1
+
+
+def test_rebuild_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
+    """It was a traceback after librdkafka's own lines (issue 13, the leftovers)."""
+    CredentialStore(tmp_path / "credentials").ensure("svc-sink")
+    port = free_port()
+    env = clean_env(ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_KAFKA_PORT=str(port),
+                    ONEWINDOW_DATABASE_URL=f"sqlite:///{tmp_path / 'model.db'}",
+                    ONEWINDOW_INSECURE_DEV_KEY="true")
+    r = subprocess.run([*CLI, "rebuild", "--wait", "4"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "development key" not in ln]
+    *waiting, last = lines
+    assert waiting in ([], [f"onewindow rebuild: waiting up to 4s for Kafka on "
+                            f"127.0.0.1:{port} ..."]), r.stderr
+    assert re.fullmatch(rf"onewindow rebuild: no Kafka broker answered on 127\.0\.0\.1:"
+                        rf"{port} within 4s \(.*Connection refused.*\)", last), r.stderr
+    assert r.stdout == ""

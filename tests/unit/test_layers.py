@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 
-ABOVE_THE_CORE = ("onewindow_cli", "producers", "stream_apps", "sinks", "counter", "gateway")
+ABOVE_THE_CORE = ("onewindow_cli", "producers", "stream_apps", "sinks", "counter", "gateway",
+                  "onewindow_migrations")
 RUNTIME_FRAMEWORKS = ("faust", "aiokafka", "fastapi", "uvicorn", "starlette", "alembic")
 
 PROBE = """

@@ -48,3 +48,26 @@ def test_holder_documents_page(client, events) -> None:
     page = client.get("/api/holders/materials", params={"id_type": id_type, "id_number": number,
                                                          "limit": 1, "offset": 1}).json()
     assert page["documents"] == full["documents"][1:2] and page["limit"] == 1
+
+
+def test_an_implausible_id_number_is_a_422_naming_the_parameter(client) -> None:
+    """`?id_number=../../` was a 200 with a mask of slashes and dots (issue 13, the
+    leftovers): a number that is no ID or document number once normalised is refused,
+    in the query string and in the body, without echoing it."""
+    for typed in ("../../", "<script>1</script>", "N/A", "\u200b \u2014"):
+        r = client.get("/api/holders/materials", params={"id_type": "PASSPORT",
+                                                          "id_number": typed})
+        assert r.status_code == 422, (typed, r.text)
+        body = r.json()
+        assert body["error"] == "invalid_request"
+        assert [d["loc"] for d in body["detail"]] == [["query", "id_number"]]
+        assert typed not in r.text
+        r = client.post("/api/holders/materials", json={"id_type": "OTHER", "id_number": typed})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "id_number"]
+        r = client.get("/api/cases", params={"applicant_id_type": "PASSPORT",
+                                             "applicant_id_number": typed})
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["loc"] == ["query", "applicant_id_number"]
+    # a real number however typed still goes through
+    assert client.get("/api/holders/materials", params={
+        "id_type": "RESIDENT_ID", "id_number": "440106\u201419850312\u20141237"}).status_code == 200

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from onewindow.domain.identifiers import (
     USCC_CHARSET,
+    is_plausible_id_number,
     is_valid_resident_id,
     is_valid_uscc,
     mask_id,
@@ -90,6 +91,21 @@ def test_normalisation_before_checking() -> None:
     assert is_valid_resident_id("110105-19491231-002x")
     assert is_valid_uscc("91440101ma5cxyw123")
     assert is_valid_uscc(" 9144 0101 MA5C XYW1 23 ")
+
+
+@pytest.mark.parametrize("value", [
+    VALID_RID, "11010519491231002x", "440106 19850312 1237", VALID_USCC, "E12345678",
+    "A123456(7)", "Ａ１２３４５６（７）", "南字第12345号", "H1234567\u200b8", "5"])
+def test_plausible_id_numbers(value: str) -> None:
+    assert is_plausible_id_number(value)
+
+
+@pytest.mark.parametrize("value", [
+    "../../", "..\\..\\1", "<script>1</script>", "N/A", "12/34", "1;DROP", "a.b.1", "%2e%2e1",
+    "ABCDEF", "甲乙丙", "", " \u200b—", None])
+def test_implausible_id_numbers(value: str | None) -> None:
+    """Not a number of any type once normalised (the counter's lookups answer 422)."""
+    assert not is_plausible_id_number(value)
 
 
 def test_mask_id() -> None:
