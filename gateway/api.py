@@ -35,7 +35,7 @@ from starlette.requests import ClientDisconnect
 
 from gateway import keys
 from gateway.openapi import events_request_body, materials_request_body
-from gateway.parsing import BodyError, RawEvent, body_kind, split_body
+from gateway.parsing import Batch, BodyError, RawEvent, body_kind, read_body
 from gateway.publish import Unavailable
 from gateway.uploads import (
     MAX_METADATA_BYTES,
@@ -243,21 +243,21 @@ async def ingest_events(request: Request, who: Caller) -> JsonAnswer:
     body = await _read_body(request, state.settings.gateway_max_body_bytes)
     state.metrics.received_bytes.labels(department).inc(len(body))
     try:
-        raws = split_body(body, kind)
+        batch = read_body(body, kind)
     except BodyError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc
-    _over_rate(request, department, state.buckets.take(department, max(1, len(raws))))
-    return JsonAnswer(await _answers(request, department, raws))
+    _over_rate(request, department, state.buckets.take(department, max(1, batch.count)))
+    return JsonAnswer(await _answers(request, department, batch))
 
 
-async def _answers(request: Request, department: str, raws: list[RawEvent]
+async def _answers(request: Request, department: str, events: Batch | list[RawEvent]
                    ) -> dict[str, Any]:
     """The events published (``gateway.service``) and the body of the answer: the
     department, the counts and one answer per event; 503 when the broker did not
     acknowledge in time."""
     state = request.app.state
     try:
-        answers = await state.ingest.ingest(department, raws)
+        answers = await state.ingest.ingest(department, events)
     except Unavailable as exc:
         state.metrics.unavailable.labels(department).inc()
         raise ApiError(503, "unavailable", f"{exc}; nothing in this request was reported "

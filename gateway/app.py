@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import api, key_migrations
 from gateway.answers import AnswerCache
+from gateway.checking import settle_gc
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import event_schemas, material_schemas
 from gateway.publish import KafkaPublisher
@@ -128,6 +129,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     publisher: KafkaPublisher = app.state.ingest.publisher
     publisher.start()
     app.state.ingest.checker.start()
+    settle_gc()  # the start's objects out of the collector's way (gateway.checking)
     try:
         yield
     finally:

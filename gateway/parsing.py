@@ -17,6 +17,11 @@ At most :data:`MAX_EVENTS` events per request (interfaces.md): more is refused w
 :class:`RawEvent`: its position and the parsed JSON value, or the reason it could not be
 read. Turning the JSON value into an event (``codec.from_json``) and the rules come next
 (``gateway.answers``).
+
+:func:`read_body` refuses a body whole and counts its events without making them
+(:class:`Batch`): the gateway needs the count (the 413, the rate) before it checks the
+events, and a large request is split again where it is checked, in a checking process
+(``gateway.checking``).
 """
 
 from __future__ import annotations
@@ -28,19 +33,22 @@ from typing import Any, Literal
 
 from onewindow.domain.validation import INVALID_FIELD, UNDECODABLE, Rejection
 
-__all__ = ["JSON", "JSONL", "JSONL_TYPES", "MAX_EVENTS", "BodyError", "RawEvent", "body_kind",
-           "one_event", "split_body"]
+__all__ = ["JSON", "JSONL", "JSONL_TYPES", "MAX_EVENTS", "Batch", "BodyError", "BodyKind",
+           "RawEvent", "body_kind", "one_event", "read_body", "split_body"]
 
 #: at most this many events in one request (interfaces.md, HTTP ingestion gateway)
 MAX_EVENTS = 500
 JSON: Literal["json"] = "json"
 JSONL: Literal["jsonl"] = "jsonl"
+#: the two forms of a body
+BodyKind = Literal["json", "jsonl"]
 #: the media types of JSON lines (none is registered; these are the ones in use)
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl",
                          "application/x-jsonlines", "application/jsonlines"})
 _BOM = b"\xef\xbb\xbf"
 #: a JSON escape of a UTF-16 surrogate: a lone one decodes to no character at all
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class BodyError(Exception):  # noqa: N818 - it is an answer, not a failure of ours
@@ -62,8 +70,13 @@ class RawEvent:
     error: Rejection | None = None
     line: int | None = None
 
+    def __reduce__(self) -> tuple[type[RawEvent], tuple[Any, ...]]:
+        # pickled as its fields (gateway.checking: the default of a frozen dataclass with
+        # slots looks its fields up on every pickling)
+        return RawEvent, (self.index, self.value, self.error, self.line)
 
-def body_kind(content_type: str | None) -> Literal["json", "jsonl"]:
+
+def body_kind(content_type: str | None) -> BodyKind:
     """``json`` or ``jsonl`` for a ``Content-Type`` header; :class:`BodyError` 415 for any
     other type, or a charset other than UTF-8."""
     if not content_type:
@@ -101,15 +114,44 @@ def _loads(text: str | bytes) -> Any:
         raise ValueError("nested too deeply") from exc
 
 
-def split_body(body: bytes, kind: Literal["json", "jsonl"]) -> list[RawEvent]:
+def split_body(body: bytes, kind: BodyKind) -> list[RawEvent]:
     """The events of a body of ``kind`` (:func:`body_kind`), in order; :class:`BodyError`
     when the whole body is refused (module docstring)."""
     if kind == JSON:
-        return _split_array(body)
+        return _events_of_array(_array(body), body)
     return _split_lines(body)
 
 
-def _split_array(body: bytes) -> list[RawEvent]:
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A request's body, refused whole or not (:func:`read_body`), its events counted but
+    not made yet: ``split()`` gives what :func:`split_body` gives."""
+
+    kind: BodyKind
+    data: bytes
+    count: int
+    #: a JSON array's parsed items (not parsed again by ``split``)
+    items: list[Any] | None = None
+
+    def split(self) -> list[RawEvent]:
+        if self.items is not None:
+            return _events_of_array(self.items, self.data)
+        return split_body(self.data, self.kind)
+
+
+def read_body(body: bytes, kind: BodyKind) -> Batch:
+    """``body`` as a :class:`Batch`, with the refusals of the whole body that
+    :func:`split_body` raises (:class:`BodyError`), without making its events: a JSON
+    array is parsed (its length is its count), JSON lines are only counted (a line that
+    is not JSON is that event's answer, not a refusal)."""
+    if kind == JSON:
+        items = _array(body)
+        return Batch(kind, body, len(items), items)
+    return Batch(kind, body, len(_lines(body)))
+
+
+def _array(body: bytes) -> list[Any]:
+    """A JSON array body's items; :class:`BodyError` when it is refused whole."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -128,16 +170,28 @@ def _split_array(body: bytes) -> list[RawEvent]:
                         f"{_kind(value)}")
     if len(value) > MAX_EVENTS:
         raise _too_many(len(value))
-    check = _SURROGATE_ESCAPE.search(text) is not None
-    return [_checked(RawEvent(i, value=v), check) for i, v in enumerate(value)]
+    return value
 
 
-def _split_lines(body: bytes) -> list[RawEvent]:
+def _events_of_array(items: list[Any], body: bytes) -> list[RawEvent]:
+    # a lone surrogate can only come from an escape of one (a UTF-8 body holds none)
+    check = _SURROGATE_ESCAPE_BYTES.search(body) is not None
+    return [_checked(RawEvent(i, value=v), check) for i, v in enumerate(items)]
+
+
+def _lines(body: bytes) -> list[tuple[int, bytes]]:
+    """The non-blank lines of a JSON lines body with their numbers (from 1);
+    :class:`BodyError` 413 over :data:`MAX_EVENTS`."""
     if body.startswith(_BOM):
         body = body[len(_BOM):]
     lines = [(n, raw) for n, raw in enumerate(body.split(b"\n"), 1) if raw.strip()]
     if len(lines) > MAX_EVENTS:
         raise _too_many(len(lines))
+    return lines
+
+
+def _split_lines(body: bytes) -> list[RawEvent]:
+    lines = _lines(body)
     out: list[RawEvent] = []
     for index, (n, raw) in enumerate(lines):
         try:

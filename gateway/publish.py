@@ -62,11 +62,13 @@ class Sent:
     ``on_record(index, error)``, when given, is called as each record settles (``error``
     None: acknowledged)."""
 
-    __slots__ = ("_left", "_on_record", "_outcomes", "done")
+    __slots__ = ("_left", "_on_record", "_outcomes", "done", "loop", "topic")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, n: int,
-                 on_record: Callable[[int, BaseException | None], None] | None = None
-                 ) -> None:
+                 on_record: Callable[[int, BaseException | None], None] | None = None,
+                 topic: str = "") -> None:
+        #: the loop its records settle on, the topic they went to
+        self.loop, self.topic = loop, topic
         self.done: asyncio.Future[None] = loop.create_future()
         self._outcomes: list[Any] = [_PENDING] * n
         self._left = n
@@ -96,6 +98,10 @@ class Sent:
     def acknowledged(self, index: int) -> bool:
         return self._outcomes[index] is None
 
+    def unacknowledged(self) -> list[int]:
+        """The records not acknowledged (failed, or not settled yet)."""
+        return [i for i, outcome in enumerate(self._outcomes) if outcome is not None]
+
     def error(self, index: int) -> BaseException | None:
         """Why record ``index`` failed (None: acknowledged, or not settled yet)."""
         outcome = self._outcomes[index]
@@ -124,9 +130,8 @@ class KafkaPublisher:
         self.last_error: str | None = None
         self._logged_at = 0.0
         #: outcomes collected by the delivery callbacks, handed to their loops after each
-        #: poll: (loop, the records' Sent, the record's index, error or None)
-        self._settled: deque[tuple[asyncio.AbstractEventLoop, Sent, int,
-                                   BaseException | None]] = deque()
+        #: poll: (the records' Sent, the record's index, librdkafka's error or None)
+        self._settled: deque[tuple[Sent, int, KafkaError | None]] = deque()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,11 +169,11 @@ class KafkaPublisher:
     def _hand_over(self) -> None:
         """The outcomes collected since the last call, to their event loops: one
         ``call_soon_threadsafe`` per loop."""
-        by_loop: dict[asyncio.AbstractEventLoop,
-                      list[tuple[Sent, int, BaseException | None]]] = {}
-        while self._settled:
-            loop, sent, index, error = self._settled.popleft()
-            by_loop.setdefault(loop, []).append((sent, index, error))
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Sent, int, KafkaError | None]]] = {}
+        settled = self._settled
+        while settled:
+            outcome = settled.popleft()
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
         for loop, outcomes in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle_all, outcomes)
@@ -206,15 +211,14 @@ class KafkaPublisher:
         settled with its :class:`Unavailable` on the loop's next turn, never before this
         returns. Call from the event loop."""
         loop = asyncio.get_running_loop()
-        sent = Sent(loop, len(records), on_record)
+        sent = Sent(loop, len(records), on_record, topic)
         refused: list[tuple[int, Unavailable]] = []
         settle = self._settle
         with self._lock:
             produce = self._producer.produce
             for index, (key, value) in enumerate(records):
                 try:
-                    produce(topic, value=value, key=key,
-                            on_delivery=partial(settle, loop, sent, index, topic))
+                    produce(topic, value, key, on_delivery=partial(settle, sent, index))
                 except BufferError:
                     refused.append((index, Unavailable("the producer's queue is full")))
                 except KafkaException as exc:
@@ -223,11 +227,9 @@ class KafkaPublisher:
             loop.call_soon(sent.settle, index, error)
         return sent
 
-    def _settle(self, loop: asyncio.AbstractEventLoop, sent: Sent, index: int, topic: str,
-                err: KafkaError | None, _msg: Message) -> None:
+    def _settle(self, sent: Sent, index: int, err: KafkaError | None, _msg: Message) -> None:
         """A delivery callback (in the thread that polls): collected for :meth:`_hand_over`."""
-        error = None if err is None else Unavailable(f"{topic}: {err.str()}")
-        self._settled.append((loop, sent, index, error))
+        self._settled.append((sent, index, err))
 
     def check(self, timeout: float) -> str | None:
         """``None`` when the cluster's metadata can be read within ``timeout`` seconds
@@ -241,9 +243,10 @@ class KafkaPublisher:
         return None
 
 
-def _settle_all(outcomes: list[tuple[Sent, int, BaseException | None]]) -> None:
-    for sent, index, error in outcomes:
+def _settle_all(outcomes: list[tuple[Sent, int, KafkaError | None]]) -> None:
+    for sent, index, err in outcomes:
         try:
-            sent.settle(index, error)
+            sent.settle(index, None if err is None else
+                        Unavailable(f"{sent.topic}: {err.str()}"))
         except Exception:  # noqa: BLE001 - one failing callback must not lose the others
             log.exception("gateway producer: settling a record failed")

@@ -51,7 +51,7 @@ from gateway.answers import (
 )
 from gateway.checking import Checker, check
 from gateway.metrics import GatewayMetrics
-from gateway.parsing import RawEvent
+from gateway.parsing import Batch, RawEvent
 from gateway.publish import KafkaPublisher, Sent, Unavailable
 from onewindow.codec import Codec
 from onewindow.departments import Registry
@@ -104,27 +104,37 @@ class IngestService:
         flying = self._in_flight.get(key)
         return flying.known if flying is not None else self.cache.get(key)
 
-    async def ingest(self, department: str, raws: list[RawEvent]) -> list[Answer]:
+    async def ingest(self, department: str, events: Batch | list[RawEvent]) -> list[Answer]:
         """The answer for each event of a request from ``department`` (authenticated), in
         request order; :class:`Unavailable` when the broker did not acknowledge every event
-        the answers depend on within the bound (then answer 503)."""
-        if len(raws) <= INLINE_EVENTS:
-            items, digest = check(department, raws, departments=self._departments,
+        the answers depend on within the bound (then answer 503). ``events``: the body as
+        read (a :class:`~gateway.parsing.Batch`, split where it is checked) or its
+        events."""
+        if isinstance(events, Batch) and events.count <= INLINE_EVENTS:
+            events = events.split()
+        if isinstance(events, list) and len(events) <= INLINE_EVENTS:
+            items, digest = check(department, events, departments=self._departments,
                                   counters=self._counters, now=self._clock(),
                                   codec=self._codec, uscc_exceptions=self._uscc_exceptions)
         else:
-            items, digest = await self.checker.check(department, raws, self._clock())
+            items, digest = await self.checker.check(department, events, self._clock())
         steps = plan(items, request=digest, known=self.known)
-        waiting = self._send(department, steps, digest)
-        if waiting:
+        own, others = self._send(department, steps, digest)
+        if own is not None or others:
             started = time.perf_counter()
-            await asyncio.wait({sent.done for sent, _i in waiting}, timeout=self._ack_timeout)
-            failed = [(sent, i) for sent, i in waiting if not sent.acknowledged(i)]
+            futures = {sent.done for sent, _i in others}
+            if own is not None:
+                futures.add(own.done)
+            await asyncio.wait(futures, timeout=self._ack_timeout)
+            failed = [(sent, i) for sent, i in others if not sent.acknowledged(i)]
+            if own is not None:
+                failed += [(own, i) for i in own.unacknowledged()]
             if failed:
                 errors = [e for sent, i in failed if (e := sent.error(i)) is not None]
                 why = str(errors[0]) if errors else \
                     f"no acknowledgement within {self._ack_timeout:g}s"
-                raise Unavailable(f"{len(failed)} of {len(waiting)} events not "
+                waited = len(others) + (len(own) if own is not None else 0)
+                raise Unavailable(f"{len(failed)} of {waited} events not "
                                   f"acknowledged: {why}")
             self._metrics.publish_seconds.observe(time.perf_counter() - started)
         answers = [_answer(step) for step in steps.steps]
@@ -135,11 +145,12 @@ class IngestService:
         self._metrics.in_flight.set(len(self._in_flight))  # per request, not per event
         return answers
 
-    def _send(self, department: str, steps: Plan, digest: bytes) -> list[tuple[Sent, int]]:
-        """Queue the plan's sends (remembered in flight) and gather every record the
-        answers wait for, as (its request's records, its index). No ``await`` here: see
-        the module docstring."""
-        waiting: list[tuple[Sent, int]] = []
+    def _send(self, department: str, steps: Plan, digest: bytes
+              ) -> tuple[Sent | None, list[tuple[Sent, int]]]:
+        """Queue the plan's sends (remembered in flight): their :class:`Sent` (None when
+        nothing is sent), and the records of other requests the answers wait for, as (their
+        request's records, the index). No ``await`` here: see the module docstring."""
+        sent: Sent | None = None
         sends = steps.sends
         if sends:
             keys = [r.key for r in sends]
@@ -161,12 +172,10 @@ class IngestService:
             for index, key in enumerate(keys):
                 in_flight[key] = _InFlight(Known(fingerprints[index], digest, pending=True),
                                            sent, index)
-                waiting.append((sent, index))
-        for w in steps.waits:
-            entry = self._in_flight[w.key]
-            waiting.append((entry.sent, entry.index))
+        others = [(entry.sent, entry.index) for entry in
+                  (self._in_flight[w.key] for w in steps.waits)]
         self._metrics.in_flight.set(len(self._in_flight))
-        return waiting
+        return sent, others
 
 
 def _answer(step: Answer | Send | Wait) -> Answer:

@@ -74,6 +74,11 @@ def cmd_bench_gateway(args: argparse.Namespace) -> int:
                      f"repeat; request p50 "
                      f"{lat[f'b{size}']['p50'] * 1000:,.1f} ms, p95 "
                      f"{lat[f'b{size}']['p95'] * 1000:,.1f} ms)")
+    cpu = summary["cpu_us_per_event"]
+    if cpu:  # Linux: CPU microseconds an event, medians
+        lines.append("  CPU an event: " + ", ".join(f"{k} {v:,.1f} µs" for k, v in cpu.items()))
+    load = summary["machine"]["load_average"]
+    lines.append(f"  load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after")
     lines.append(f"results: {summary['path']}")
     print("\n".join(lines))  # noqa: T201
     return 0

@@ -19,17 +19,30 @@ department's share, new ids each time so nothing is a duplicate):
 
 Both sides are warmed up first (connections, sign-in, one request per department, then
 one unmeasured round of the direct publish and of batches of 500, so that the broker's
-JVM is warm before the first measured repeat). It
-reports medians over the repeats, the ratio of each gateway rate to the direct one (of
-the medians, and the median of each repeat's own ratio), and each batch size's request
-latency (median and p95 over every request of every repeat);
-the JSON goes to ``<out>/bench-gateway-<time>.json``. Speed is measured here, never
-asserted by a timed test.
+JVM is warm before the first measured repeat). In each repeat the direct publish and the
+batches of 500 are measured in halves, back to back, in the order direct, gateway,
+gateway, direct (each rate is its events over the two halves' time), so that what the
+machine's other load and the broker's warming do to one does about the same to the
+other; then batches of 50 and of 1. While it
+measures, the bench's own inputs (the events prepared before the clock starts) are kept
+out of the garbage collector's full collections (``gc.freeze``), which would otherwise
+charge their cost to whichever path is measured (more to the direct one, whose events
+are decoded ahead).
+
+It reports medians over the repeats, the ratio of each gateway rate to the direct one (of
+the medians, and the median of each repeat's own ratio), each batch size's request
+latency (median and p95 over every request of every repeat), the machine's load average
+(1 minute) before and after each repeat, and, on Linux, the CPU time an event cost: the
+gateway process and its checking processes during batches of 500 (``/proc``), and the
+bench's own process during the direct publish (the SDK and librdkafka's threads). The
+JSON goes to ``<out>/bench-gateway-<time>.json``. Speed is measured here, never asserted
+by a timed test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -102,9 +115,9 @@ def _batches(events: list[dict[str, Any]], size: int) -> list[tuple[str, bytes, 
 
 @contextmanager
 def _gateway(ks: Settings, prefix: str, tmp: Path
-             ) -> Iterator[tuple[str, dict[str, str]]]:
+             ) -> Iterator[tuple[str, dict[str, str], int]]:
     """A gateway process on ``ks``'s broker (its checking processes as ``ks`` says); its
-    base URL and a key per department."""
+    base URL, a key per department and its process id."""
     tmp.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{tmp / 'gateway-keys.db'}"
     engine = make_engine(db_url, writer=True)
@@ -142,7 +155,7 @@ def _gateway(ks: Settings, prefix: str, tmp: Path
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        yield base, dept_keys
+        yield base, dept_keys, proc.pid
     finally:
         proc.terminate()
         try:
@@ -216,11 +229,60 @@ def _direct(ks: Settings, topics: Topics, events: list[dict[str, Any]],
 # --------------------------------------------------------------------------- the run
 
 
+@contextmanager
+def _inputs_frozen() -> Iterator[None]:
+    """What the bench holds now (its prepared events) out of the garbage collector's full
+    collections while a path is measured (module docstring)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of process ``pid`` (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the gateway's checking processes and
+    multiprocessing's resource tracker); empty without ``/proc``."""
+    out = []
+    for entry in Path("/proc").glob("[0-9]*/stat") if Path("/proc").is_dir() else ():
+        try:
+            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _cpu_of(pids: list[int]) -> dict[int, float]:
+    return {p: c for p in pids if (c := _cpu_seconds(p)) is not None}
+
+
 def _one_per_department(seed: int) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for e in _events(seed, 2000):
         seen.setdefault(e["department"], e)
     return list(seen.values())
+
+
+def _is_checking(pid: int) -> bool:
+    """A checking process of the gateway's (not multiprocessing's resource tracker)."""
+    try:
+        return b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -233,28 +295,62 @@ def _measure(ks: Settings, prefix: str, tmp: Path, *, events: int, single_events
     topics = Topics(prefix)
     runs: list[dict[str, float]] = []
     latencies: dict[int, list[float]] = {s: [] for s in BATCH_SIZES}
-    with _gateway(ks, prefix, tmp / "gateway") as (base, dept_keys):
+    loads: list[tuple[float, float]] = []
+    cpu: dict[str, list[float]] = defaultdict(list)
+    with _gateway(ks, prefix, tmp / "gateway") as (base, dept_keys, pid):
         # warm-up, not measured: the connections, then one round of each path, so the
         # broker's JVM is past its warm-up before the first measured repeat (the direct
         # rate kept climbing over the repeats without it)
         _through_gateway(base, dept_keys, _one_per_department(1), 1, concurrency)
         _direct(ks, topics, _events(999, events), _one_per_department(999))
         _through_gateway(base, dept_keys, _events(998, events), 500, concurrency)
+        checking = [p for p in _children(pid) if _is_checking(p)]
+
+        def direct(seed: int, n: int) -> float:
+            """Seconds of the direct publish of ``n`` events."""
+            batch, warm = _events(seed, n), _one_per_department(seed)
+            with _inputs_frozen():
+                before = time.process_time()
+                eps = _direct(ks, topics, batch, warm)
+                cpu["direct"].append((time.process_time() - before) / n * 1e6)
+            return n / eps
+
+        def gateway(seed: int, size: int, n: int) -> float:
+            """Seconds of ``n`` events through the gateway in batches of ``size``."""
+            batch = _events(seed, n)
+            with _inputs_frozen():
+                before = _cpu_of([pid, *checking])
+                eps, lat = _through_gateway(base, dept_keys, batch, size, concurrency)
+                after = _cpu_of([pid, *checking])
+            latencies[size].extend(lat)
+            if size == 500 and pid in before and pid in after:
+                cpu["gateway_b500"].append((after[pid] - before[pid]) / n * 1e6)
+                cpu["checking_b500"].append(sum(after[p] - before[p] for p in checking
+                                                if p in before and p in after) / n * 1e6)
+            return n / eps
+
         for r in range(repeats):
             seed = 1000 + r
-            run: dict[str, float] = {
-                "direct_eps": _direct(ks, topics, _events(seed, events),
-                                      _one_per_department(seed))}
-            for size in BATCH_SIZES:
+            load_before = os.getloadavg()[0]
+            # the direct publish and batches of 500 in two halves, back to back in the
+            # order direct, gateway, gateway, direct (docstring)
+            half = max(1, events // 2)
+            direct_s = direct(seed, half)
+            gateway_s = gateway(seed, 500, half) + gateway(seed + 500, 500, events - half)
+            direct_s += direct(seed + 500, events - half)
+            run = {"direct_eps": events / direct_s, "gateway_b500_eps": events / gateway_s}
+            for size in (50, 1):
                 n = single_events if size == 1 else events
-                eps, lat = _through_gateway(base, dept_keys, _events(seed, n), size,
-                                            concurrency)
-                run[f"gateway_b{size}_eps"] = eps
-                latencies[size].extend(lat)
-            runs.append(run)
+                run[f"gateway_b{size}_eps"] = n / gateway(seed, size, n)
+            runs.append({k: run[k] for k in ("direct_eps", *(f"gateway_b{s}_eps"
+                                                            for s in BATCH_SIZES))})
+            loads.append((round(load_before, 2), round(os.getloadavg()[0], 2)))
     med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
     return {
         "runs": runs,
+        "load_average_per_repeat": loads,
+        # CPU microseconds an event, medians over the repeats (Linux; absent elsewhere)
+        "cpu_us_per_event": {k: round(statistics.median(v), 1) for k, v in cpu.items()},
         "median_eps": med,
         "ratio_to_direct": {f"b{s}": med[f"gateway_b{s}_eps"] / med["direct_eps"]
                             for s in BATCH_SIZES},

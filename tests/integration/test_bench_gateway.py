@@ -36,3 +36,7 @@ def test_bench_gateway_reports_rates_against_the_direct_publish(kafka: str,
         run["gateway_b500_eps"] / run["direct_eps"])
     for lat in summary["request_latency_s"].values():
         assert 0 < lat["p50"] <= lat["p95"]
+    assert len(summary["load_average_per_repeat"]) == 1
+    # Linux: the CPU an event cost the gateway, its checking process and the direct path
+    assert set(summary["cpu_us_per_event"]) == {"direct", "gateway_b500", "checking_b500"}
+    assert summary["cpu_us_per_event"]["direct"] > 0

@@ -147,6 +147,21 @@ def test_the_cache_forgets_the_least_recently_used_and_the_expired() -> None:
     assert cache.get(k[0]) is None and len(cache) == 0
 
 
+def test_an_event_put_again_lives_from_its_last_put() -> None:
+    t = [0.0]
+    cache = AnswerCache(3, 60.0, clock=lambda: t[0])
+    key = ("d", "c", "e")
+    cache.put(key, Known("f", b"r1"))
+    t[0] = 50.0
+    cache.put(key, Known("f", b"r2"))  # acknowledged again (published again after a loss)
+    t[0] = 100.0  # past the first put's time, not the second's
+    assert cache.get(key) == Known("f", b"r2") and len(cache) == 1
+    t[0] = 110.0
+    assert cache.get(key) is None and len(cache) == 0
+    for i in range(5000):  # many more puts than entries
+        cache.put(("d", "c", str(i % 7)), Known("f", b""))
+    assert len(cache) == 3
+
 @pytest.mark.parametrize("n", [1, 100])
 def test_prepared_records_are_what_the_sdk_would_send(n: int) -> None:
     codec = get_codec()

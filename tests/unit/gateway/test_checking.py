@@ -1,5 +1,6 @@
 """gateway.checking: a request checked in a worker process gives what the thread gives
-(the step is pure); a worker that dies costs no request, and new workers take over."""
+(the step is pure), also when it is sent as its body's bytes; a worker that dies costs no
+request, and new workers take over."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from gateway.checking import Checker
-from gateway.parsing import JSON, split_body
+from gateway.parsing import JSON, JSONL, read_body, split_body
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from tests.examples import RESTAURANT_EVENTS
@@ -19,11 +20,17 @@ from tests.examples import RESTAURANT_EVENTS
 NOW = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)
 
 
-def _raws() -> list:  # type: ignore[type-arg]
+def _body(*, lines: bool = False) -> bytes:
     events = [json.loads(line) for line in RESTAURANT_EVENTS.read_text("utf-8").splitlines()
               if line.strip()]
     events += [{"type": "TaskUpdated"}, 42]  # two rejections too
-    return split_body(json.dumps(events, ensure_ascii=False).encode(), JSON)
+    if lines:
+        return "\n".join(json.dumps(e, ensure_ascii=False) for e in events).encode()
+    return json.dumps(events, ensure_ascii=False).encode()
+
+
+def _raws() -> list:  # type: ignore[type-arg]
+    return split_body(_body(), JSON)
 
 
 def _checker(processes: int) -> Checker:
@@ -42,6 +49,13 @@ def test_a_worker_process_checks_as_the_thread_does() -> None:
             want = asyncio.run(in_thread.check(department, raws, NOW))
             assert got == want
             assert {type(i).__name__ for i in got[0]} == {"Ready", "Answer"}
+            # a body read but not split goes to the worker as bytes, split there
+            for kind, body in ((JSON, _body()), (JSONL, _body(lines=True))):
+                batch = read_body(body, kind)
+                assert batch.count == len(raws)
+                assert asyncio.run(in_process.check(department, batch, NOW)) == \
+                    asyncio.run(in_thread.check(department, batch, NOW)) == \
+                    asyncio.run(in_thread.check(department, split_body(body, kind), NOW))
     finally:
         in_process.close()
         in_thread.close()

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from gateway.parsing import JSON, JSONL, MAX_EVENTS, BodyError, body_kind, split_body
+from gateway.parsing import (
+    JSON,
+    JSONL,
+    MAX_EVENTS,
+    BodyError,
+    body_kind,
+    read_body,
+    split_body,
+)
 
 
 @pytest.mark.parametrize(("header", "kind"), [
@@ -46,6 +54,21 @@ def test_a_json_body_that_cannot_be_read_is_refused_whole(body: bytes, status: i
     with pytest.raises(BodyError) as exc:
         split_body(body, JSON)
     assert exc.value.status == status and needle in exc.value.detail
+    with pytest.raises(BodyError) as counted:  # read_body refuses it the same way
+        read_body(body, JSON)
+    assert (counted.value.status, counted.value.detail) == (status, exc.value.detail)
+
+
+@pytest.mark.parametrize(("kind", "body", "count"), [
+    (JSON, b'\xef\xbb\xbf[{"a": 1}, "x", null, {"e": "\\ud800"}]', 4), (JSON, b"[]", 0),
+    (JSONL, b'{"a": 1}\r\n\n  \n{oops\n\xff\xfe\n[1]\n{"e": "\\udc00"}', 5),
+    (JSONL, b"", 0),
+])
+def test_a_body_read_counts_its_events_and_splits_as_split_body(kind: str, body: bytes,
+                                                                count: int) -> None:
+    batch = read_body(body, kind)  # type: ignore[arg-type]
+    assert batch.count == count
+    assert batch.split() == split_body(body, kind)  # type: ignore[arg-type]
 
 
 def test_json_lines_answer_a_bad_line_alone_and_skip_blank_ones() -> None:
@@ -64,6 +87,8 @@ def test_more_than_500_lines_are_refused_whole() -> None:
     with pytest.raises(BodyError) as exc:
         split_body(b"{}\n" * (MAX_EVENTS + 1), JSONL)
     assert exc.value.status == 413 and exc.value.code == "too_many_events"
+    with pytest.raises(BodyError):
+        read_body(b"{}\n" * (MAX_EVENTS + 1), JSONL)
     assert len(split_body(b"{}\n" * MAX_EVENTS, JSONL)) == MAX_EVENTS
 
 
