@@ -13,11 +13,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, exists, func, or_, select, tuple_
+from sqlalchemy import Connection, Table, and_, exists, func, inspect, or_, select, tuple_
 
 from onewindow.domain import documents
 from onewindow.domain.materials import Link, VerdictKind
-from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASKS, TIMELINE
+from onewindow.read_model.tables import (
+    CASES,
+    DEAD,
+    LINKS,
+    MATERIALS,
+    TASKS,
+    TIMELINE,
+    metadata,
+)
 
 __all__ = [
     "accepted_between",
@@ -31,6 +39,7 @@ __all__ = [
     "latest_acceptance",
     "list_cases",
     "list_dead_letters",
+    "missing_schema",
     "ping",
     "timeline",
     "window_counts",
@@ -40,6 +49,23 @@ __all__ = [
 def ping(conn: Connection) -> None:
     """Raises unless the model's tables can be read."""
     conn.execute(select(CASES.c.case_id).limit(1)).all()
+
+
+def missing_schema(conn: Connection) -> list[str]:
+    """What the database lacks of the model: ``"cases"`` for a missing table,
+    ``"timeline_entries.out_of_role"`` for a missing column; ``[]`` once the sink's
+    migration (``sinks.migrations``) has run to at least this code's revision. Asks the
+    database's catalogue (a query per table): for when a query failed, not per request."""
+    found = inspect(conn)
+    tables = set(found.get_table_names())
+    gaps: list[str] = []
+    for table in metadata.sorted_tables:
+        if table.name not in tables:
+            gaps.append(table.name)
+            continue
+        columns = {c["name"] for c in found.get_columns(table.name)}
+        gaps += [f"{table.name}.{c.name}" for c in table.columns if c.name not in columns]
+    return gaps
 
 
 # ------------------------------------------------------------------------------- cases
