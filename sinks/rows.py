@@ -30,6 +30,7 @@ from onewindow.domain.normalise import display_value, normalise_number
 from onewindow.domain.protection import NUMBER_HASH, NUMBER_MASKED
 from onewindow.errors import DecodeError
 from onewindow.security.id_protection import IdProtector, event_from_json, is_protected
+from onewindow.security.protected_form import activity_event, protected_json
 
 __all__ = ["Batch", "RowMaker", "clean"]
 
@@ -151,8 +152,12 @@ class RowMaker:
 
     def activity_rows(self, rec: Mapping[str, Any]
                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The timeline entry, and the material when the event is one."""
-        obj = json.loads(rec["event_json"])
+        """The timeline entry, and the material when the event is one. The event is the
+        record's ``event`` (CaseActivity v3, Avro) or ``event_json`` (v1, v2): the
+        timeline stores the redacted copy of its JSON form either way."""
+        event = None if rec.get("event") is None else activity_event(self.codec, rec)
+        obj = json.loads(rec["event_json"]) if event is None \
+            else protected_json(self.codec, event)
         redacted = self.protector.redact_event(obj)
         entry = {
             "case_id": rec["case_id"],
@@ -173,8 +178,8 @@ class RowMaker:
         }
         material = None
         if rec["event_type"] in MATERIAL_EVENTS:
-            material = self.material_row(event_from_json(self.codec, obj),
-                                         rec.get("source_timestamp"))
+            material = self.material_row(event_from_json(self.codec, obj) if event is None
+                                         else event, rec.get("source_timestamp"))
         return _cleaned(entry), material
 
     def material_row(self, event: Mapping[str, Any],

@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
             result = processor.process(recs, access.load)
             access.store(result.states)
             output.send_batch(result.outputs)
-            metrics.count(result.tallies, result.provisional_states)
+            metrics.count_batch(result)  # counted in place by the processor
             metrics.batch_size.observe(len(recs))
             metrics.batch_seconds.observe(time.perf_counter() - started)
             now = time.time()

@@ -55,7 +55,8 @@ from onewindow.domain.materials import (
     material_from_event,
 )
 from onewindow.errors import DecodeError
-from onewindow.security.id_protection import IdProtector, event_from_json, is_protected
+from onewindow.security.id_protection import IdProtector, is_protected
+from onewindow.security.protected_form import activity_event
 from stream_apps.records import InRecord, OutRecord
 
 #: Most materials one index key holds (`onewindow.domain.limits.MAX_MATERIALS_PER_KEY`).
@@ -135,7 +136,7 @@ class MaterialRouter:
                 if activity["event_type"] not in MATERIAL_EVENTS:
                     result.other += 1
                     continue
-                event = event_from_json(self.codec, json.loads(activity["event_json"]))
+                event = activity_event(self.codec, activity)  # v3 Avro, or v1/v2 JSON
                 if not is_protected(event):
                     event = self.ids.protect_event(event)
                 m = indexed(material_from_event(event))

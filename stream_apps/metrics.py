@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from onewindow.observability import instrument
 from onewindow.observability.lag import ConsumerLag
-from stream_apps.case_processor import APPLIED, DEAD_LETTERED, DUPLICATE, Tally
+from stream_apps.case_processor import (
+    APPLIED,
+    DEAD_LETTERED,
+    DUPLICATE,
+    BatchResult,
+    OutcomeKey,
+    Tally,
+)
 
 
 class WorkerMetrics:
@@ -74,17 +81,34 @@ class WorkerMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r)
 
+    def count_batch(self, result: BatchResult) -> None:
+        """A processed batch: its outcomes as counted in place (``BatchResult.counts``),
+        one increment per kind of outcome, not per record."""
+        self.count_outcomes(result.counts, result.provisional_states)
+
     def count(self, tallies: Iterable[Tally], provisional_states: int = 0) -> None:
-        self.provisional.inc(provisional_states)
+        """Records one by one (``BatchResult.tallies``)."""
+        counts: dict[OutcomeKey, int] = {}
         for t in tallies:
-            self.consumed.labels(t.department, t.event_type).inc()
-            if t.result == APPLIED:
-                self.applied.labels(t.department, t.event_type).inc()
-                if t.out_of_role:
-                    self.out_of_role.labels(t.department).inc()
-                if t.uscc_exception:
-                    self.uscc_exceptions.labels(t.department).inc()
-            elif t.result == DUPLICATE:
-                self.duplicates.labels(t.department, t.event_type).inc()
-            elif t.result == DEAD_LETTERED:
-                self.dead_lettered.labels(t.department, t.event_type, t.reason or "").inc()
+            key = (t.department, t.event_type, t.result, t.reason, t.out_of_role,
+                   t.uscc_exception)
+            counts[key] = counts.get(key, 0) + 1
+        self.count_outcomes(counts, provisional_states)
+
+    def count_outcomes(self, counts: Mapping[OutcomeKey, int],
+                       provisional_states: int = 0) -> None:
+        """``counts``: records per ``(department, type, result, reason, out_of_role,
+        uscc_exception)``."""
+        self.provisional.inc(provisional_states)
+        for (department, etype, result, reason, out_of_role, uscc), n in counts.items():
+            self.consumed.labels(department, etype).inc(n)
+            if result == APPLIED:
+                self.applied.labels(department, etype).inc(n)
+                if out_of_role:
+                    self.out_of_role.labels(department).inc(n)
+                if uscc:
+                    self.uscc_exceptions.labels(department).inc(n)
+            elif result == DUPLICATE:
+                self.duplicates.labels(department, etype).inc(n)
+            elif result == DEAD_LETTERED:
+                self.dead_lettered.labels(department, etype, reason or "").inc(n)

@@ -1,7 +1,8 @@
 """The JSON form of a record (interfaces.md), driven by its Avro schema.
 
 Converters are compiled once per schema into closures (no per-call schema walk), so
-``to_json`` is cheap enough to run for every applied event (``CaseActivity.event_json``).
+``to_json`` is cheap enough to run for every record the sink renders (the timeline's JSON
+of each ``CaseActivity``).
 
 Rules:
 - timestamps: ISO-8601 with an explicit offset; written in Asia/Shanghai (+08:00, no DST

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from io import BytesIO
 from pathlib import Path
@@ -166,7 +166,8 @@ class Codec:
     """All schema versions of the project, and encoding/decoding with them.
 
     Build it with ``Codec.load(path)`` or use the cached ``get_codec()``; it is immutable
-    after construction, so one instance can be shared by threads.
+    after construction, so one instance can be shared by threads (the writers of
+    `writer` are made on first use: two threads may both make one, either is right).
     """
 
     def __init__(self, versions: Iterable[SchemaVersion], *, check_compatibility: bool = True):
@@ -200,6 +201,8 @@ class Codec:
         self._latest: dict[str, _Latest] = {
             name: _Latest(vs[-1]) for name, vs in self._versions.items()
         }
+        #: the writers of `writer`, made on first use
+        self._writers: dict[str, Callable[[Mapping[str, Any]], bytes]] = {}
         self._event_types = tuple(sorted(n for n, vs in self._versions.items() if vs[-1].is_event))
         if check_compatibility:
             problems = self.compatibility_problems(engine="builtin")
@@ -285,6 +288,26 @@ class Codec:
                     "timezone-aware"
                 )
         return self._write(latest.version, record)
+
+    def writer(self, name: str, *, sorted_maps: bool = False) -> Callable[
+            [Mapping[str, Any]], bytes]:
+        """``record -> bytes``: what `encode_record` writes for ``name`` (its latest
+        version, fastavro's writer over its parsed schema), for records known to fit the
+        schema: decoded by this codec or built by the project's own code; it skips
+        `encode_record`'s naive-datetime check and raises fastavro's own error on a record
+        that does not fit (use `encode_record` for anything from outside).
+        ``sorted_maps``: the record's map fields (top level: the only maps of the
+        project's schemas) written in the order of their keys, so equal records have
+        equal bytes (the general writer keeps each mapping's order)."""
+        key = f"{name}/sorted" if sorted_maps else name
+        write = self._writers.get(key)
+        if write is None:
+            latest = self._latest_of(name).version
+            maps = tuple(f["name"] for f in latest.schema["fields"]
+                         if _is_map(f["type"])) if sorted_maps else ()
+            write = self._writers[key] = partial(_write_fast, latest.header,
+                                                 latest.parsed, maps)
+        return write
 
     @staticmethod
     def _write(sv: SchemaVersion, record: dict[str, Any]) -> bytes:
@@ -410,6 +433,26 @@ class Codec:
             return self._latest[name]
         except KeyError:
             raise KeyError(f"unknown record name {name!r}") from None
+
+
+def _is_map(avro_type: Any) -> bool:
+    """Whether a field's type is a map, or a union with a map branch."""
+    if isinstance(avro_type, list):
+        return any(_is_map(t) for t in avro_type)
+    return isinstance(avro_type, dict) and avro_type.get("type") == "map"
+
+
+def _write_fast(header: bytes, parsed: Any, maps: tuple[str, ...],
+                record: Mapping[str, Any]) -> bytes:
+    """``header`` then ``record`` in Avro binary (fastavro), its ``maps`` fields sorted by
+    key (`Codec.writer`)."""
+    if maps:
+        record = {**record, **{f: dict(sorted(record[f].items())) for f in maps
+                               if record.get(f)}}
+    out = BytesIO()
+    out.write(header)
+    schemaless_writer(out, parsed, record)
+    return out.getvalue()
 
 
 @cache

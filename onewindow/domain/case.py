@@ -53,11 +53,13 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.clock import from_ms, to_ms
 from onewindow.domain.deadline import (
+    Deadline,
     compute_deadline,
     deadline_key,
     local_date,
@@ -83,6 +85,7 @@ __all__ = [
     "CaseState",
     "Outcome",
     "VIEW_KEYS",
+    "bytes_fingerprint",
     "event_fingerprint",
     "fold",
     "project",
@@ -127,7 +130,8 @@ def _json_default(value: Any) -> Any:
     return {"$repr": repr(value)}
 
 
-_STATE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+#: the state's JSON (a tree of lists, dicts, str and int: no cycle to look for)
+_STATE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
 )
@@ -159,6 +163,22 @@ def event_fingerprint(event: Mapping[str, Any]) -> str:
                 if v is not None and (k in fields or k in PROTECTED_FIELDS)}
     text = _CANONICAL.encode(body)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def bytes_fingerprint(canonical: bytes) -> str:
+    """The content hash of an event given as a canonical encoding of it: ``bytes -> str``,
+    blake2b-128 as 32 hex characters, like :func:`event_fingerprint`.
+
+    Canonical: two events have the same encoding exactly when :func:`event_fingerprint`
+    counts them as the same content. The case-state worker passes the canonical Avro
+    encoding of the protected event (`onewindow.security.protected_form`), which it writes
+    anyway, so it hashes bytes that exist instead of building a canonical JSON text per
+    event (issue 15). The two hashes differ for one event: a state folded with one is
+    compared with the other only where a caller says so (the worker falls back to
+    :func:`event_fingerprint` when a stored fingerprint does not match:
+    docs/state-rules.md, "Fingerprint").
+    """
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 # -------------------------------------------------------------------- the state
@@ -525,6 +545,28 @@ def settle(state: CaseState, calendar: WorkingCalendar) -> dict[str, Any]:
     return _project(state, calendar, record=True)
 
 
+@lru_cache(maxsize=4096)
+def _deadline_of(calendar: WorkingCalendar, accepted_at: datetime, amount: int, unit: str,
+                 closed: tuple[tuple[datetime, datetime], ...],
+                 opens: tuple[datetime, ...]) -> Deadline:
+    return compute_deadline(accepted_at, amount, unit, closed, opens, calendar)
+
+
+def _deadline(accepted_at: datetime, amount: int, unit: str,
+              closed: list[tuple[datetime, datetime]], opens: list[datetime],
+              calendar: WorkingCalendar) -> Deadline:
+    """`compute_deadline`, remembered: a case is projected again on every batch that
+    changes it (the worker settles each state it writes), nearly always with the same
+    acceptance, promise and pauses. Every calendar of the project answers the same for a
+    date as long as it lives (a changed calendar is a new object:
+    `onewindow.calendar_source.CalendarFile`), so it is part of the key; one that cannot
+    be a key (unhashable) is asked every time. Pure; the same result."""
+    try:
+        return _deadline_of(calendar, accepted_at, amount, unit, tuple(closed), tuple(opens))
+    except TypeError:  # an unhashable calendar
+        return compute_deadline(accepted_at, amount, unit, closed, opens, calendar)
+
+
 def _project(state: CaseState, calendar: WorkingCalendar, *, record: bool) -> dict[str, Any]:
     acc = state.acc
     declared: dict[str, tuple[Any, Any]] = {}
@@ -587,8 +629,8 @@ def _project(state: CaseState, calendar: WorkingCalendar, *, record: bool) -> di
             due_date = None if due_at is None else local_date(due_at)
             due_provisional = bool(kept[1])
         else:
-            deadline = compute_deadline(accepted_at, promise["amount"], promise["unit"],
-                                        closed_pauses, open_starts, calendar)
+            deadline = _deadline(accepted_at, promise["amount"], promise["unit"],
+                                 closed_pauses, open_starts, calendar)
             due_date, due_at = deadline.due_date, deadline.due_at
             due_provisional = deadline.due_provisional
             if key is not None:

@@ -45,6 +45,12 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from onewindow.domain.events import (
+    ALL_FIELDS,
+    CASE_ACCEPTED,
+    CERTIFICATE_ISSUED,
+    MATERIAL_SUBMITTED,
+)
 from onewindow.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_id
 from onewindow.domain.normalise import (
     SEPARATOR,
@@ -143,11 +149,26 @@ def _known_pattern(number: str) -> re.Pattern[str]:
     return re.compile(_SEP.join(re.escape(ch) for ch in number))
 
 
+#: The caches of short free text and declared values below: names and values recur in the
+#: events of a case (the worker asks of every one, issue 15). Only texts of at most
+#: ``_CACHED_CHARS`` characters are kept, so a full cache stays small (a few MiB).
+_TEXT_CACHE_ENTRIES = 8192
+_CACHED_CHARS = 64
+_has_digit_cached = lru_cache(maxsize=_TEXT_CACHE_ENTRIES)(has_digit)
+_norm_value_cached = lru_cache(maxsize=_TEXT_CACHE_ENTRIES)(normalise_value)
+
+
 def _has_digit(text: str) -> bool:
     """A digit as NFKC reads it: ASCII and full-width at once, any other digit NFKC makes
     ASCII (mathematical digits such as U+1D7CF) after normalising; validation reads
     those too, so the masking must."""
-    return has_digit(text)
+    return _has_digit_cached(text) if len(text) <= _CACHED_CHARS else has_digit(text)
+
+
+def _norm_value(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= _CACHED_CHARS:
+        return _norm_value_cached(value)
+    return normalise_value(value)
 
 
 def scrub(text: Any, known: Iterable[str] = ()) -> Any:
@@ -157,8 +178,20 @@ def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     that happens to pass a check is masked too: over-masking free text is the safe side.
     Text without a digit, and anything that is not a string, is returned as it is.
     Idempotent: a mask holds no 18-character token."""
-    if not text or not isinstance(text, str) or len(text) < 6 or not _has_digit(text):
-        return text  # fast path: every resident ID, USCC and passport number has digits
+    if not text or not isinstance(text, str) or len(text) < 6:
+        return text
+    if type(known) not in (set, frozenset, tuple, list):
+        known = tuple(known)  # read twice below
+    n = len(text)  # number_view keeps the length: a token needs 18 characters, a known
+    # number its own length at least (its characters, separators between them)
+    if n < 18:
+        for k in known:
+            if k and 6 <= len(k) <= n:
+                break
+        else:
+            return text
+    if not _has_digit(text):
+        return text  # every resident ID, USCC and passport number has digits
     mapped = number_view(text)
     spans: list[tuple[int, int]] = []
     for number in {k for k in known if k and len(k) >= 6}:
@@ -239,7 +272,7 @@ def declared_value_hash(value: Any, keyed: KeyedHash) -> str:
     normalised as the material rules normalise it (domain.md section 5:
     :func:`~onewindow.domain.normalise.normalise_value`), in its own domain (never equal
     to an ID number's hash), 128 bits."""
-    return keyed(_DECLARED_DOMAIN + normalise_value(value))[:_DECLARED_HEX]
+    return keyed(_DECLARED_DOMAIN + _norm_value(value))[:_DECLARED_HEX]
 
 
 def is_protected(event: Mapping[str, Any]) -> bool:
@@ -282,6 +315,11 @@ def protect_event(event: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
     An event already protected is returned as a copy, never hashed twice. Pure: the
     event is not modified.
     """
+    etype = event.get("type")
+    if type(etype) is str and etype in _REWRITTEN and event.keys() == ALL_FIELDS[etype]:
+        party = event.get(_PARTY_OF.get(etype, ""))  # type: ignore[call-overload]
+        if party is None or (type(party) is dict and ID_HASH not in party):
+            return _protect_decoded(event, keyed, etype)  # type: ignore[arg-type]
     if is_protected(event):
         return dict(event)
     known = known_ids(event)
@@ -299,14 +337,78 @@ def protect_event(event: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
             else:
                 out[k] = scrub(v, known)
         elif k == "declared_fields" and isinstance(v, Mapping):
-            out[k] = {scrub(fk, known): scrub(fv, known) for fk, fv in v.items()}
-            hashes = {scrub(fk, known): declared_value_hash(fv, keyed) for fk, fv in v.items()
-                      if isinstance(fv, str) and has_digit(fv)}
+            out[k], hashes = _protect_declared(v, keyed, known)
             if hashes:
                 out[DECLARED_HASH] = hashes
         else:
             out[k] = _scrub_all(v, known)
     return out
+
+
+#: Per event type, the fields protection may rewrite (every other one is in VERBATIM).
+_REWRITTEN: dict[str, tuple[str, ...]] = {
+    etype: tuple(k for k in sorted(fields) if k not in VERBATIM)
+    for etype, fields in ALL_FIELDS.items()}
+_PARTY_OF = {CASE_ACCEPTED: "applicant", MATERIAL_SUBMITTED: "holder",
+             CERTIFICATE_ISSUED: "holder"}
+
+
+def _protect_decoded(event: Mapping[str, Any], keyed: KeyedHash,
+                     etype: str) -> dict[str, Any]:
+    """:func:`protect_event` of an event with exactly its type's fields (as the codec
+    decodes it) and a plain party: a copy in which only the fields of ``_REWRITTEN`` are
+    looked at, each as :func:`protect_event` does (the same result; the keys it adds come
+    last). The case-state worker protects every event it applies (issue 15)."""
+    out = dict(event)
+    party = event.get(_PARTY_OF.get(etype, ""))  # type: ignore[call-overload]
+    known: set[str] = set()
+    if party is not None and isinstance(party.get("id_number"), str):
+        number = _norm(party["id_number"])
+        if number:
+            known.add(number)
+    for k in _REWRITTEN[etype]:
+        v = event[k]
+        if v is None:
+            continue
+        if k in PARTIES and isinstance(v, dict | Mapping):
+            out[k] = protect_party(v, keyed, known)
+        elif k == "document_number" and isinstance(v, str) and _norm(v):
+            out[NUMBER_HASH] = id_hash(v, keyed)
+            if is_sensitive_number(v, event.get("material_type")
+                                   or event.get("certificate_type"), known):
+                del out[k]
+                out[NUMBER_MASKED] = _mask(v)
+            else:
+                out[k] = scrub(v, known)
+        elif k == "declared_fields" and isinstance(v, Mapping):
+            out[k], hashes = _protect_declared(v, keyed, known)
+            if hashes:
+                out[DECLARED_HASH] = hashes
+        elif k == "tasks" and type(v) is list \
+                and all(type(t) is dict and t.keys() == _TASK_KEYS for t in v):
+            # a CaseAccepted's declared tasks as decoded: only their names are free text
+            out[k] = [{**t, "name": scrub(t["name"], known)} for t in v]
+        else:
+            out[k] = _scrub_all(v, known)
+    return out
+
+
+#: The keys of a declared task (CaseAccepted ``tasks``): ``name`` is free text, the
+#: others are in VERBATIM.
+_TASK_KEYS = frozenset({"task_id", "department", "name"})
+
+
+def _protect_declared(fields: Mapping[Any, Any], keyed: KeyedHash,
+                      known: set[str]) -> tuple[dict[Any, Any], dict[Any, str]]:
+    """Declared fields scrubbed, and the keyed hash of each value holding a digit."""
+    scrubbed: dict[Any, Any] = {}
+    hashes: dict[Any, str] = {}
+    for fk, fv in fields.items():
+        key = scrub(fk, known)
+        scrubbed[key] = scrub(fv, known)
+        if isinstance(fv, str) and _has_digit(fv):
+            hashes[key] = declared_value_hash(fv, keyed)
+    return scrubbed, hashes
 
 
 # ------------------------------------------------------------------ the read model's copy

@@ -17,7 +17,8 @@ sinks (read-model rows) and the counter (lookups hash the query the same way):
   stream apps, :meth:`~IdProtector.redact_event` and :meth:`~IdProtector.scrub` for the
   read model.
 * :func:`event_from_json` reads the JSON form of an event back, plain or protected (the
-  ``event_json`` of a ``CaseActivity`` record).
+  ``event_json`` of a ``CaseActivity`` record of v1 or v2; v3 carries the event in Avro:
+  `onewindow.security.protected_form`).
 
 Every process that writes or reads hashes must use the same key: the stream apps hash
 what they emit, and the sink stores those hashes as they come.

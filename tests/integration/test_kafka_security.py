@@ -5,7 +5,6 @@ department removed from the registry is locked out; transactions are read commit
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from onewindow.security.kafka_auth import (
     kafka_env,
     producer_config,
 )
+from onewindow.security.protected_form import activity_event
 from onewindow.topics import Topics, record_key
 from producers.publisher import DeliveryFailed, Publisher
 from tests.integration.ops_support import scrape, start_worker_on
@@ -283,7 +283,7 @@ def test_an_aborted_transaction_is_never_applied_and_lag_returns_to_zero(
     finally:
         stop(worker)
     applied = read_topic(kafka, provisioned.case_activity, expected=1, timeout=5)
-    assert [json.loads(codec.decode_record(m.value())["event_json"])["event_id"]
+    assert [activity_event(codec, codec.decode_record(m.value()))["event_id"]
             for m in applied] == ["committed-1"]
 
 

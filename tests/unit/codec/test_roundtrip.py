@@ -14,7 +14,10 @@ from .helpers import SCHEMA_DIR, example_lines, example_objects
 
 EVENT_TYPES = {"CaseAccepted", "TaskUpdated", "MaterialSubmitted", "CertificateIssued",
                "CaseWithdrawn"}
-OUTPUT_TYPES = {"CaseState", "CaseActivity", "MaterialLink", "DeadLetter"}
+OUTPUT_TYPES = {"CaseState", "CaseActivity", "MaterialLink", "DeadLetter",
+                # the protected forms of the events with a party (CaseActivity v3 `event`)
+                "ProtectedCaseAccepted", "ProtectedMaterialSubmitted",
+                "ProtectedCertificateIssued"}
 
 
 def test_registry_knows_every_record_and_its_namespace() -> None:
@@ -108,9 +111,9 @@ OUTPUT_SAMPLES = {
     "CaseActivity": {
         "case_id": "GZ1", "event_id": "e1", "event_type": "TaskUpdated", "department": "scjgj",
         "occurred_at": datetime(2026, 3, 2, 1, 15, tzinfo=UTC), "version": 2, "task_id": "T1",
-        "status": "RECEIVED", "material_id": None, "event_json": "{}",
+        "status": "RECEIVED", "material_id": None, "event_json": None,
         "source_topic": "dept.scjgj.events", "source_partition": 3, "source_offset": 2**40,
-        "source_timestamp": None, "out_of_role": True,
+        "source_timestamp": None, "out_of_role": True, "event": b"\xc3\x01\x00\xff",
     },
     "MaterialLink": {
         "material_a": "m1", "material_b": "m2", "verdict": "SAME_DOCUMENT",

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from onewindow.domain.identifiers import (
     USCC_CHARSET,
+    is_plausible_id_number,
     is_valid_resident_id,
     is_valid_uscc,
     mask_id,
@@ -216,6 +217,8 @@ def test_every_variant_normalises_to_the_canonical_number(data: st.DataObject,
     assert normalise_number(variant) == normalise_number(canonical) == canonical
     assert normalise_number(normalise_number(variant)) == canonical  # idempotent
     assert len(number_view(variant)) == len(variant)
+    # however typed, a real number is one the counter's lookups take
+    assert is_plausible_id_number(variant) and is_plausible_id_number(canonical)
 
 
 @_PROPS

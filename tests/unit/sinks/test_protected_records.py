@@ -22,6 +22,7 @@ from onewindow.domain.normalise import normalise_number
 from onewindow.read_model.engine import make_engine
 from onewindow.read_model.tables import Case, Material, TimelineEntry
 from onewindow.security.id_protection import IdProtector
+from onewindow.security.protected_form import activity_event_json
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from sinks.migrations import upgrade
 from stream_apps.case_processor import CaseProcessor
@@ -64,6 +65,13 @@ def _legacy_outputs(events: list[dict[str, Any]], topics: Any) -> list[tuple[str
             store[cid] = state
         for o in res.outputs:
             value = o.value
+            if o.topic == topics.case_activity:  # v2: the plain event's JSON form
+                act = codec.decode_record(value)
+                act.pop("type")
+                event_json = json.dumps(activity_event_json(codec, act), ensure_ascii=False)
+                act.pop("event")
+                value = codec.encode_record("CaseActivity", {**act, "event_json": event_json},
+                                            version=2)
             if o.topic == topics.case_state:
                 rec_ = codec.decode_record(value)
                 rec_.pop("type")

@@ -8,8 +8,9 @@ from typing import Any
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
-from onewindow.domain.case import CaseState, fold, project
+from onewindow.domain.case import CaseState, bytes_fingerprint, fold, project
 from onewindow.security.id_protection import IdProtector
+from onewindow.security.protected_form import encode_protected
 from onewindow.topics import Topics, partition_for
 from stream_apps.case_processor import (
     APPLIED,
@@ -29,6 +30,15 @@ IDS = IdProtector("unit-test-id-hash-key-0123456789abcdef")
 def protected(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events as the processor folds them: protected (no plaintext ID number)."""
     return [IDS.protect_event(e) for e in events]
+
+
+def folded(events: list[dict[str, Any]]) -> CaseState:
+    """The state the processor folds from ``events``: protected, each fingerprinted by its
+    canonical Avro encoding (the bytes of its activity record's ``event``)."""
+    state = CaseState()
+    for event in protected(events):
+        state.apply(event, bytes_fingerprint(encode_protected(get_codec(), event)))
+    return state
 
 
 def _processor(now: datetime = NOW, partitions: int | None = None) -> CaseProcessor:
@@ -90,7 +100,7 @@ def test_each_record_ends_in_exactly_one_outcome_with_its_reason() -> None:
     assert dead[4]["original"] == b"\xc3\x01garbage"
     assert all(d["source_topic"].startswith("p.dept.") for d in dead)
     state_bytes, _ = result.states["C-1"]
-    assert CaseState.from_bytes(state_bytes) == fold(protected([acc, good]))
+    assert CaseState.from_bytes(state_bytes) == folded([acc, good])
 
 
 def test_state_is_written_once_per_case_and_carried_across_batches() -> None:
@@ -183,7 +193,7 @@ def test_a_record_on_another_partition_than_its_key_is_dead_lettered() -> None:
         (wrong, "WRONG_PARTITION")] * 2
     assert f"partition {home} of 3" in dead[0]["detail"]
     assert dead[0]["original"] == get_codec().encode(moved) and dead[0]["key"] == b"C-1"
-    assert CaseState.from_bytes(res.states["C-1"][0]) == fold(protected([acc, good]))
+    assert CaseState.from_bytes(res.states["C-1"][0]) == folded([acc, good])
     # Without a partition count (a caller not reading the partitioned topics) no check.
     res = _processor().process(records, lambda _c, _r: None)
     assert [x.result for x in res.tallies] == [APPLIED, APPLIED, APPLIED, DUPLICATE]

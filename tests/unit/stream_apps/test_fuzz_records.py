@@ -80,6 +80,7 @@ from onewindow.domain.validation import (
     WRONG_PARTITION,
 )
 from onewindow.security.id_protection import IdProtector
+from onewindow.security.protected_form import activity_event_json
 from onewindow.topics import Topics, partition_for
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from stream_apps.case_processor import APPLIED, DEAD_LETTERED, DUPLICATE, CaseProcessor
@@ -920,8 +921,9 @@ def _check_batch(batch: list[Fuzz], res: Any, pool: set[str], verbatim: Verbatim
             a = CODEC.decode_record(o.value, "CaseActivity")
             act_seen[a["source_offset"]] += 1
             activities.append(o)
-            derived.extend(_all_strings({k: v for k, v in a.items() if k != "event_json"}))
-            derived.extend(_all_strings(json.loads(a["event_json"])))
+            derived.extend(_all_strings({k: v for k, v in a.items()
+                                         if k not in ("event_json", "event")}))
+            derived.extend(_all_strings(activity_event_json(CODEC, a)))
         elif o.topic == TOPICS.case_state:
             s = CODEC.decode_record(o.value, "CaseState")
             state_cases.add(s["case_id"])

@@ -4,7 +4,6 @@ buckets and links, checked as raw bytes; the dead-letter topic keeps the origina
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from onewindow.calendar_source import load_calendar
@@ -12,6 +11,7 @@ from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from onewindow.domain.case import CaseState, Outcome, fold
 from onewindow.security.id_protection import IdProtector
+from onewindow.security.protected_form import activity_event_json
 from onewindow.topics import Topics
 from onewindow_cli.bench.materials import activity_value
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
@@ -87,16 +87,16 @@ def test_case_state_outputs_and_table_hold_no_plaintext_id_number() -> None:
 def test_the_activity_json_is_the_protected_form_and_the_state_carries_hash_and_mask() -> None:
     outputs, _store, _t = _run(privacy_events())
     acts = [CODEC.decode_record(o.value) for o in outputs if o.topic == TOPICS.case_activity]
-    obj = json.loads(acts[0]["event_json"])
+    obj = activity_event_json(CODEC, acts[0])
     assert obj["applicant"] == {"kind": "PERSON", "id_type": "RESIDENT_ID",
                                 "id_hash": IDS.hash("11010519491231002X"),
                                 "id_masked": "11**************2X", "name": "王芳"}
     assert obj["service_name"] == "身份核验 11**************2X"
-    card = json.loads(acts[5]["event_json"])
+    card = activity_event_json(CODEC, acts[5])
     assert "document_number" not in card
     assert card["document_number_hash"] == IDS.hash("11010519491231002X")
     assert card["document_number_masked"] == "11**************2X"
-    note = json.loads(acts[2]["event_json"])["note"]
+    note = activity_event_json(CODEC, acts[2])["note"]
     assert note == "请补充 91**************23 的营业执照；44**************37"
     (state,) = {CODEC.decode_record(o.value)["case_id"]: CODEC.decode_record(o.value)
                 for o in outputs if o.topic == TOPICS.case_state}.values()
