@@ -110,8 +110,9 @@ _DEAD_LETTER_ROOM = 16 * 1024
 #: Longest record key a dead letter keeps (a key is a case_id, at most 64 characters).
 _DEAD_LETTER_KEY = 1024
 #: Fold states kept as objects between batches (`CaseProcessor._recent`): the cases of the
-#: last few batches (some 10 KB each).
-_RECENT_STATES = 2048
+#: last batch or two (some 10 KB each: about 5 MiB full; 2,048 made 20 MiB, filled as a
+#: worker met new cases, its memory growing for many minutes, docs/benchmarks.md).
+_RECENT_STATES = 512
 #: Longest ``event`` an activity may carry; the rest of the record is small.
 _MAX_EVENT_BYTES = MAX_OUTPUT_BYTES - 64 * 1024
 
@@ -209,7 +210,7 @@ class CaseProcessor:
         #: batch uses it, so a batch that fails half way leaves nothing stale here)
         self._recent: dict[str, tuple[bytes, CaseState]] = {}
         #: a key's partition (murmur2 in Python: once per case, not per event)
-        self._home = lru_cache(maxsize=8192)(
+        self._home = lru_cache(maxsize=4096)(
             lambda key: partition_for(key, partitions))  # type: ignore[arg-type]
 
     def process(self, records: Iterable[InRecord],

@@ -123,9 +123,9 @@ _DECLARED_HEX = 32
 
 #: Entries of each cache of ID and document numbers (normalised, masked, checked, keyed
 #: hash): the same numbers recur in the records of a case and of a batch. Each cache is
-#: about 2-3 MiB full (some 300 bytes an entry); 65,536 entries made each 10-17 MiB, which
+#: under 1 MiB full (some 200 bytes an entry); 65,536 entries made each 10-17 MiB, which
 #: a worker filled over hours, its memory growing all that time (docs/benchmarks.md).
-ID_CACHE_ENTRIES = 8192
+ID_CACHE_ENTRIES = 4096
 
 #: normalisation and masking are pure, and the same numbers recur in every record of a case
 _norm = lru_cache(maxsize=ID_CACHE_ENTRIES)(normalise_number)
@@ -143,7 +143,7 @@ def is_id_like(value: str | None) -> bool:
 # ------------------------------------------------------------------ free text
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _known_pattern(number: str) -> re.Pattern[str]:
     """A normalised number, matched with separators between its characters."""
     return re.compile(_SEP.join(re.escape(ch) for ch in number))
@@ -152,7 +152,7 @@ def _known_pattern(number: str) -> re.Pattern[str]:
 #: The caches of short free text and declared values below: names and values recur in the
 #: events of a case (the worker asks of every one, issue 15). Only texts of at most
 #: ``_CACHED_CHARS`` characters are kept, so a full cache stays small (a few MiB).
-_TEXT_CACHE_ENTRIES = 8192
+_TEXT_CACHE_ENTRIES = ID_CACHE_ENTRIES
 _CACHED_CHARS = 64
 _has_digit_cached = lru_cache(maxsize=_TEXT_CACHE_ENTRIES)(has_digit)
 _norm_value_cached = lru_cache(maxsize=_TEXT_CACHE_ENTRIES)(normalise_value)

@@ -470,7 +470,7 @@ def _validate(event: Mapping[str, Any], topic_department: str | None,
 
 #: Entries of the caches below: the numbers and ids of the cases a worker has in flight
 #: (a few MiB at most).
-_CACHE_ENTRIES = 8192
+_CACHE_ENTRIES = 4096
 
 
 @lru_cache(maxsize=_CACHE_ENTRIES)
