@@ -12,6 +12,7 @@ from onewindow.cli_options import add_common, positive_float, settings_from
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.observability.health import serve_http
 from onewindow.read_model.engine import wait_for_database
+from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.stopping import stop_on_signals
 
 log = logging.getLogger("onewindow.sink")
@@ -29,6 +30,9 @@ def cmd_sink(args: argparse.Namespace) -> int:
         from sinks.bootstrap import build_sink  # noqa: PLC0415 - heavy, see above
         from sinks.runner import SinkRunner  # noqa: PLC0415 - heavy, see above
 
+        # no ID hash key: one line and exit 2 before touching the database (the wait
+        # below would create an SQLite file)
+        resolve_id_hash_key(s)
         # a database still starting (or down) is waited for, with backoff, until a stop
         if not wait_for_database(s.database_url, stop=stop, say=log.warning):
             print("sink: stopped while waiting for the database", flush=True)  # noqa: T201
@@ -61,7 +65,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         # the broker is away) only with --loglevel; the wait and its end say it in a line
         logging.getLogger(LIBRDKAFKA_LOGGER).propagate = False
     report = rebuild(build_sink(s, migrate=False), batch_max=args.batch_size, out=sys.stdout,
-                     wait=args.wait, say=waiting_line("rebuild", args.wait, s.kafka_bootstrap))
+                     wait=args.wait, say=waiting_line("rebuild", args.wait, s.kafka_bootstrap),
+                     jobs=args.jobs)
     print(f"rebuilt from {report.records} records in {report.seconds:.2f}s "  # noqa: T201
           f"({', '.join(f'{k} {v}' for k, v in sorted(report.results.items())) or 'none'})")
     if report.phases:
@@ -90,6 +95,9 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=50_000, dest="batch_size",
                    help="records per chunk: reduced in memory and written in one "
                         "transaction (default 50000)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes loading a group of partitions each (default 1; the "
+                        "row mapping takes most of the CPU: up to one per core)")
     p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
                    help="how long to wait for the broker to answer (default 30); then exit "
                         "status 1, the model untouched")

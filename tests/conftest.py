@@ -4,23 +4,18 @@ session, started by the project's own code from the Apache jars (never a mock)."
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from onewindow.config import Settings, get_settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import provision
 from onewindow.topics import Topics
+from onewindow_cli.local_postgres import LocalPostgres, create_database, drop_database
 from tests.examples import RESTAURANT_EVENTS
 from tests.keycloak_support import KeycloakError, LocalKeycloak
 
@@ -101,71 +96,28 @@ def example_events_path() -> Path:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg_bindir() -> Path:
-    """Directory of initdb/pg_ctl: ONEWINDOW_TEST_PG_BIN, the newest
-    /usr/lib/postgresql/*/bin, or the PATH."""
-
-    env = os.environ.get("ONEWINDOW_TEST_PG_BIN")
-    if env:
-        return Path(env)
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
-                   else 0)
-    if found:
-        return found[-1].parent
-    which = shutil.which("initdb")
-    if which:
-        return Path(which).parent
-    raise RuntimeError("PostgreSQL binaries not found: install PostgreSQL, set "
-                       "ONEWINDOW_TEST_PG_BIN, or ONEWINDOW_TEST_POSTGRES_URL to a server")
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """URL of a real PostgreSQL server (its `postgres` database): ONEWINDOW_TEST_POSTGRES_URL
-    if set (a role that may CREATE DATABASE), else a throwaway cluster for this session,
-    run as the `postgres` OS user when the tests run as root."""
+    if set (a role that may CREATE DATABASE), else a throwaway cluster for this session
+    (onewindow_cli.local_postgres, as the benchmarks start one: the binaries of
+    ONEWINDOW_TEST_PG_BIN or /usr/lib/postgresql, run as the `postgres` OS user when the
+    tests run as root)."""
     external = os.environ.get("ONEWINDOW_TEST_POSTGRES_URL")
     if external:
         yield external
         return
-
-
-    bindir = _pg_bindir()
-    root = Path(tempfile.mkdtemp(prefix="onewindow-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-
-    def run(*cmd: str) -> None:
-        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-        "-E", "UTF8", "--locale=C", "--no-sync")
-    opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "server.log"),
-        "-w", "-t", "60", "start")
+    pg = LocalPostgres()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield pg.start()
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "-w", "stop"], capture_output=True, timeout=60, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        pg.stop()
 
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL for one test; dropped after."""
-
-    base = make_url(postgres_server)
     name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = create_database(postgres_server, name)
+    yield url
+    drop_database(postgres_server, name)

@@ -1,8 +1,9 @@
 """The benchmarks, in one place: `onewindow bench` (the case-state worker's throughput
 against baselines, latency and recovery), `onewindow bench-materials` (the scale check
-of duplicate-material detection) and `onewindow bench-gateway` (the HTTP ingestion
-gateway against the SDK's direct publish). Speed is measured here, never asserted by a
-timed test."""
+of duplicate-material detection), `onewindow bench-gateway` (the HTTP ingestion
+gateway against the SDK's direct publish) and `onewindow bench-step` (the pure
+case-state step per event against a baseline commit: `step`). Speed is measured here,
+never asserted by a timed test."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from onewindow.cli_options import add_common, settings_from
 from onewindow_cli.bench import gateway as bench_gateway
+from onewindow_cli.bench import step as bench_step
 from onewindow_cli.bench.case_state import run
 from onewindow_cli.bench.materials import BenchOptions, run_bench
 
@@ -129,3 +131,45 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default="bench-results", help="directory of the JSON results")
     add_common(p)
     p.set_defaults(func=cmd_bench_gateway)
+
+    bench_step.register(sub)  # bench-step: the pure case-state step (issue 15)
+    register_rebuild(sub)  # bench-rebuild: onewindow rebuild, bulk (issue 15)
+
+
+def cmd_bench_rebuild(args: argparse.Namespace) -> int:
+    """`onewindow rebuild` into SQLite and PostgreSQL against a plain read."""
+    from onewindow_cli.bench import rebuild as bench_rebuild  # noqa: PLC0415 - SQLAlchemy
+
+    summary = bench_rebuild.run(settings_from(args), bench_rebuild.BenchOptions(
+        events=args.events, rounds=args.rounds, seed=args.seed, out_dir=Path(args.out),
+        postgres_url=args.postgres_url, sink_rounds=args.sink_rounds,
+        jobs=tuple(int(j) for j in args.jobs.split(",")),
+        profile_dir=None if args.profile is None else Path(args.profile)))
+    print(bench_rebuild.render(summary))  # noqa: T201
+    return 0
+
+
+def register_rebuild(sub: Any) -> None:
+    p = sub.add_parser("bench-rebuild",
+                       help="onewindow rebuild into SQLite and PostgreSQL against a plain "
+                            "read of the same topics and the live sink's path")
+    p.add_argument("--events", type=int, default=60_000,
+                   help="input events whose output records are loaded (default 60000: "
+                        "about 170,000 output records)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--postgres-url", dest="postgres_url", default=None,
+                   help="a PostgreSQL server whose role may CREATE DATABASE (default: a "
+                        "throwaway cluster from the machine's binaries)")
+    p.add_argument("--sink-rounds", dest="sink_rounds", type=int, default=1,
+                   help="rounds that also run the live sink (the row-at-a-time path, "
+                        "and the model each rebuild must equal) into each database "
+                        "(default 1; 0: none)")
+    p.add_argument("--jobs", default="1,2", metavar="J[,J...]",
+                   help="the rebuild's --jobs values to measure (default 1,2)")
+    p.add_argument("--profile", default=None, metavar="DIR",
+                   help="also run one rebuild into each database under cProfile; the "
+                        "profiles and their top functions go to DIR")
+    p.add_argument("--out", default="bench-results", help="directory of the JSON results")
+    add_common(p)
+    p.set_defaults(func=cmd_bench_rebuild)
