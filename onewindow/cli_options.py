@@ -39,6 +39,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number greater than 0 (counts, sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number greater than 0")
+    return value
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment, with the common command-line options on top."""
     s = get_settings()

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from onewindow.broker_wait import waiting_line
-from onewindow.cli_options import add_common, positive_float, settings_from
+from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.observability.health import serve_http
 from onewindow.read_model.engine import wait_for_database
@@ -81,7 +81,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sink", help="run the read-model sinks (output topics -> SQL)")
     p.add_argument("--metrics-port", type=int, dest="metrics_port",
                    help="port of /metrics (ONEWINDOW_SINK_METRICS_PORT; 0 for none)")
-    p.add_argument("--batch-size", type=int, default=2000, dest="batch_size",
+    p.add_argument("--batch-size", type=positive_int, default=2000, dest="batch_size",
                    help="most records per transaction")
     p.add_argument("--linger", type=float, default=0.02,
                    help="seconds a batch waits for more records after its first")
@@ -92,10 +92,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_sink)
 
     p = sub.add_parser("rebuild", help="drop and rebuild the read model from the topics")
-    p.add_argument("--batch-size", type=int, default=50_000, dest="batch_size",
+    p.add_argument("--batch-size", type=positive_int, default=50_000, dest="batch_size",
                    help="records per chunk: reduced in memory and written in one "
                         "transaction (default 50000)")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=positive_int, default=1,
                    help="processes loading a group of partitions each (default 1; the "
                         "row mapping takes most of the CPU: up to one per core)")
     p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",

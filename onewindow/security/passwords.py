@@ -49,8 +49,10 @@ def validate(password: str) -> None:
 def generate() -> str:
     """A random password: 22 URL-safe characters (128 bits) plus a digit, an upper and a
     lower case letter and a symbol, so it passes :func:`validate` whatever was drawn."""
-    extra = [secrets.choice(string.digits), secrets.choice(string.ascii_uppercase),
-             secrets.choice(string.ascii_lowercase), secrets.choice("-_.~")]
+    # the symbol inside, a letter last: printed at the end of a line, a password ending
+    # in "." or "~" was copied without it (found by a newcomer)
+    extra = [secrets.choice("-_.~"), secrets.choice(string.digits),
+             secrets.choice(string.ascii_uppercase), secrets.choice(string.ascii_lowercase)]
     return secrets.token_urlsafe(16) + "".join(extra)
 
 

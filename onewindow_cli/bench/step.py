@@ -52,8 +52,10 @@ from typing import Any
 from fastavro import schemaless_reader
 
 from onewindow.calendar_source import load_calendar
+from onewindow.cli_options import positive_int
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
+from onewindow.errors import OneWindowError
 from onewindow.security.id_protection import IdProtector
 from onewindow.topics import Topics, partition_for
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
@@ -222,8 +224,8 @@ def _baseline_tree(ref: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", ref],
                              capture_output=True, check=False)
     if archive.returncode != 0:
-        raise RuntimeError(f"git archive {ref} in {repo}: "
-                           f"{archive.stderr.decode(errors='replace').strip()}")
+        raise OneWindowError(f"--baseline {ref}: git archive in {repo}: "
+                             f"{archive.stderr.decode(errors='replace').strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -359,14 +361,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("bench-step",
                        help="the pure case-state step (CaseProcessor, no Kafka) per event, "
                             "against a baseline commit and fastavro's decode, with profiles")
-    p.add_argument("--events", type=int, default=20_000, help="input records (default 20000)")
-    p.add_argument("--rounds", type=int, default=5, help="timed rounds of each tree")
-    p.add_argument("--batch", type=int, default=1000,
+    p.add_argument("--events", type=positive_int, default=20_000, help="input records (default 20000)")
+    p.add_argument("--rounds", type=positive_int, default=5, help="timed rounds of each tree")
+    p.add_argument("--batch", type=positive_int, default=1000,
                    help="records per process() call (the worker's batch, default 1000)")
-    p.add_argument("--chunk", type=int, default=500,
+    p.add_argument("--chunk", type=positive_int, default=500,
                    help="records of one topic-partition delivered together (default 500)")
     p.add_argument("--seed", type=int, default=100)
-    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--partitions", type=positive_int, default=6)
     p.add_argument("--baseline", default=PRE_LEAN_COMMIT,
                    help="git commit measured beside this tree (default: the last commit "
                         "before the lean step)")
