@@ -52,7 +52,6 @@ from typing import Any
 from fastavro import schemaless_reader
 
 from onewindow.calendar_source import load_calendar
-from onewindow.cli_options import positive_int
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
@@ -358,6 +357,10 @@ def cmd_bench_step(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `bench-step` to `sub` (an argparse subparsers action)."""
+    # here, not at the top: a child runs this file over the baseline tree, whose
+    # onewindow may not have it
+    from onewindow.cli_options import positive_int  # noqa: PLC0415
+
     p = sub.add_parser("bench-step",
                        help="the pure case-state step (CaseProcessor, no Kafka) per event, "
                             "against a baseline commit and fastavro's decode, with profiles")
