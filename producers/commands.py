@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from onewindow.cli_options import add_common, positive_float, settings_from
+from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
@@ -54,17 +54,6 @@ def cmd_material(args: argparse.Namespace) -> int:
             topic = pub.send(event)
         print(f"sent to {topic}", file=sys.stderr)  # noqa: T201
     return 0
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
