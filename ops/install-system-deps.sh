@@ -15,8 +15,12 @@ if [ "$what" = test ]; then
   command -v kcat >/dev/null || need+=(kcat)              # tests: raw bytes from the broker
   command -v promtool >/dev/null || need+=(prometheus)    # tests: alert rules, a real scrape
   command -v chromium >/dev/null || need+=(chromium)      # tests/e2e: the counter screen
-  # tests/e2e screenshots: Chinese text in the pages (else Chromium draws boxes)
-  [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
+  # tests/e2e and the screenshots: Chinese text in the pages (else Chromium draws boxes);
+  # the package itself (a directory of Noto fonts can come from others without CJK), and
+  # fc-list, with which the browser test asks which fonts cover Chinese
+  dpkg-query -W -f='${db:Status-Status}' fonts-noto-cjk 2>/dev/null | grep -qx installed ||
+    need+=(fonts-noto-cjk)
+  command -v fc-list >/dev/null || need+=(fontconfig)
   # tests: Keycloak (OpenID Connect) needs Java 21+ beside the default 17 (Debian 12 has
   # none; a newer Debian does); the Keycloak fixture names what is missing
   if [ -z "${ONEWINDOW_KEYCLOAK_JAVA_HOME:-}" ] &&

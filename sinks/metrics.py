@@ -5,6 +5,11 @@ input event was published (its Kafka record timestamp, carried as ``source_times
 through the stream app) to the commit of the read-model row it changed;
 ``onewindow_read_model_event_age_seconds`` the time from the event's ``occurred_at``
 (interfaces.md's end-to-end latency, which includes the department system's own delay).
+
+Like every process's page: build info and process metrics (``onewindow.observability.
+instrument``), and the lag as ``onewindow_consumer_lag{group,topic,partition}`` (the one
+lag metric of every consumer, ``onewindow.observability.lag.ConsumerLag``; the sink's
+group is ``<prefix>onewindow-sink``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from onewindow.observability import instrument
+from onewindow.observability.lag import ConsumerLag
 
 __all__ = ["SinkMetrics"]
 
@@ -23,6 +31,7 @@ class SinkMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        instrument(r)  # onewindow_build_info, process_*, python_info
         self.records = Counter("onewindow_sink_records_total",
                                "Output-topic records consumed by the sink, by result: accepted "
                                "(mapped to rows), stale (of those, a case state older than "
@@ -43,9 +52,9 @@ class SinkMetrics:
             "Time of one batch's SQL transaction (rows + offsets), begin to commit",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r)
-        self.lag = Gauge("onewindow_sink_consumer_lag",
-                         "Records not yet in the read model (high watermark - next offset)",
-                         ["topic", "partition"], registry=r)
+        #: onewindow_consumer_lag{group,topic,partition}: records not yet in the read model
+        #: (high watermark - the next offset stored with the rows)
+        self.lag = ConsumerLag(r)
         self.latency = Histogram(
             "onewindow_read_model_latency_seconds",
             "From the input event's publication (Kafka record timestamp) to the commit "

@@ -65,6 +65,9 @@ class SinkRunner:
         #: `/healthz`, `/readyz` (sinks/commands.py serves them): stamped by the poll loop
         self.health = ConsumerHealth(stall=self.settings.stall_seconds, lag_every=LAG_EVERY)
         self._lag_at = 0.0
+        #: the consumer's ``group.id`` (no offset is committed to it): the ``group`` label
+        #: of its ``onewindow_consumer_lag``
+        self.group = f"{self.settings.topic_prefix}onewindow-sink"
 
     # ------------------------------------------------------------------ start
 
@@ -114,7 +117,7 @@ class SinkRunner:
     # ------------------------------------------------------------------ loop
 
     def run(self, stop: threading.Event) -> None:
-        consumer = self.parts.consumer(f"{self.settings.topic_prefix}onewindow-sink")
+        consumer = self.parts.consumer(self.group)
         health = self.health
         try:
             self._assign(consumer, stop)
@@ -206,12 +209,11 @@ class SinkRunner:
                 log.debug("no watermarks for %s[%d]: %s", tp.topic, tp.partition, exc)
                 self.health.lag_failed(f"{tp.topic}[{tp.partition}]: {exc}"[:200])
                 if self.health.lag_stale():
-                    self.metrics.lag.clear()
+                    self.metrics.lag.forget(self.group)
                 return
             if hi is None or hi < 0:
                 continue
             nxt = self.next_offsets.get((tp.topic, tp.partition), max(lo, 0))
             lags[(tp.topic, tp.partition)] = max(0, hi - nxt)
-        for (topic, partition), n in lags.items():
-            self.metrics.lag.labels(topic, str(partition)).set(n)
+        self.metrics.lag.update(self.group, lags)
         self.health.lag_measured(sum(lags.values()))

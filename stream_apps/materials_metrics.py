@@ -1,4 +1,10 @@
-"""Prometheus metrics of the materials worker (one registry per app, no globals)."""
+"""Prometheus metrics of the materials worker (one registry per app, no globals).
+
+Named after what they count (docs/operations.md, *Metric names*): ``onewindow_materials_*``
+for the materials, their links and their index; as on the case-state worker,
+``onewindow_stream_*`` for its batches, ``onewindow_table_*`` for its RocksDB tables and
+``onewindow_consumer_lag`` for its lag.
+"""
 
 from __future__ import annotations
 
@@ -29,44 +35,46 @@ class MaterialsMetrics:
             "Records the materials worker could not read (never expected)", ["step", "reason"],
             registry=r)
         self.index_records = Counter(
-            "onewindow_material_index_records_total",
+            "onewindow_materials_index_records_total",
             "Index records processed, by index (sha, doc, hold) and outcome "
             "(new, replay, replaced, overflow)", ["index", "outcome"], registry=r)
         self.links = Counter(
-            "onewindow_material_links_total",
+            "onewindow_materials_links_total",
             "Links found, by verdict (each pair counted once)", ["verdict"], registry=r)
         self.links_reemitted = Counter(
-            "onewindow_material_links_reemitted_total",
+            "onewindow_materials_links_reemitted_total",
             "Links sent again for a replayed material (identical; the read model upserts)",
             ["verdict"], registry=r)
         self.conflicts = Counter(
-            "onewindow_material_conflicts_total",
+            "onewindow_materials_conflicts_total",
             "CONFLICT links (the same certificate told two ways), by material type and what "
             "differs (fields, holders, both)", ["material_type", "differs"], registry=r)
         self.avoidable = Counter(
-            "onewindow_material_avoidable_total",
+            "onewindow_materials_avoidable_total",
             "Submissions found avoidable when they arrived (a document of the same holder was "
             "already on file), by department and material type; docs/materials.md says "
             "what it leaves out", ["department", "material_type"], registry=r)
         self.avoidable_links = Counter(
-            "onewindow_material_avoidable_links_total",
+            "onewindow_materials_avoidable_links_total",
             "Links that make a submission avoidable (EXACT or SAME_DOCUMENT with an earlier "
             "document of the same holder), by the submission's department and material type",
             ["department", "material_type"], registry=r)
         self.bucket_entries = Histogram(
-            "onewindow_material_index_bucket_entries",
+            "onewindow_materials_index_bucket_entries",
             "Materials held by the index key a new material was compared with",
             buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r)
+        # the batches of a stream worker: the same metrics as the case-state worker's
         self.batch_seconds = Histogram(
-            "onewindow_materials_batch_processing_seconds",
-            "Time to process one batch, by step (route, index)", ["step"],
+            "onewindow_stream_batch_processing_seconds",
+            "Time to process one batch of input records, by step (route, index)", ["step"],
             buckets=_BATCH_BUCKETS, registry=r)
         self.batch_size = Histogram(
-            "onewindow_materials_batch_records", "Records per processed batch", ["step"],
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r)
+            "onewindow_stream_batch_records", "Input records per processed batch, by step",
+            ["step"], buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r)
         self.store_bytes = Gauge(
-            "onewindow_material_index_store_bytes",
-            "Bytes on disk of this worker's state stores (RocksDB)", registry=r)
+            "onewindow_table_disk_bytes",
+            "Bytes on disk of this worker's tables (RocksDB, every partition it holds)",
+            registry=r)
 
     def count_route(self, res: RouteResult) -> None:
         for kind, mtype in res.materials:

@@ -41,19 +41,22 @@ class WorkerMetrics:
             "belongs to (domain.md section 3: they do not change the task), by sender",
             ["department"], registry=r)
         self.provisional = Counter(
-            "onewindow_provisional_deadlines_total",
+            "onewindow_deadlines_provisional_total",
             "Case states emitted whose deadline consulted a date outside every known holiday "
             "schedule (due_provisional: Monday to Friday assumed)", registry=r)
+        # the batches of a stream worker, both workers alike (the materials worker's steps
+        # are route and index): this worker's one step, ``step="fold"``
         self.batch_seconds = Histogram(
             "onewindow_stream_batch_processing_seconds",
-            "Time to process one batch of input records (decode, validate, fold, encode)",
+            "Time to process one batch of input records, by step (fold: decode, validate, "
+            "fold, encode)", ["step"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=r)
+            registry=r).labels("fold")
         self.batch_size = Histogram("onewindow_stream_batch_records",
-                                    "Input records per processed batch",
+                                    "Input records per processed batch, by step", ["step"],
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
-                                    registry=r)
-        self.table_keys = Gauge("onewindow_case_table_keys",
+                                    registry=r).labels("fold")
+        self.table_keys = Gauge("onewindow_table_keys",
                                 "Cases held in this worker's state table partitions",
                                 registry=r)
         self.uscc_exceptions = Counter(

@@ -4,7 +4,7 @@
     onewindow_cases_overdue                    open, not paused, past due_at
     onewindow_cases_due_soon                   open, not paused, due today or by the next
                                                working day, not yet overdue
-    onewindow_avoidable_submissions_today      MaterialSubmitted today (Asia/Shanghai) that
+    onewindow_materials_avoidable_today        MaterialSubmitted today (Asia/Shanghai) that
                                                repeat a document already on file
     onewindow_read_model_up                    1 when the last query succeeded
 
@@ -108,6 +108,6 @@ class SupervisorCollector(Collector):
         yield GaugeMetricFamily("onewindow_cases_due_soon",
                                 "Open, not paused cases due today or by the next working day",
                                 value=snap["due_soon"])
-        yield GaugeMetricFamily("onewindow_avoidable_submissions_today",
+        yield GaugeMetricFamily("onewindow_materials_avoidable_today",
                                 "Materials submitted today (Asia/Shanghai) that repeat a "
                                 "document already on file", value=snap["avoidable_today"])

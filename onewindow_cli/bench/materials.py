@@ -300,7 +300,7 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
             except OSError:
                 m = {}
             now = time.monotonic()
-            done = m.get("onewindow_material_index_records_total", 0.0)
+            done = m.get("onewindow_materials_index_records_total", 0.0)
             if done and first is None:
                 first = (now, done)
             samples.append((now - started, done))
@@ -361,15 +361,15 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
             "p99_bucket": sizes[int(0.99 * (len(sizes) - 1))],
             "buckets_over_100": sum(1 for s in sizes if s > 100),
             "store_bytes_on_disk": store_bytes,
-            "overflow_records": m.get("onewindow_material_index_records_total{outcome=overflow}",
+            "overflow_records": m.get("onewindow_materials_index_records_total{outcome=overflow}",
                                       0.0),
         },
         "worker_counts": {
-            "links_total": m.get("onewindow_material_links_total", 0.0),
-            "links_reemitted": m.get("onewindow_material_links_reemitted_total", 0.0),
-            "conflicts": m.get("onewindow_material_conflicts_total", 0.0),
-            "avoidable_on_arrival": m.get("onewindow_material_avoidable_total", 0.0),
-            "avoidable_links": m.get("onewindow_material_avoidable_links_total", 0.0),
+            "links_total": m.get("onewindow_materials_links_total", 0.0),
+            "links_reemitted": m.get("onewindow_materials_links_reemitted_total", 0.0),
+            "conflicts": m.get("onewindow_materials_conflicts_total", 0.0),
+            "avoidable_on_arrival": m.get("onewindow_materials_avoidable_total", 0.0),
+            "avoidable_links": m.get("onewindow_materials_avoidable_links_total", 0.0),
         },
         "progress": [(round(a, 2), b) for a, b in samples[:: max(1, len(samples) // 60)]],
     }

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,15 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from onewindow.departments import load_registry
 from onewindow.provision import provision
 from onewindow.topics import Topics
+from tests.e2e.page_checks import (
+    cjk_families,
+    listed_operations,
+    only_from,
+    platform_fonts,
+    spec_operations,
+)
 from tests.e2e.support import Stack, chromium, chromium_path, new_context, sign_in
+from tests.integration.gateway_support import gateway_process
 from tests.kafka_support import settings_for
 
 pytestmark = [
@@ -337,6 +346,57 @@ def test_signing_out_ends_the_session(stack: Stack, browser: Browser) -> None:
     page.goto(stack.base + "/")
     assert "/login?next=%2F" in page.url
     ctx.close()
+
+
+def test_the_chinese_text_is_drawn_with_a_font_that_has_its_glyphs(stack: Stack,
+                                                                   browser: Browser) -> None:
+    """Chromium draws a character no font of the page has with a fallback; with no CJK
+    font on the machine that is a box (tofu) in a Latin font, and the page still 'works'.
+    The platform fonts Chromium reports for each all-Chinese element must be fonts that
+    cover Chinese (fontconfig's ``:lang=zh``), and must have drawn every character."""
+    cjk = cjk_families()
+    assert cjk, "no font covers Chinese: apt-get install fonts-noto-cjk (make deps-test)"
+    ctx, page = _signed_in(browser, stack, "clerk1")
+    _open_case(page)
+    for selector in ("#tab-search", "#search-btn", "#case-status", "#who-roles"):
+        text = page.locator(selector).inner_text()
+        assert text and all("\u4e00" <= ch <= "\u9fff" for ch in text), (selector, text)
+        used = platform_fonts(ctx, page, selector)
+        assert set(used) <= cjk and sum(used.values()) == len(text), (
+            f"{selector} {text!r} drawn with {used}; fonts covering Chinese: {sorted(cjk)}")
+    print(f"\n[e2e] Chinese drawn with {sorted(used)}")
+    ctx.close()
+
+
+def test_the_api_docs_list_every_operation_offline(stack: Stack, browser: Browser,
+                                                    tmp_path: Path) -> None:
+    """``/docs`` of the counter app (signed in) and of the ingestion gateway (public):
+    Swagger UI from the app's own assets lists every operation of its OpenAPI document,
+    while every request to another host is refused, as on a machine without Internet."""
+    ctx = new_context(browser)
+    refused = only_from(ctx, stack.base)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, stack.base, "clerk1", STAFF["clerk1"][1], path="/login?next=%2Fdocs")
+    page.goto(stack.base + "/docs")
+    want = spec_operations(page.request.get(stack.base + "/openapi.json").json())
+    assert ("GET", "/api/cases/{case_id}") in want
+    assert listed_operations(page) == want
+    assert refused == [] and errors == []
+    ctx.close()
+
+    with gateway_process(tmp_path, stack.kafka, stack.topics.prefix) as gw:
+        ctx = new_context(browser)
+        refused = only_from(ctx, gw.base)
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(gw.base + "/docs")
+        want = spec_operations(page.request.get(gw.base + "/openapi.json").json())
+        assert ("POST", "/ingest/v1/events") in want
+        assert listed_operations(page) == want
+        assert refused == [] and errors == []
+        ctx.close()
 
 
 def test_the_counter_app_stops_promptly_with_a_live_feed_open(stack: Stack,

@@ -69,11 +69,11 @@ def test_shuffled_replayed_stream_gives_the_links_of_the_pure_rules(
         _wait_done(kafka, provisioned, [state, mats])
         _assert_equal_to_pure_rules(kafka, provisioned, materials)
         m = scrape(port)
-        assert m["onewindow_material_links_total"] == sum(verdicts.values())
-        assert m["onewindow_material_links_total{verdict=CONFLICT}"] == verdicts["CONFLICT"]
-        assert m["onewindow_material_conflicts_total"] == verdicts["CONFLICT"]
-        assert m["onewindow_material_avoidable_links_total"] >= len(avoidable_set(materials))
-        assert 0 < m["onewindow_material_avoidable_total"]
+        assert m["onewindow_materials_links_total"] == sum(verdicts.values())
+        assert m["onewindow_materials_links_total{verdict=CONFLICT}"] == verdicts["CONFLICT"]
+        assert m["onewindow_materials_conflicts_total"] == verdicts["CONFLICT"]
+        assert m["onewindow_materials_avoidable_links_total"] >= len(avoidable_set(materials))
+        assert 0 < m["onewindow_materials_avoidable_total"]
         assert m["onewindow_materials_consumed_total"] >= len(materials)
     finally:
         stop(mats)

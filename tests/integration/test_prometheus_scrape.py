@@ -97,7 +97,7 @@ def test_prometheus_scrapes_the_worker_and_sees_the_applied_events(
         keys = 0.0
         until = time.monotonic() + 25
         while time.monotonic() < until and keys != len(cases):
-            keys = scrape(worker_port).get("onewindow_case_table_keys", 0.0)
+            keys = scrape(worker_port).get("onewindow_table_keys", 0.0)
             time.sleep(1)
         assert keys == len(cases)
         assert _value(base, "sum(onewindow_events_dead_lettered_total)") in (None, 0)

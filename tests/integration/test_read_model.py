@@ -194,7 +194,9 @@ def test_end_to_end_through_produce_workers_sink_and_api_then_rebuild(
         stop(sink)
     assert sink.returncode == 0, (tmp_path / "sink.log").read_text()[-3000:]
     assert "onewindow_read_model_latency_seconds_count" in metrics
-    assert "onewindow_sink_consumer_lag" in metrics
+    # the one lag metric of every consumer, the sink's group; build info, process metrics
+    assert f'onewindow_consumer_lag{{group="{topics.prefix}onewindow-sink",' in metrics
+    assert "onewindow_build_info{" in metrics and "process_resident_memory_bytes" in metrics
     assert "onewindow_sink_commit_seconds_bucket" in metrics
     print(f"\n[{db_url.split(':')[0]}] {len(events)} events produced -> model caught up in "
           f"{latency:.1f}s")

@@ -117,7 +117,7 @@ def test_lag_is_read_from_the_real_gauges_pages() -> None:
     lag = ConsumerLag(worker)
     lag.update("onewindow-case-state", {("dept.gaj.events", 0): 0, ("dept.gaj.events", 1): 3})
     sink = SinkMetrics()
-    sink.lag.labels("onewindow.case-state", "0").set(0)
+    sink.lag.update("onewindow-sink", {("onewindow.case-state", 0): 0})  # the same metric
     sink.records.labels("case-state", "accepted").inc(5)  # not a lag
     assert sorted(lag_values(generate_latest(worker).decode())) == [0.0, 3.0]
     assert lag_values(generate_latest(sink.registry).decode()) == [0.0]

@@ -161,7 +161,7 @@ def test_supervisor_gauges_from_the_read_model() -> None:
     assert r.get_sample_value("onewindow_read_model_up") == 1
     assert r.get_sample_value("onewindow_cases_overdue") == 1
     assert r.get_sample_value("onewindow_cases_due_soon") == 1
-    assert r.get_sample_value("onewindow_avoidable_submissions_today") == 1
+    assert r.get_sample_value("onewindow_materials_avoidable_today") == 1
     assert r.get_sample_value("onewindow_cases_open", {"status": "IN_REVIEW"}) == 2
     assert r.get_sample_value("onewindow_cases_open", {"status": "APPROVED"}) is None
     assert date(2025, 6, 10).weekday() == 1

@@ -149,7 +149,7 @@ def test_provisional_deadlines_are_counted_and_the_last_event_named() -> None:
     assert states["C-1"]["last_event_id"] == "acc-1"
     metrics = WorkerMetrics()
     metrics.count(res.tallies, res.provisional_states)
-    assert metrics.registry.get_sample_value("onewindow_provisional_deadlines_total") == 1
+    assert metrics.registry.get_sample_value("onewindow_deadlines_provisional_total") == 1
 
 
 def test_invalid_and_conflicting_records_are_dead_lettered_every_time() -> None:

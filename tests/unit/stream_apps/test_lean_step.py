@@ -135,7 +135,7 @@ def _reference(stream: list[InRecord]) -> tuple[list[tuple[str, str | None]],
 def _samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple[Any, ...]], float]:
     return {(x.name, tuple(sorted(x.labels.items()))): x.value
             for family in metrics.registry.collect() for x in family.samples
-            if x.name.startswith(("onewindow_events", "onewindow_provisional",
+            if x.name.startswith(("onewindow_events", "onewindow_deadlines_provisional",
                                   "onewindow_task_updates"))
             and not x.name.endswith("_created")}
 

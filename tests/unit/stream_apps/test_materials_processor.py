@@ -140,9 +140,9 @@ def test_shuffled_replayed_scenario_equals_the_pure_rules(seed: int,
     # Each pair is emitted once, plus once more per replay of one of its ends.
     per_pair = Counter((r["material_a"], r["material_b"]) for r in p.decoded())
     assert set(per_pair) == {(lk.material_a, lk.material_b) for lk in want}
-    assert p.metric("onewindow_material_links_total", verdict="CONFLICT") == \
+    assert p.metric("onewindow_materials_links_total", verdict="CONFLICT") == \
         sum(1 for lk in want if lk.verdict == "CONFLICT")
-    assert sum(p.metric("onewindow_material_links_total", verdict=v)
+    assert sum(p.metric("onewindow_materials_links_total", verdict=v)
                for v in ("CONFLICT", "EXACT", "SAME_DOCUMENT", "SAME_CONTENT")) == len(want)
 
 
@@ -177,7 +177,7 @@ def test_conflict_record_names_the_fields_and_the_holders() -> None:
     assert rec["differing_fields"] == ["issued", "name"]
     assert rec["holders_differ"] is True
     assert rec["avoidable_material"] is None
-    assert p.metric("onewindow_material_conflicts_total", material_type="ID_CARD",
+    assert p.metric("onewindow_materials_conflicts_total", material_type="ID_CARD",
                     differs="both") == 1
 
 
@@ -189,14 +189,14 @@ def test_a_certificate_issued_earlier_makes_the_paper_copy_avoidable() -> None:
     (rec,) = p.decoded()
     assert rec["verdict"] == "SAME_DOCUMENT"
     assert rec["avoidable_material"] == "M-9"
-    assert p.metric("onewindow_material_avoidable_links_total", department="scjgj",
+    assert p.metric("onewindow_materials_avoidable_links_total", department="scjgj",
                     material_type="ID_CARD") == 1
     # Found when the earlier document came in, not on the copy's arrival.
-    assert p.metric("onewindow_material_avoidable_total", department="scjgj",
+    assert p.metric("onewindow_materials_avoidable_total", department="scjgj",
                     material_type="ID_CARD") == 0
     in_order = Pipeline()
     in_order.feed([cert, copy, dict(copy, material_id="M-10", event_id="e10")])
-    assert in_order.metric("onewindow_material_avoidable_total", department="scjgj",
+    assert in_order.metric("onewindow_materials_avoidable_total", department="scjgj",
                            material_type="ID_CARD") == 2
     # A certificate is never avoidable itself, even when it comes later.
     p2 = Pipeline()
@@ -224,8 +224,8 @@ def test_replay_re_emits_identical_links_but_counts_them_once() -> None:
     strip = [{k: v for k, v in r.items() if k != "found_at"} for r in recs]
     assert strip[0] == strip[1]
     assert p.outcomes[("doc", REPLAY)] == 1
-    assert p.metric("onewindow_material_links_total", verdict="SAME_DOCUMENT") == 1
-    assert p.metric("onewindow_material_links_reemitted_total", verdict="SAME_DOCUMENT") == 1
+    assert p.metric("onewindow_materials_links_total", verdict="SAME_DOCUMENT") == 1
+    assert p.metric("onewindow_materials_links_reemitted_total", verdict="SAME_DOCUMENT") == 1
 
 
 def test_replayed_id_with_other_content_keeps_the_canonical_one() -> None:
