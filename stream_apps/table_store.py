@@ -12,10 +12,16 @@ the cache), built with rocksdict's bindings, which Faust uses.
 
 The tables use it through the store URL ``onewindow-rocksdb://`` (`STORE_URL`): the
 alias is registered in Faust's store registry when this module is imported.
+
+`configure` also fixes glibc's mmap threshold (`return_freed_blocks`): RocksDB's memtable
+blocks, freed after each flush, otherwise stay in the heap as free holes and the
+worker's resident memory creeps up by them (docs/benchmarks.md, "What still grew").
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +43,27 @@ MEMTABLE_SHARE = 0.25
 #: the write-buffer manager's share of the budget is reached, whichever comes first.
 WRITE_BUFFER_SIZE = 2 * 1024 * 1024
 MAX_WRITE_BUFFER_NUMBER = 2
+
+#: glibc's ``M_MMAP_THRESHOLD`` (malloc.h) and the threshold set: allocations of this size
+#: and more are mmapped, and unmapped when freed. 128 KiB is glibc's own starting value;
+#: fixing it stops glibc from raising it after each large free (its dynamic threshold).
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def return_freed_blocks() -> bool:
+    """Fix glibc's mmap threshold at ``MMAP_THRESHOLD_BYTES`` so that large blocks freed
+    by RocksDB (memtables after a flush) go back to the system instead of staying in the
+    heap. Returns True if set; False when the operator set ``MALLOC_MMAP_THRESHOLD_``
+    (glibc's own tunable wins) or the C library has no ``mallopt`` (not glibc)."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,7 @@ def configure(budget_bytes: int) -> TableMemory:
     """Create the process's shared table memory with ``budget_bytes`` (> 0); call it once,
     before the tables open (the worker's composition root does). A second call with the
     same budget returns the same memory; another budget raises ``ValueError``: databases
-    already open keep the cache they were opened with."""
+    already open keep the cache they were opened with. Also `return_freed_blocks`."""
     global _memory
     if budget_bytes <= 0:
         raise ValueError(f"table memory budget must be positive, got {budget_bytes}")
@@ -77,6 +104,7 @@ def configure(budget_bytes: int) -> TableMemory:
                 raise ValueError(f"table memory already configured with "
                                  f"{_memory.budget_bytes} bytes, not {budget_bytes}")
             return _memory
+        return_freed_blocks()
         cache = rocksdict.Cache(budget_bytes)
         manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
             int(budget_bytes * MEMTABLE_SHARE), False, cache)
