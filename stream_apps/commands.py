@@ -1,17 +1,22 @@
 """Subcommands of the stream side: `onewindow worker`, `onewindow materials-worker`,
-`onewindow recompute-deadlines`."""
+`onewindow recompute-deadlines`, `onewindow reprocess`."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from onewindow.broker_wait import wait_for_broker
-from onewindow.cli_options import add_common, settings_from
+from onewindow.broker_wait import wait_for_broker, waiting_line
+from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
 from onewindow.config import Settings
-from onewindow.logs import configure_logging
+from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
+from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.stopping import stop_on_signals
 
@@ -87,6 +92,50 @@ def cmd_recompute_deadlines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """Re-derive a generation from the input topics (stream_apps.reprocess): 0 at the end
+    offsets, 130 when stopped before them (what was read is committed: run it again to
+    continue); one line and 2 for what the operator can fix, 1 for the broker."""
+    from stream_apps.reprocess import reprocess  # noqa: PLC0415 - Faust's Sensor, see above
+
+    s = settings_from(args)
+    configure_logging(s, level=args.loglevel or "WARNING")
+    if args.loglevel is None:
+        # a one-shot command on the terminal: librdkafka's own lines only with --loglevel
+        logging.getLogger(LIBRDKAFKA_LOGGER).propagate = False
+    resolve_id_hash_key(s)  # no key: one line and exit 2 before anything is read
+    with stop_on_signals() as stop:
+        report = reprocess(s, target_prefix=args.to_prefix, jobs=args.jobs,
+                           batch_max=args.batch_size, wait=args.wait,
+                           say=waiting_line("reprocess", args.wait, s.kafka_bootstrap),
+                           out=sys.stdout, stop=stop, state_dir=args.state_dir,
+                           progress_every=args.progress)
+    for line in summary(report):
+        print(line)  # noqa: T201
+    if args.report is not None:
+        args.report.write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n",
+                               encoding="utf-8")
+    return 130 if report.stopped else 0
+
+
+def summary(report: Any) -> list[str]:
+    """The lines `onewindow reprocess` ends with (a `ReprocessReport`)."""
+    if report.plan is None:
+        return ["reprocess: stopped while waiting for the broker"]
+    n, secs = report.input_records, report.seconds
+    lines = [f"{'stopped after' if report.stopped else 'reprocessed'} {n:,} input records "
+             f"in {secs:.1f}s ({n / max(secs, 1e-9):,.0f} records/s) into generation "
+             f"{report.plan.target_prefix!r}"
+             + ("; run it again to continue from there" if report.stopped else "")]
+    for stage in report.stages:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(stage.counts.items())) or "none"
+        outs = ", ".join(f"{k} {v:,}" for k, v in sorted(stage.outputs.items())) or "none"
+        lines.append(f"  {stage.name:<6} {stage.records:>10,} records {stage.seconds:>7.1f}s "
+                     f"({stage.processes} process(es), {stage.restored:,} state records "
+                     f"restored): {counts}; wrote {outs}")
+    return lines
+
+
 def register(sub: Any) -> None:
     """Add the worker subcommands to `sub` (an argparse subparsers action)."""
     for command, (_factory, _port, name, help_text) in WORKERS.items():
@@ -105,3 +154,32 @@ def register(sub: Any) -> None:
                         "then exit status 1")
     add_common(p)
     p.set_defaults(func=cmd_recompute_deadlines)
+
+    p = sub.add_parser(
+        "reprocess",
+        help="re-derive case state, activity and material links from the input topics in "
+             "batch, into a generation of topics (a rule, the calendar or the ID hash key "
+             "changed, a new deployment, more partitions)")
+    p.add_argument("--to-prefix", dest="to_prefix", default=None, metavar="PREFIX",
+                   help="topic prefix of the generation written (default: the source's, "
+                        "--topic-prefix); provisioned first, its workers stopped")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="processes, each reading a group of partitions (default 1; up to "
+                        "one per core)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=10_000,
+                   help="records per batch (default 10000)")
+    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the broker to answer (then exit status 1) and "
+                        "for stopped workers to leave the target's groups (then 2); "
+                        "default 30")
+    p.add_argument("--progress", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="seconds between two progress lines (default 10)")
+    p.add_argument("--state-dir", dest="state_dir", type=Path, default=None,
+                   help="directory of the processes' scratch state stores (default: "
+                        "<data dir>/reprocess); each run's own is deleted at its end")
+    p.add_argument("--report", type=Path, default=None, metavar="FILE",
+                   help="also write what was done (records, seconds and counts per stage) "
+                        "as JSON to FILE")
+    p.add_argument("--loglevel", default=None)
+    add_common(p)
+    p.set_defaults(func=cmd_reprocess)

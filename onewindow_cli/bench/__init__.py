@@ -13,6 +13,7 @@ from typing import Any
 
 from onewindow.cli_options import add_common, settings_from
 from onewindow_cli.bench import gateway as bench_gateway
+from onewindow_cli.bench import reprocess as bench_reprocess
 from onewindow_cli.bench import step as bench_step
 from onewindow_cli.bench.case_state import run
 from onewindow_cli.bench.materials import BenchOptions, run_bench
@@ -134,6 +135,7 @@ def register(sub: Any) -> None:
 
     bench_step.register(sub)  # bench-step: the pure case-state step (issue 15)
     register_rebuild(sub)  # bench-rebuild: onewindow rebuild, bulk (issue 15)
+    bench_reprocess.register(sub)  # bench-reprocess: onewindow reprocess (issue 15)
 
 
 def cmd_bench_rebuild(args: argparse.Namespace) -> int:
