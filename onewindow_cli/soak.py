@@ -84,6 +84,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
 
+from onewindow.cli_options import non_negative_float, positive_float
 from onewindow.read_model.tables import metadata
 
 __all__ = [
@@ -1014,36 +1015,29 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
-    return value
-
-
 def register(sub: Any) -> None:
     """Add `soak` to `sub` (an argparse subparsers action)."""
     p = sub.add_parser("soak", help="the whole stack under simulated load with kills of a "
                                     "worker and the sink: memory per process, and whether "
                                     "the read model equals a fresh rebuild")
-    p.add_argument("--minutes", type=_positive, default=10.0,
+    p.add_argument("--minutes", type=positive_float, default=10.0,
                    help="length of the load phase, after the warm-up (default 10)")
-    p.add_argument("--kill-every", type=float, default=60.0, dest="kill_every",
+    p.add_argument("--kill-every", type=non_negative_float, default=60.0, dest="kill_every",
                    help="seconds between kills of worker, materials-worker, sink in turn "
                         "(0: none; default 60)")
-    p.add_argument("--rate", type=_positive, default=50.0,
+    p.add_argument("--rate", type=positive_float, default=50.0,
                    help="the simulator's cap, events per second (default 50; the scenarios' "
                         "own timing gives less while the simulated backlog fills)")
-    p.add_argument("--warmup", type=float, default=60.0,
+    p.add_argument("--warmup", type=non_negative_float, default=60.0,
                    help="seconds after start-up before the first memory sample (default 60)")
-    p.add_argument("--sample-every", type=_positive, default=30.0, dest="sample_every",
+    p.add_argument("--sample-every", type=positive_float, default=30.0, dest="sample_every",
                    help="seconds between memory samples (default 30)")
-    p.add_argument("--quiet", type=_positive, default=20.0,
+    p.add_argument("--quiet", type=positive_float, default=20.0,
                    help="seconds the live offsets must stay still, lag 0, to count as "
                         "drained (default 20)")
-    p.add_argument("--drain-timeout", type=_positive, default=300.0, dest="drain_timeout")
-    p.add_argument("--start-timeout", type=_positive, default=300.0, dest="start_timeout")
-    p.add_argument("--max-rss-growth", type=_positive, default=1.5, dest="max_rss_growth",
+    p.add_argument("--drain-timeout", type=positive_float, default=300.0, dest="drain_timeout")
+    p.add_argument("--start-timeout", type=positive_float, default=300.0, dest="start_timeout")
+    p.add_argument("--max-rss-growth", type=positive_float, default=1.5, dest="max_rss_growth",
                    help="fail when a process's end/start RSS is above this (default 1.5)")
     p.add_argument("--data-dir", dest="data_dir",
                    help="the stack's data directory (default: var/soak/<UTC time>)")

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,11 @@ def test_the_stack_is_found_under_its_root_with_memory() -> None:
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
+        # the pid is printed once forked, maybe before the child has exec'd `sleep`
+        deadline = time.monotonic() + 30
+        while (Path(f"/proc/{child}/comm").read_text().strip() != "sleep"
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
         procs = stack_processes(parent.pid)
         assert procs == {parent.pid: "up", child: "sleep"}
         rss, anon = sample_rss(procs)
@@ -348,3 +354,26 @@ def test_soak_is_a_command_with_its_options() -> None:
     assert (args.minutes, args.kill_every, args.json) == (10.0, 30.0, "r.json")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["soak", "--minutes", "0"])
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--warmup", "-1"], "-1 is not a number of 0 or more"),
+    (["--kill-every", "-5"], "-5 is not a number of 0 or more"),
+    (["--minutes", "0"], "0 is not a number greater than 0"),
+    (["--minutes", "abc"], "'abc' is not a number"),
+])
+def test_bad_durations_are_refused_before_anything_starts(
+        args: list[str], why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse  # noqa: PLC0415
+
+    from onewindow_cli import soak  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="onewindow")
+    soak.register(parser.add_subparsers())
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["soak", *args])
+    assert stop.value.code == 2
+    assert why in capsys.readouterr().err
+    # 0 stays what the help says: no kills, no warm-up
+    ok = parser.parse_args(["soak", "--kill-every", "0", "--warmup", "0"])
+    assert (ok.kill_every, ok.warmup) == (0.0, 0.0)
