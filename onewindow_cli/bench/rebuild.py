@@ -35,10 +35,8 @@ timed test.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import pstats
 import random
 import re
 import shutil
@@ -70,6 +68,7 @@ from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import STREAM, kafka_env, producer_config
 from onewindow.topics import Topics
+from onewindow_cli.bench.reporting import loadavg, profile_summary
 from onewindow_cli.local_postgres import LocalPostgres, create_database, drop_database
 from onewindow_cli.soak import compare_models, dump_model, machine_facts
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
@@ -350,22 +349,11 @@ def sink_process(settings: Settings, url: str, log: Path,
             **_cpu(usage, total), "max_rss_kib": peak}
 
 
-def _top(profile: Path, n: int = 35) -> str:
-    out = io.StringIO()
-    stats = pstats.Stats(str(profile), stream=out)
-    stats.sort_stats("cumulative").print_stats(n)
-    stats.sort_stats("tottime").print_stats(n)
-    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- the run
 
 
-def _loadavg() -> list[str]:
-    try:
-        return Path("/proc/loadavg").read_text().split()[:3]
-    except OSError:
-        return []
 
 
 class _Databases:
@@ -404,7 +392,7 @@ def _rounds(settings: Settings, dbs: _Databases, opts: BenchOptions, tmp: Path
     rounds: list[dict[str, Any]] = []
     dumps: dict[str, Any] = {}
     for r in range(opts.rounds):
-        row: dict[str, Any] = {"loadavg_before": _loadavg()}
+        row: dict[str, Any] = {"loadavg_before": loadavg()}
         row["plain_read"] = plain_read(settings, names)
         keep = dumps if r == 0 else None
         for jobs in opts.jobs:
@@ -418,7 +406,7 @@ def _rounds(settings: Settings, dbs: _Databases, opts: BenchOptions, tmp: Path
                                               sink_process(settings, url,
                                                            tmp / f"sink-{k}-{r}.log", ends),
                                               keep)
-        row["loadavg_after"] = _loadavg()
+        row["loadavg_after"] = loadavg()
         rounds.append(row)
     return rounds, dumps
 
@@ -472,7 +460,7 @@ def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
                 dbs.run(kind, f"profiled_{kind}", lambda url, k=kind, p=prof: rebuild_process(
                     ks, url, tmp / f"profile-{k}.log", profile=p), None)
                 text = prof.with_suffix(".txt")
-                text.write_text(_top(prof))
+                text.write_text(profile_summary(prof, 35))
                 profiles[kind] = str(text)
     finally:
         if pg is not None:
@@ -502,7 +490,7 @@ def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
                                 for p in rounds[0][k]["phases"]}
                             for k in (_key(d, j) for d in DATABASES for j in opts.jobs)},
         "models_equal_to_the_sink": equal, "profiles": profiles,
-        "runs": rounds, "loadavg_at_end": _loadavg(),
+        "runs": rounds, "loadavg_at_end": loadavg(),
     }
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     path = opts.out_dir / f"bench-rebuild-{time.strftime('%Y%m%d-%H%M%S')}.json"

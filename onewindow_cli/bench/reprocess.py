@@ -27,10 +27,8 @@ outcomes (applied, duplicate, dead-lettered) as the pure step.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import pstats
 import random
 import shutil
 import statistics
@@ -59,6 +57,7 @@ from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import GATEWAY, STREAM, client_config, kafka_env, producer_config
 from onewindow.topics import Topics, partition_for
+from onewindow_cli.bench.reporting import loadavg, profile_summary
 from onewindow_cli.soak import machine_facts
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from stream_apps.case_processor import CaseProcessor
@@ -250,19 +249,8 @@ def _watch(proc: subprocess.Popen[bytes]) -> tuple[int, Any, int]:
         time.sleep(0.1)
 
 
-def _top(profile: Path, n: int = 40) -> str:
-    out = io.StringIO()
-    stats = pstats.Stats(str(profile), stream=out)
-    stats.sort_stats("cumulative").print_stats(n)
-    stats.sort_stats("tottime").print_stats(n)
-    return out.getvalue()
 
 
-def _loadavg() -> list[str]:
-    try:
-        return Path("/proc/loadavg").read_text().split()[:3]
-    except OSError:
-        return []
 
 
 # --------------------------------------------------------------------------- the run
@@ -299,7 +287,7 @@ def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
         publish(ks, topics, inputs)
         names = topics.inputs(codes)
         for r in range(opts.rounds):
-            row: dict[str, Any] = {"loadavg_before": _loadavg()}
+            row: dict[str, Any] = {"loadavg_before": loadavg()}
             row["plain_read"] = plain_read(ks, names)
             row["pure_step"] = pure_step(ks, topics, inputs, opts.batch_size)
             for jobs in opts.jobs:
@@ -307,7 +295,7 @@ def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
                 provision(ks.model_copy(update={"topic_prefix": target}), codes)
                 row[f"reprocess_jobs{jobs}"] = reprocess_process(
                     ks, target, jobs, opts.batch_size, tmp / f"reprocess-{r}-{jobs}.log")
-            row["loadavg_after"] = _loadavg()
+            row["loadavg_after"] = loadavg()
             rounds.append(row)
         if opts.profile_dir is not None:
             opts.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -317,7 +305,7 @@ def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
             reprocess_process(ks, target, 1, opts.batch_size, tmp / "profiled.log",
                               profile=prof)
             text = prof.with_suffix(".txt")
-            text.write_text(_top(prof))
+            text.write_text(profile_summary(prof, 40))
             profile_text = str(text)
     finally:
         if broker is not None:
