@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .PHONY: run test install test-unit test-integration test-e2e lint bench clean kafka-jars keycloak \
-	deps-run deps-test
+	deps-run deps-test vendor-echarts
 
 # Debian packages (Java, Maven; for the tests PostgreSQL, kcat, Prometheus, Chromium),
 # installed when missing (as root; otherwise it names the apt-get command).
@@ -51,6 +51,12 @@ test-e2e: deps-test $(STAMP) keycloak
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+## Apache ECharts for the supervisor view (counter/static/vendor/echarts/): the pinned
+## version from the npm registry, refused unless its SHA-512 is the pinned integrity
+## (ops/vendor_echarts.py; the files are committed, so only to move the pin).
+vendor-echarts:
+	$(PY) ops/vendor_echarts.py
 
 bench: $(STAMP)
 	$(BIN)/onewindow bench

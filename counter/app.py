@@ -10,8 +10,10 @@ hands them to the routes), and assembles the routers (OpenAPI at ``/docs``):
 * ``counter.materials_api``: materials on file and a holder's documents;
 * ``counter.ops_api``: ``/healthz``, ``/metrics``, dead letters;
 * ``counter.screen_api``: the JSON of the counter screen and the progress lookup;
-* ``counter.pages``: the static pages (``/``, ``/board``, ``/audit``, ``/login``,
-  ``/lookup``; ``counter/static/``, no build step, no CDN).
+* ``counter.supervision_api``: the supervisor view's datasets (JSON or CSV) and the home
+  page's figures (docs/supervisor.md);
+* ``counter.pages``: the static pages (``/``, ``/board``, ``/supervision``, ``/audit``,
+  ``/login``, ``/lookup``; ``counter/static/``, no build step, no CDN).
 * ``counter.auth_api``: signing in and out (local user store, OpenID Connect);
   ``counter.access_api``: the access log for auditors.
 
@@ -59,6 +61,7 @@ from counter import (
     readiness,
     screen_api,
     staff_migrations,
+    supervision_api,
 )
 from counter.auth import SignedIn, StaffAuth
 from counter.limits import BodyLimit, Limits, RateLimiter, StreamSlots
@@ -91,7 +94,7 @@ _API_PREFIXES = ("/api/", "/auth/", "/metrics", "/openapi.json")
 SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
 #: every router of the app, in the order they are matched
 ROUTERS = (ops_api.router, auth_api.router, cases_api.router, materials_api.router,
-           screen_api.router, access_api.router, pages.router)
+           screen_api.router, supervision_api.router, access_api.router, pages.router)
 #: how often the app deletes ended sessions and access-log rows past their retention
 HOUSEKEEPING_SECONDS = 3600.0
 

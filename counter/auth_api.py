@@ -68,6 +68,7 @@ class SessionOut(BaseModel):
     roles: list[str]
     permissions: list[str]
     csrf_token: str | None
+    window_id: str | None = None
 
 
 def _staff(request: Request) -> StaffAuth:
@@ -84,7 +85,8 @@ Staff = Annotated[StaffAuth, Depends(_staff)]
 def _session_out(p: Principal, csrf: str | None) -> dict[str, Any]:
     return {"name": p.name, "subject": p.subject, "source": p.source,
             "roles": sorted(r.value for r in p.roles),
-            "permissions": sorted(x.value for x in p.permissions), "csrf_token": csrf}
+            "permissions": sorted(x.value for x in p.permissions), "csrf_token": csrf,
+            "window_id": p.window_id}
 
 
 def _safe_next(target: str | None) -> str:

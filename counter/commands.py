@@ -71,7 +71,7 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    """`onewindow users add|disable|enable|reset-password|list|token|revoke-tokens`."""
+    """`onewindow users add|disable|enable|reset-password|set-window|list|token|revoke-tokens`."""
     s = settings_from(args)
     os.umask(0o077)  # a new SQLite file holding the user store is the operator's alone
     try:
@@ -89,12 +89,13 @@ def cmd_users(args: argparse.Namespace) -> int:
                 if u.locked_until and u.locked_until > now else "active")
             last = f"{u.last_login_at:%Y-%m-%d %H:%M}Z" if u.last_login_at else "never"
             out.write(f"{u.username:<20} {','.join(u.roles):<28} {state:<26} "
-                      f"last sign-in {last}\n")
+                      f"last sign-in {last}"
+                      + (f"  window {u.window_id}" if u.window_id else "") + "\n")
         return 0
     if args.action == "add":
         password, generated = _password(args)
         users.add_user(engine, args.username, args.role or [], password, now,
-                       display_name=args.display_name)
+                       display_name=args.display_name, window_id=args.window)
         [view] = [u for u in users.list_users(engine) if u.username == args.username]
         out.write(f"user {args.username} added with roles {','.join(view.roles)}\n")
         if generated:
@@ -105,6 +106,10 @@ def cmd_users(args: argparse.Namespace) -> int:
         out.write(f"password of {args.username} reset; their sessions ended\n")
         if generated:
             out.write(f"password (shown once): {password}\n")
+    elif args.action == "set-window":
+        users.set_window(engine, args.username, None if args.none else args.window)
+        out.write(f"window of {args.username}: {'none' if args.none else args.window} "
+                  "(from their next sign-in)\n")
     elif args.action in ("disable", "enable"):
         users.set_disabled(engine, args.username, args.action == "disable", now)
         out.write(f"user {args.username} {args.action}d\n")
@@ -136,6 +141,13 @@ def register(sub: Any) -> None:
     a.add_argument("--display-name", dest="display_name")
     a.add_argument("--password-stdin", dest="password_stdin", action="store_true",
                    help="read the password from one line of standard input")
+    a.add_argument("--window", help="the counter window they work at (W07): the home "
+                                    "page lists its latest cases")
+    w = actions.add_parser("set-window", help="set or clear the counter window of a user")
+    w.add_argument("username")
+    which = w.add_mutually_exclusive_group(required=True)
+    which.add_argument("window", nargs="?", help="the window id (W07)")
+    which.add_argument("--none", action="store_true", help="no window")
     r = actions.add_parser("reset-password", help="new password; ends their sessions")
     r.add_argument("username")
     r.add_argument("--password-stdin", dest="password_stdin", action="store_true")

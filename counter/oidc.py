@@ -54,6 +54,7 @@ from joserfc.errors import (
 from onewindow.config import Settings, secret_value
 from onewindow.domain.access import Principal, parse_roles
 from onewindow.errors import ConfigError, OneWindowError
+from onewindow.staff.users import WINDOW_ID
 
 __all__ = ["ALLOWED_ALGORITHMS", "OidcError", "OidcProvider", "oidc_from_settings"]
 
@@ -121,7 +122,7 @@ class OidcProvider:
 
     def __init__(self, issuer: str, client_id: str, client_secret: str | None = None, *,
                  audience: str | None = None, roles_claim: str = "roles",
-                 scope: str = "openid profile", leeway: int = 30,
+                 window_claim: str = "window_id", scope: str = "openid profile", leeway: int = 30,
                  pending_max_age: int = 600, cache_seconds: float = 3600.0,
                  jwks_min_refresh: float = 30.0, timeout: float = 10.0,
                  clock: Callable[[], float] = time.time,
@@ -132,6 +133,7 @@ class OidcProvider:
         self._client_secret = client_secret
         self.audience = audience or client_id
         self.roles_claim = roles_claim
+        self.window_claim = window_claim
         self.scope = scope
         self.leeway = leeway
         self.pending_max_age = pending_max_age
@@ -159,7 +161,7 @@ class OidcProvider:
         try:
             return cls(settings.oidc_issuer, settings.oidc_client_id, secret or None,
                        audience=settings.oidc_audience, roles_claim=settings.oidc_roles_claim,
-                       **kwargs)
+                       window_claim=settings.oidc_window_claim, **kwargs)
         except OidcError as exc:
             raise ConfigError(f"ONEWINDOW_OIDC_ISSUER: {exc.reason}") from exc
 
@@ -295,9 +297,12 @@ class OidcProvider:
             raise OidcError("the token has no subject")
         name = claims.get("preferred_username")
         name = name if isinstance(name, str) and name.strip() else sub
+        window = claim_at(claims, self.window_claim)
+        window = window.strip() if isinstance(window, str) else None
         return Principal(subject=f"{claims['iss']}#{sub}", name=name.strip()[:200],
                          roles=parse_roles(roles_from(claims, self.roles_claim)),
-                         source="oidc")
+                         source="oidc",
+                         window_id=window if window and WINDOW_ID.match(window) else None)
 
     def verify_bearer(self, token: str) -> Principal:
         """The principal of an API client's access token (a JWT of this issuer for this

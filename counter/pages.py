@@ -1,5 +1,7 @@
 """The pages of the counter app: the counter screen (``/``, clerk), its window board
-(``/board``, supervisor), the access log (``/audit``, auditor), the sign-in page
+(``/board``, supervisor), the supervisor view (``/supervision``, supervisor: charts drawn
+by Apache ECharts, vendored into ``static/vendor/echarts/``, docs/supervisor.md), the
+access log (``/audit``, auditor), the sign-in page
 (``/login``) and the citizen's progress lookup (``/lookup``); the last two are public.
 A browser without a session that asks for a staff page is sent to ``/login`` (``app.py``).
 
@@ -53,6 +55,13 @@ def window_board(
         _who: Annotated[Principal, Depends(require(Permission.READ_BOARD))]) -> FileResponse:
     """窗口看板: the same page, opened on the window board."""
     return _page("index.html")
+
+
+@router.get("/supervision")
+def supervisor_view(
+        _who: Annotated[Principal, Depends(require(Permission.READ_BOARD))]) -> FileResponse:
+    """主管视图: the supervisor's charts over ``/api/supervision/*``."""
+    return _page("supervision.html")
 
 
 @router.get("/audit")

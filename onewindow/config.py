@@ -108,13 +108,15 @@ class Settings(BaseSettings):
     # OpenID Connect (counter/oidc.py, docs/oidc.md): the city's identity provider, off
     # while oidc_issuer is None. The client secret comes from the environment or the
     # file, never a default; oidc_audience (default: the client id) is what API clients'
-    # access tokens must carry in `aud`; oidc_roles_claim is a claim name or dotted path.
+    # access tokens must carry in `aud`; oidc_roles_claim is a claim name or dotted path,
+    # oidc_window_claim too (the counter window a clerk works at: the home page's cases).
     oidc_issuer: str | None = None
     oidc_client_id: str = "onewindow-counter"
     oidc_client_secret: SecretStr | None = None
     oidc_client_secret_file: Path | None = None
     oidc_audience: str | None = None
     oidc_roles_claim: str = "roles"
+    oidc_window_claim: str = "window_id"
 
     # The HTTP ingestion gateway (gateway/, docs/gateway.md). The body limit is checked as
     # the body streams in; a batch holds at most 500 events (interfaces.md) whatever its

@@ -1,5 +1,7 @@
 // The counter screen: find a case (case number or applicant ID), its live card (with the
-// acceptance receipt to print), and the window board (supervisors). Live updates: the
+// acceptance receipt to print), and the window board (supervisors). Without a case open it
+// is the home page: today's figures and the latest cases of the signed-in user's window
+// (GET /api/home). Live updates: the
 // change feed (SSE) says which case changed and to which version; the page reloads just
 // that case's card, or the board, without a page reload. Signed in: the header shows who,
 // with a sign-out button; a 401 from the API goes back to /login (common.js).
@@ -22,6 +24,8 @@ const state = {
   boardFallback: false,
   boardWindow: "",
   flash: new Set(), // case ids whose row/status changed since the last render
+  home: null, // GET /api/home: today's figures and the window's latest cases
+  session: null,
 };
 
 // ------------------------------------------------------------------ views
@@ -30,6 +34,7 @@ function showView(view, push = true) {
   state.view = view;
   $("view-search").hidden = view !== "search";
   $("view-board").hidden = view !== "board";
+  renderHome();
   for (const a of document.querySelectorAll(".tab[data-view]")) {
     a.classList.toggle("active", a.dataset.view === view);
   }
@@ -48,6 +53,7 @@ function message(text, kind = "info") {
 
 async function search(q) {
   message("");
+  homeShown(false);
   $("results").hidden = true;
   state.results = null;
   let res;
@@ -105,6 +111,7 @@ async function openCase(caseId) {
     state.timeline = timeline;
     renderCard();
     renderResults();
+    renderHome();
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) message(t("search.none"), "warn");
     else if (!(err instanceof ApiError && err.status === 401)) message(t("search.error"), "error");
@@ -276,6 +283,91 @@ function conflictSummary(d) {
     unlisted > 0 ? ` · ${t("doc.more_conflicts", { n: unlisted })}` : "");
 }
 
+// ------------------------------------------------------------------ home
+
+let homeTimer = null;
+
+/** The home page is shown on the search view while no case is open. */
+function homeShown(show = state.view === "search" && !state.card && !state.results) {
+  $("home").hidden = !show || !state.home;
+  return show;
+}
+
+async function loadHome() {
+  try {
+    state.home = await getJSON("/api/home");
+    renderHome();
+  } catch {
+    /* keep what is shown; the next change retries */
+  }
+}
+
+/** Reload the home page's figures, at most every 5 s however many changes arrive (each
+ * load is a read in the access log). */
+function scheduleHome() {
+  if (homeTimer !== null) return;
+  homeTimer = setTimeout(() => {
+    homeTimer = null;
+    if (homeShown()) loadHome();
+  }, 5000);
+}
+
+/** Back to the home page: no case open, the figures reloaded. */
+function goHome() {
+  state.card = null;
+  state.timeline = null;
+  state.results = null;
+  message("");
+  $("q").value = "";
+  renderCard();
+  renderResults();
+  loadHome();
+}
+
+function renderHome() {
+  if (!homeShown() || !state.home) return;
+  const { figures: f, window_id: w, cases, today } = state.home;
+  $("home-date").textContent = today;
+  $("home-window").textContent = w ? t("home.window", { w }) : t("home.all_windows");
+  const tiles = [];
+  if (w) {
+    tiles.push(["window_accepted", "mine"], ["window_open", "mine"]);
+  }
+  tiles.push(["accepted"], ["closed"], ["open"], ["overdue", "warn"], ["due_soon", "soon"], ["paused"],
+    ["avoidable"], ["conflicts", f.conflicts ? "warn" : ""]);
+  if (state.session?.permissions?.includes("read_dead_letters")) tiles.push(["dead_letters", f.dead_letters ? "warn" : ""]);
+  $("home-figures").replaceChildren(...tiles.map(([key, kind]) => h("div", {
+    class: `home-figure ${kind || ""}`.trim(), dataset: { figure: key },
+  }, h("dt", {}, t(`home.${key}`)), h("dd", {}, String(f[key] ?? "—")))));
+  $("home-latest-title").textContent = t(w ? "home.latest" : "home.latest_all");
+  $("home-cases").replaceChildren(cases.length === 0 ? h("p", { class: "muted empty" }, t("home.empty"))
+    : h("table", { class: "board", id: "home-table" },
+      h("thead", {}, h("tr", {},
+        h("th", {}, t("col.case")), h("th", {}, t("col.accepted")), h("th", {}, t("board.window")),
+        h("th", {}, t("col.service")), h("th", {}, t("col.applicant")), h("th", {}, t("col.status")),
+        h("th", {}, t("col.progress")), h("th", {}, t("col.sla")), h("th", {}, t("col.days")))),
+      h("tbody", {}, cases.map((c) => {
+        const prog = taskProgress(c);
+        return h("tr", { dataset: { case: c.case_id } },
+          h("td", {}, h("a", {
+            href: `/?case=${encodeURIComponent(c.case_id)}`, class: "mono",
+            onclick: (ev) => {
+              ev.preventDefault();
+              $("q").value = c.case_id;
+              openCase(c.case_id);
+            },
+          }, c.case_id)),
+          h("td", {}, fmtShort(c.accepted_at)),
+          h("td", {}, c.window_id || ""),
+          h("td", {}, c.service_name || ""),
+          h("td", {}, c.applicant?.name || ""),
+          h("td", {}, chip("status", c.status)),
+          h("td", {}, h("span", { class: "mini-bar" }, progressBar(prog)), ` ${prog.done}/${prog.total}`),
+          h("td", {}, chip("sla", c.sla_status)),
+          h("td", { class: `sla-text-${c.sla_status || "NONE"}` }, daysText(c)));
+      }))));
+}
+
 // ------------------------------------------------------------------ board
 
 function boardQuery() {
@@ -416,6 +508,7 @@ function onCase(change) {
     // a listed case moved on, or an unknown one (perhaps accepted just now): reload
     if (!row || change.version > row.version) scheduleBoard();
   }
+  if (homeShown() && state.home) scheduleHome(); // any change may move today's figures
 }
 
 let feedOpened = false;
@@ -429,6 +522,7 @@ function onReconnect() {
   }
   if (state.card) openCase(state.card.case.case_id);
   if (state.view === "board") loadBoard();
+  if (homeShown()) loadHome();
 }
 
 // ------------------------------------------------------------------ start
@@ -440,6 +534,7 @@ function start() {
     renderCard();
     renderResults();
     renderBoard();
+    renderHome();
   });
   $("search").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -449,7 +544,8 @@ function start() {
   for (const a of document.querySelectorAll(".tab[data-view]")) {
     a.addEventListener("click", (ev) => {
       ev.preventDefault();
-      showView(a.dataset.view);
+      if (a.dataset.view === "search" && state.view === "search") goHome();
+      else showView(a.dataset.view);
     });
   }
   window.addEventListener("popstate", () => showView(location.pathname === "/board" ? "board" : "search", false));
@@ -468,13 +564,16 @@ function start() {
   const params = new URLSearchParams(location.search);
   if (params.get("window")) state.boardWindow = params.get("window");
   if (params.get("date")) state.boardDate = params.get("date");
-  staffHeader().then(async () => {
+  staffHeader().then(async (s) => {
+    state.session = s;
     await loadDepartments();
     showView(state.view, false);
     const q = params.get("case");
     if (q) {
       $("q").value = q;
       search(q);
+    } else if (state.view === "search") {
+      loadHome();
     }
     followChanges({ onCase, onState: setConn, onOpen: onReconnect });
   }, () => { /* not signed in: on the way to /login */ });

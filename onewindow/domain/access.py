@@ -72,13 +72,17 @@ class Principal:
 
     ``subject``: the stable identifier (``local:<username>`` for the local user store,
     ``<issuer>#<sub>`` for OpenID Connect); ``name``: what the access log and the screen
-    show; ``source``: ``"local"``, ``"token"`` (a local API token) or ``"oidc"``.
+    show; ``source``: ``"local"``, ``"token"`` (a local API token) or ``"oidc"``;
+    ``window_id``: the counter window the member of staff works at (the local store's
+    ``--window``, the identity provider's claim; ``None``: no window, e.g. a supervisor),
+    whose cases the home page lists (the contract is silent; docs/supervisor.md).
     """
 
     subject: str
     name: str
     roles: frozenset[Role]
     source: str = "local"
+    window_id: str | None = None
     permissions: frozenset[Permission] = field(init=False)
 
     def __post_init__(self) -> None:

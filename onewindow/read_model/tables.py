@@ -105,6 +105,9 @@ class Case(Base):
         Index(None, "service_code", "accepted_at"),
         Index(None, "accepted_at"),
         Index(None, "window_id", "accepted_at"),
+        # the supervisor view: closed per day, the open ones (closed_at IS NULL), the
+        # open ones when a period starts from the index alone (migration 0003)
+        Index(None, "closed_at", "accepted_at"),
     )
 
 
@@ -125,6 +128,8 @@ class Task(Base):
     __table_args__ = (
         # a department's queue: its tasks by status, oldest update first
         Index(None, "department", "status", "updated_at"),
+        # the supervisor view: tasks decided in a period, every department (0003)
+        Index(None, "status", "updated_at"),
     )
 
 
@@ -156,6 +161,10 @@ class TimelineEntry(Base):
     __table_args__ = (
         Index(None, "case_id", "occurred_at", "event_id"),  # the timeline, in order
         Index(None, "department", "occurred_at"),  # activity reports per department
+        # the supervisor view: a decided task's events (receipt, pauses) from the index
+        # alone, without reading the rows' redacted JSON (migration 0003)
+        Index("ix_timeline_entries_task_events", "case_id", "task_id", "event_type",
+              "occurred_at", "status", "event_id", "out_of_role"),
     )
 
 
@@ -200,6 +209,9 @@ class Material(Base):
         Index(None, "material_type", "document_number_hash"),
         Index(None, "sha256"),
         Index(None, "avoidable", "occurred_at"),  # avoidable-submission reports
+        # the supervisor view: a period's submissions counted from the index alone (0003)
+        Index("ix_materials_report", "occurred_at", "kind", "department", "material_type",
+              "avoidable", "pages"),
     )
 
 

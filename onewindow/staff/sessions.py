@@ -46,7 +46,7 @@ def open_session(engine: Engine, principal: Principal, now: datetime,
             session_hash=token_hash(token), subject=principal.subject, name=principal.name,
             roles=",".join(sorted(r.value for r in principal.roles)),
             source=principal.source, csrf_token=csrf, created_at=now, last_seen_at=now,
-            expires_at=now + policy.absolute))
+            expires_at=now + policy.absolute, window_id=principal.window_id))
     return token, csrf
 
 
@@ -69,7 +69,8 @@ def resolve(engine: Engine, token: str, now: datetime,
             c.execute(update(SESSIONS).where(SESSIONS.c.session_hash == h)
                       .values(last_seen_at=now))
     principal = Principal(subject=row.subject, name=row.name,
-                          roles=parse_roles(row.roles.split(",")), source=row.source)
+                          roles=parse_roles(row.roles.split(",")), source=row.source,
+                          window_id=row.window_id)
     return principal, row.csrf_token
 
 

@@ -45,6 +45,8 @@ USERS = Table(
     Column("password_changed_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime, nullable=True),
+    #: the counter window the user works at (the home page's cases; migration s0002)
+    Column("window_id", String(64), nullable=True),
 )
 
 #: bearer tokens for API clients of the local store (Prometheus, scripts)
@@ -72,6 +74,7 @@ SESSIONS = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("window_id", String(64), nullable=True),  # the principal's, at sign-in
     Index(None, "expires_at"),
     Index(None, "subject"),
 )

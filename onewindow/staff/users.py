@@ -25,9 +25,11 @@ from onewindow.staff.tables import API_TOKENS, SESSIONS, USERS
 
 __all__ = ["TOKEN_PREFIX", "UserStoreError", "UserView", "add_user", "authenticate", "ensure_first_user",
            "issue_token", "list_users", "principal_for_token", "reset_password",
-           "revoke_tokens", "set_disabled", "token_hash", "user_count"]
+           "revoke_tokens", "set_disabled", "set_window", "token_hash", "user_count"]
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: a counter window's id as the acceptance records carry it (``W07``, ``3号窗口``)
+WINDOW_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
 #: API tokens start with this, so a token found in a log or a repository is recognisable
 TOKEN_PREFIX = "owt_"  # noqa: S105 - a prefix, not a secret
 
@@ -48,6 +50,7 @@ class UserView:
     locked_until: datetime | None
     last_login_at: datetime | None
     created_at: datetime
+    window_id: str | None = None
 
 
 def token_hash(token: str) -> str:
@@ -70,24 +73,36 @@ def _principal(row: Any, source: str = "local") -> Principal:
     """``name`` is the display name (what the screen and the access log show; the
     subject ``local:<username>`` identifies)."""
     return Principal(subject=f"local:{row.username}", name=row.display_name or row.username,
-                     roles=parse_roles(row.roles.split(",")), source=source)
+                     roles=parse_roles(row.roles.split(",")), source=source,
+                     window_id=row.window_id)
+
+
+def _window(window_id: str | None) -> str | None:
+    if window_id is None or window_id == "":
+        return None
+    if not WINDOW_ID.match(window_id):
+        raise UserStoreError("a window id is 1-64 characters without blanks or control "
+                             "characters (as the acceptance records name it, e.g. W07)")
+    return window_id
 
 
 def add_user(engine: Engine, username: str, roles: list[str], password: str, now: datetime,
-             display_name: str | None = None) -> None:
-    """Create a user. Raises :class:`UserStoreError` for a bad or taken name, an unknown
-    role, and :class:`~onewindow.security.passwords.WeakPassword` for a weak password."""
+             display_name: str | None = None, window_id: str | None = None) -> None:
+    """Create a user (``window_id``: the counter window they work at, or none). Raises
+    :class:`UserStoreError` for a bad or taken name, an unknown role or a bad window id,
+    and :class:`~onewindow.security.passwords.WeakPassword` for a weak password."""
     if not USERNAME.match(username):
         raise UserStoreError(f"user name {username!r}: 2-64 of a-z 0-9 . _ -, starting "
                              "with a letter or digit")
     roles_text = _roles_text(roles)
+    window = _window(window_id)
     passwords.validate(password)
     try:
         with engine.begin() as c:
             c.execute(insert(USERS).values(
                 username=username, display_name=display_name or username, roles=roles_text,
                 password_hash=passwords.hash_password(password), disabled=False,
-                failed_logins=0, password_changed_at=now, created_at=now))
+                failed_logins=0, password_changed_at=now, created_at=now, window_id=window))
     except IntegrityError:
         raise UserStoreError(f"user {username!r} already exists") from None
 
@@ -121,6 +136,15 @@ def set_disabled(engine: Engine, username: str, disabled: bool,
                       .values(revoked_at=now))
 
 
+def set_window(engine: Engine, username: str, window_id: str | None) -> None:
+    """Set (or with ``None`` clear) the counter window of a user. Sessions keep the
+    window they were opened with until the next sign-in; API tokens see it at once."""
+    window = _window(window_id)
+    with engine.begin() as c:
+        _existing(c, username)
+        c.execute(update(USERS).where(USERS.c.username == username).values(window_id=window))
+
+
 def reset_password(engine: Engine, username: str, password: str, now: datetime) -> None:
     """Set a new password, clear a lockout and end the user's sessions."""
     passwords.validate(password)
@@ -136,7 +160,8 @@ def list_users(engine: Engine) -> list[UserView]:
     with engine.connect() as c:
         rows = c.execute(select(USERS).order_by(USERS.c.username)).all()
     return [UserView(r.username, r.display_name, tuple(r.roles.split(",")), r.disabled,
-                     r.locked_until, r.last_login_at, r.created_at) for r in rows]
+                     r.locked_until, r.last_login_at, r.created_at, r.window_id)
+            for r in rows]
 
 
 def user_count(engine: Engine) -> int:
@@ -209,7 +234,7 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
     """The principal of a live API token of an enabled user, else ``None``."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    q = (select(USERS.c.username, USERS.c.display_name, USERS.c.roles)
+    q = (select(USERS.c.username, USERS.c.display_name, USERS.c.roles, USERS.c.window_id)
          .join(API_TOKENS, API_TOKENS.c.username == USERS.c.username)
          .where(API_TOKENS.c.token_hash == token_hash(token),
                 API_TOKENS.c.revoked_at.is_(None), USERS.c.disabled.is_(False)))
