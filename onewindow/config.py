@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from onewindow.domain.limits import MAX_MATERIALS_PER_KEY
 from onewindow.errors import ConfigError
 
 
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     # RocksDB memory of a stream worker's tables, all partitions together: one block
     # cache with the memtables charged to it (stream_apps/table_store.py), MiB.
     table_memory_mib: int = Field(default=64, ge=8)
+    # Most materials one index key of the materials worker holds (docs/materials.md
+    # "Bounds"; onewindow.domain.limits.MAX_MATERIALS_PER_KEY): past it a material is
+    # compared with those held, not held, counted (outcome="overflow") and logged.
+    materials_max_per_key: int = Field(default=MAX_MATERIALS_PER_KEY, ge=1)
 
     # Secret for the keyed hash of citizen and company ID numbers (the stream apps, the
     # sink and the counter share it). No default: the key, else the file holding it, else

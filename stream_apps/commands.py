@@ -28,7 +28,9 @@ def _case_state_app(settings: Settings, name: str) -> Any:
     # other `onewindow` commands start quickly.
     from stream_apps.app import create_app  # noqa: PLC0415 - heavy, see above
 
-    return create_app(settings, worker_name=name)
+    # the step in a process of its own (stream_apps.step_process): forked while the app is
+    # built, before the worker starts any thread
+    return create_app(settings, worker_name=name, step_process=True)
 
 
 def _materials_app(settings: Settings, name: str) -> Any:

@@ -2,8 +2,9 @@
 
 One place for the choices that keep Faust safe and fast here (docs/architecture.md):
 RocksDB tables within one memory budget (`stream_apps.table_store`), at-least-once with
-`acks=all`, offsets committed every second, a 15-second session timeout so a killed
-worker's partitions move quickly, no standby replicas on one machine, onewindow's own logging instead of Faust's, a web server on
+`acks=all`, offsets committed every second, static group membership so a restarted worker
+takes its own partitions back at once (`group_instance_id`), a 15-second session timeout
+so a killed worker's partitions move quickly, no standby replicas on one machine, onewindow's own logging instead of Faust's, a web server on
 the metrics host, in a thread of its own, serving `/metrics`, `/healthz`, `/readyz` and
 no Faust view (`WEB_SETTINGS`, `stream_apps.health`), an agent that raises stopping the
 worker (`CrashingSupervisor`), no record dropped when Faust resumes the flow after a
@@ -13,16 +14,23 @@ rebalance (`KeepCurrentFlowControl`), and a stop that ends within
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import faust
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.helpers import create_ssl_context
+from faust.assignor import PartitionAssignor
+from faust.assignor.client_assignment import ClientMetadata
+from faust.tables import TableManager
 from mode import CrashingSupervisor
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
@@ -110,6 +118,65 @@ def _kept_on_resume(item: Any, generation: int, changelogs: set[str]) -> bool:
             and message.topic not in changelogs)
 
 
+def group_instance_id(worker_name: str, datadir: Path, host: str | None = None) -> str:
+    """The worker's static consumer-group membership id (``group.instance.id``, KIP-345):
+    ``<host>-<worker name>-<8 hex of the state directory's path>``.
+
+    It names the one thing a member's identity rests on, its local state: the host's name
+    (``socket.gethostname()``: a container's id, a pod's or a server's name), the worker's
+    ``--name`` and its RocksDB directory (``<data dir>/stream/<name>``, resolved). So a
+    worker restarted on the same state directory rejoins as the same member and gets its
+    own partitions back at once, with no rebalance and without waiting for the broker to
+    time the old process out; two workers of one group differ in at least one of the
+    three (two processes on one directory would also share one RocksDB), and a broker
+    fences the older of two members that claim one id. Distinct per app: the materials
+    worker's group is another group. docs/operations.md, "Static group membership"."""
+    host = host or socket.gethostname()
+    where = hashlib.blake2b(str(datadir.resolve()).encode(), digest_size=4).hexdigest()
+    return f"{host}-{worker_name}-{where}"
+
+
+class StaticMemberAssignor(PartitionAssignor):
+    """Faust's partition assignor, taking back an assignment made under another URL.
+
+    With static membership (`group_instance_id`) a restarted worker rejoins a stable
+    group without a rebalance, and the broker hands it the assignment its previous process
+    was given, with the metadata Faust's leader put in it: that process's web URL. Faust's
+    `on_assignment` asserts the URL is this process's, but a restarted worker's web port
+    may differ (a free port each start, as the tests and the bench take), and the
+    assertion stopped the consumer. onewindow routes no request between workers (no
+    `table_route`; Faust's router views are off: `WEB_SETTINGS`), so the URL is not used;
+    everything else Faust checks and keeps is unchanged (this is its `on_assignment`
+    without the URL assertion)."""
+
+    def on_assignment(self, assignment: ConsumerProtocolMemberMetadata) -> None:
+        metadata = ClientMetadata.loads(self._decompress(assignment.user_data))
+        self._assignment = metadata.assignment
+        self._topic_groups = dict(metadata.topic_groups)
+        self._active_tps = self._assignment.active_tps
+        self._standby_tps = self._assignment.standby_tps
+        self.changelog_distribution = metadata.changelog_distribution
+        self.external_topic_distribution = metadata.external_topic_distribution
+        given = sorted(assignment.assignment)
+        expected = sorted(self._assignment.kafka_protocol_assignment(self._table_manager))
+        if given != expected:
+            raise RuntimeError(f"partition assignment {given!r} != {expected!r}")
+
+
+class PromptTableManager(TableManager):
+    """Faust's table manager without the one-second pause its start takes before it
+    registers the tables' changelog channels and starts their recovery
+    (`faust.tables.TableManager.on_start`). The conductor subscribes only after that
+    registration, so the pause delayed every start and restart by a second. onewindow's
+    apps create their tables with the app (`app.Table` in `create_app`), before the worker
+    starts: there is nothing to wait for."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 class _App(faust.App):
     """A Faust app with `KeepCurrentFlowControl`."""
 
@@ -148,10 +215,17 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
         "producer_acks": -1,
         "producer_linger_ms": 5,
         "broker_commit_interval": 1.0,
+        # Static membership: a restarted worker (same host, name and state directory)
+        # rejoins as the member it was and keeps its partitions without a rebalance
+        # (`group_instance_id`). A static member does not leave the group when it stops:
+        # a worker gone for good hands its partitions on after the session timeout.
+        "consumer_group_instance_id": group_instance_id(worker_name, datadir),
         # A killed worker's partitions move after 15 s instead of Faust's 60 s. Batches
         # are bounded, so the loop never stalls near that long and heartbeats flow.
         "broker_session_timeout": 15.0,
         "stream_buffer_maxsize": 4 * batch_max,
+        "TableManager": PromptTableManager,
+        "PartitionAssignor": StaticMemberAssignor,
         "table_standby_replicas": 0,
         "logging_config": None,
         # An agent that raises crashes the worker (it exits 1, the supervisor restarts it

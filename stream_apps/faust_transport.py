@@ -7,9 +7,10 @@ Faust reads `read_uncommitted` unless the app itself runs exactly-once; onewindo
 at least once (docs/architecture.md), so the worker consumer is built here with
 `read_committed`. Registered as the Faust transport `onewindow://` through Faust's own
 plug-in point, the `faust.transports` entry point (pyproject.toml), so the broker URL
-selects it. Its consumer thread also stops when aiokafka's own stop raises, and its seek
-to the committed offsets rewinds a partition that has none (both below); everything else
-is Faust's aiokafka driver unchanged.
+selects it. Its consumer thread also stops when aiokafka's own stop raises, its seek
+to the committed offsets rewinds a partition that has none, and its fetch requests wait
+at most `FETCH_MAX_WAIT_MS` at the broker (all below); everything else is Faust's
+aiokafka driver unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 SCHEME = "onewindow"
 
+#: The longest a fetch request waits at the broker for records (aiokafka's
+#: ``fetch_max_wait_ms``; Faust's driver passes 1,500). After a seek (a start, the end of
+#: a table recovery, a rebalance) the partitions sought are fetched only once the request
+#: in flight has returned, and a request for partitions with nothing new returns only
+#: after this wait: with 1,500 ms a restarted worker's first records waited about a
+#: second more (docs/benchmarks.md, "Issue 15, point 2"). An idle worker sends ten fetch requests
+#: a second instead of two thirds of one: nothing a broker notices.
+FETCH_MAX_WAIT_MS = 100
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +46,8 @@ class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # start(), which Faust calls later; Faust passes read_uncommitted outside
         # exactly-once, so it is corrected here, before start().
         consumer._isolation_level = "read_committed"  # noqa: SLF001
+        # likewise the fetch wait, which Faust's driver hard-codes (FETCH_MAX_WAIT_MS)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # noqa: SLF001
         return consumer
 
     async def seek_to_committed(self) -> Mapping[Any, int | None]:

@@ -3,11 +3,14 @@
 Two agents, both at concurrency 1 and batched with `take_events`:
 
 * `route_materials` over `onewindow.case-activity`: every applied MaterialSubmitted /
-  CertificateIssued becomes one index record per candidate key, sent to
-  `<prefix>onewindow.material-index` keyed by that key (`MaterialRouter`);
-* `detect_links` over that topic: a RocksDB table maps an index key to the materials it
-  holds; each new material is compared with them by the pure rules and the links go to
-  `onewindow.material-links` (`MaterialIndexer`).
+  CertificateIssued becomes one index entry per candidate key; a batch's entries go to
+  `<prefix>onewindow.material-index` packed, one record per partition of their keys
+  (`MaterialRouter` with ``partitions``), so Faust hands the next agent one event for up
+  to 250 entries instead of one each;
+* `detect_links` over that topic: a RocksDB table maps an index key to its buckets, the
+  materials it holds; each new material is compared with the ones that can still link
+  with it by the pure rules and the links go to `onewindow.material-links`
+  (`MaterialIndexer`).
 
 Outputs go through the confluent-kafka `OutputProducer`, flushed before Faust commits any
 input offset (`stream_apps/output.py`): every output of a committed input is on the
@@ -35,11 +38,15 @@ from stream_apps.faust_base import new_app
 from stream_apps.faust_context import TableAccess, records
 from stream_apps.lag import measure_lag
 from stream_apps.materials_metrics import MaterialsMetrics
-from stream_apps.materials_processor import MAX_PER_KEY, MaterialIndexer, MaterialRouter
+from stream_apps.materials_processor import MaterialIndexer, MaterialRouter
 from stream_apps.output import OutputProducer
 
 BATCH_MAX = 2000
 BATCH_WITHIN = 0.05  # seconds: a lone record waits at most this long for company
+#: Index records a batch of `detect_links`: packed ones hold up to 250 entries each
+#: (`stream_apps.materials_processor.MAX_PACKED_ENTRIES`), so a batch holds up to 4,000,
+#: as long as 2,000 unpacked records (those of a worker before packing) took.
+INDEX_BATCH_MAX = 16
 
 
 def dir_bytes(path: Path) -> int:
@@ -54,24 +61,28 @@ def dir_bytes(path: Path) -> int:
 
 
 def create_app(settings: Settings, *, app_id: str | None = None,
-               worker_name: str = "materials", max_per_key: int = MAX_PER_KEY,
+               worker_name: str = "materials", max_per_key: int | None = None,
                ids: IdProtector | None = None) -> faust.App:
     """The materials app. ``ids``: the keyed hash of ID numbers (default: from
-    ``settings.id_hash_key``, which must be the case-state app's)."""
+    ``settings.id_hash_key``, which must be the case-state app's); ``max_per_key``: most
+    materials an index key holds (default ``settings.materials_max_per_key``)."""
     ids = ids or IdProtector.from_settings(settings)
     topics = Topics(settings.topic_prefix)
     index_name = material_index_topic(topics)
     metrics = MaterialsMetrics()
     table_store.register_metrics(metrics.registry)
     codec = get_codec()
-    router = MaterialRouter(codec=codec, index_topic=index_name, ids=ids)
+    # packed index records: one per partition and batch (docs/materials.md)
+    router = MaterialRouter(codec=codec, index_topic=index_name, ids=ids,
+                            partitions=settings.partitions)
     indexer = MaterialIndexer(codec=codec, links_topic=topics.material_links,
-                              max_per_key=max_per_key)
+                              max_per_key=max_per_key or settings.materials_max_per_key)
     app = new_app(
         settings, app_id=app_id or topics.materials_app,
         worker_name=worker_name, batch_max=BATCH_MAX, web_port=settings.materials_web_port,
         producer_compression_type="lz4",
-        # A bucket is one changelog record: up to MAX_PER_KEY entries (docs/materials.md).
+        # A bucket is one changelog record: up to MAX_PER_BUCKET entries and
+        # MAX_BUCKET_BYTES (docs/materials.md "Bounds").
         producer_max_request_size=1_000_000)
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}
@@ -99,7 +110,7 @@ def create_app(settings: Settings, *, app_id: str | None = None,
 
     @app.agent(index_topic, concurrency=1)
     async def detect_links(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+        async for batch in stream.take_events(INDEX_BATCH_MAX, within=BATCH_WITHIN):
             started = time.perf_counter()
             recs = records(batch)
             result = indexer.process(recs, access.load)

@@ -80,8 +80,11 @@ class OutputProducer:
         self._failed: set[tuple[str, int, int]] = set()
 
     def _on_delivery(self, err: KafkaError | None, msg: Message,
-                     source: InRecord | None = None) -> None:
+                     source: InRecord | None = None,
+                     delivered: Callable[[int], None] | None = None) -> None:
         if err is None:
+            if delivered is not None:
+                delivered(msg.offset())
             return
         if source is not None and err.code() in RECORD_ERRORS:
             self._dead_letter(source, f"{msg.topic()}: {err.str()}")
@@ -99,14 +102,16 @@ class OutputProducer:
             self.send(out.topic, out.key, out.value)
 
     def send(self, topic: str, key: bytes | None, value: bytes,
-             source: InRecord | None = None, partition: int | None = None) -> None:
+             source: InRecord | None = None, partition: int | None = None,
+             delivered: Callable[[int], None] | None = None) -> None:
         """Queue one record (on ``partition`` when given, else the key's). With ``source``
         (and ``on_failed``), a refusal of this record for good dead-letters ``source``
-        instead of raising."""
+        instead of raising. ``delivered(offset)`` is called once the broker has the record
+        (from the thread that serves delivery reports: a poll, a flush)."""
         if self._on_failed is None:
             source = None
-        report = self._on_delivery if source is None else partial(self._on_delivery,
-                                                                   source=source)
+        report = (self._on_delivery if source is None and delivered is None else
+                  partial(self._on_delivery, source=source, delivered=delivered))
         where = {} if partition is None else {"partition": partition}
         while True:
             try:

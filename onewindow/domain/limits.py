@@ -27,10 +27,13 @@ record (the fold state and its changelog, CaseState; an index bucket).
   (``MAX_CLOSED_WITH_BYTES``): a further event is ``TOO_LARGE``. So the fold
   state is at most ``MAX_FOLD_STATE_BYTES``, and CaseState (Avro, never larger than the
   fold state by more than a few KB) under 1 MB.
-* Per index key (`onewindow.domain.material_index.bucket_admits`): at most
-  ``MAX_MATERIALS_PER_KEY`` materials and ``MAX_BUCKET_BYTES``; a further material is
-  compared, not held. A declared value longer than ``MAX_INDEXED_VALUE_CHARS`` is held
-  as its digest (`onewindow.domain.material_index.indexed`), so one entry is small.
+* Per index key (`onewindow.domain.material_index.key_admits`): at most
+  ``MAX_MATERIALS_PER_KEY`` materials (the default of ``ONEWINDOW_MATERIALS_MAX_PER_KEY``);
+  a further material is compared, not held, and counted. They are stored in buckets of
+  at most ``MAX_MATERIALS_PER_BUCKET`` materials and ``MAX_BUCKET_BYTES``
+  (`onewindow.domain.material_index.bucket_admits`), as many as the key needs. A
+  declared value longer than ``MAX_INDEXED_VALUE_CHARS`` is held as its digest
+  (`onewindow.domain.material_index.indexed`), so one entry is small.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ __all__ = [
     "MAX_FOLD_STATE_BYTES",
     "MAX_INDEXED_VALUE_CHARS",
     "MAX_JSON_BYTES",
+    "MAX_MATERIALS_PER_BUCKET",
     "MAX_MATERIALS_PER_KEY",
     "MAX_PROMISE",
     "MAX_RECORD_BYTES",
@@ -124,8 +128,14 @@ MAX_FOLD_STATE_BYTES = MAX_ACCEPTANCE_BYTES + MAX_CASE_FOLD_BYTES + MAX_CLOSED_W
 
 # ---------------------------- per index key: what a bucket holds (the project's choice)
 
-#: Most materials one index key (``sha:``, ``doc:``, ``hold:``) holds.
-MAX_MATERIALS_PER_KEY = 1_500
+#: Most materials one index key (``sha:``, ``doc:``, ``hold:``) holds, all its buckets
+#: together (issue 15; docs/materials.md "Bounds": a company's document handed in with
+#: every application for years stays under it; a key past it is a flood no department's
+#: data makes, such as one file every holder shares).
+MAX_MATERIALS_PER_KEY = 10_000
+#: Most materials one stored bucket of a key holds (one table value and changelog record;
+#: a key fills as many as it needs).
+MAX_MATERIALS_PER_BUCKET = 1_500
 #: Most bytes of one bucket (its materials' JSON lines, one table value and changelog
 #: record), under Kafka's 1,000,000-byte record with room for the key.
 MAX_BUCKET_BYTES = 900_000

@@ -164,7 +164,7 @@ class Material:
             holder=Holder(id_type, identity, name),
             document_number=data["n"],
             sha256=data["s"],
-            declared_fields=tuple((k, v) for k, v in data["f"]),
+            declared_fields=tuple(map(tuple, data["f"])),
             occurred_at=EPOCH + timedelta(microseconds=data["t"]),
             case_id=data["c"],
             department=data["d"],

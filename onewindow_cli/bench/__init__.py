@@ -8,52 +8,96 @@ never asserted by a timed test."""
 from __future__ import annotations
 
 import argparse
+import statistics
 from pathlib import Path
 from typing import Any
 
-from onewindow.cli_options import add_common, settings_from
+from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
 from onewindow_cli.bench import gateway as bench_gateway
 from onewindow_cli.bench import reprocess as bench_reprocess
 from onewindow_cli.bench import step as bench_step
-from onewindow_cli.bench.case_state import run
+from onewindow_cli.bench.case_state import HOLD_CASES, run
 from onewindow_cli.bench.materials import BenchOptions, run_bench
+from onewindow_cli.bench.materials_pure import PRE_INDEX_COMMIT
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     s = settings_from(args)
     summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
                   latency_events=args.latency_events, latency_rate=args.latency_rate,
-                  plaintext_baseline=args.plaintext_baseline)
-    med = summary["median_eps"]
+                  hold=args.hold_cases, plaintext_baseline=args.plaintext_baseline,
+                  profile_dir=None if args.profile is None else Path(args.profile))
+    print(render(summary))  # noqa: T201
+    return 0
+
+
+def render(summary: dict[str, Any]) -> str:
+    """`onewindow bench`'s one table: every path with its median, range and ratios to
+    the plain consumer and to the do-nothing Faust agent, then latency and recovery."""
+    med, rng = summary["median_eps"], summary["range"]
+    plain, noop = med["plain_consumer_eps"], med["faust_noop_eps"]
+    loads = [x["load_average"] for x in summary["runs"]]
     lines = [
-        f"case-state throughput, {args.events} events x {args.rounds} rounds "
-        f"({summary['partitions']} partitions), medians:",
-        f"  {'plain confluent-kafka consumer':34} {med['plain_consumer_eps']:>12,.0f} events/s",
-        f"  {'pure CaseProcessor (no Kafka)':34} {med['pure_processor_eps']:>12,.0f} events/s"
-        f"  ({summary['ratio_pure_to_plain']:.3f} x plain)",
-        f"  {'Faust worker, first to last state':34} {med['faust_worker_eps']:>12,.0f} events/s"
-        f"  ({summary['ratio_worker_to_plain']:.3f} x plain)",
-        f"  {'latency, input to case state':34} p50 {med['latency_p50_s'] * 1000:,.0f} ms, "
-        f"p95 {med['latency_p95_s'] * 1000:,.0f} ms, p99 {med['latency_p99_s'] * 1000:,.0f} ms"
-        f"  (at {args.latency_rate:g} events/s)",
-        f"  {'recovery after SIGKILL, state wiped':34} {med['recovery_s']:>12.1f} s "
-        "to the first new state",
+        f"case-state paths, {summary['events_per_round']:,} events x {summary['rounds']} "
+        f"rounds ({summary['partitions']} partitions, {summary['security']}), medians; "
+        f"load average (1 min) {min(a for a, _ in loads):.1f}-{max(b for _, b in loads):.1f}",
+        f"  {'path':40} {'events/s':>10} {'range':>17} {'x plain':>8} {'x Faust agent':>14}",
     ]
+    for label, key in (("plain confluent-kafka consumer", "plain_consumer_eps"),
+                       ("do-nothing Faust agent, same settings", "faust_noop_eps"),
+                       ("pure CaseProcessor, no Kafka", "pure_processor_eps"),
+                       ("Faust worker, end to end", "faust_worker_eps")):
+        lo, hi = rng[key]
+        lines.append(f"  {label:40} {med[key]:>10,.0f} {f'{lo:,.0f}-{hi:,.0f}':>17} "
+                     f"{med[key] / plain:>8.3f} {med[key] / noop:>14.2f}")
+    lat = summary["latency_phase"]
+    cpu = summary.get("cpu_us_per_event", {})
+    lines += [
+        f"  worker / agent within each round, median: "
+        f"{summary['ratio_worker_to_noop_per_round']:.2f}",
+    ]
+    if "noop_total" in cpu and "worker_total" in cpu:  # Linux: /proc
+        lines.append(
+            f"  CPU an event: do-nothing agent {cpu['noop_total']:,.0f} µs; worker "
+            f"{cpu['worker_total']:,.0f} µs ({cpu.get('worker_main', 0):,.0f} its loop's "
+            f"process, {cpu.get('worker_child', 0):,.0f} its step process)")
+    lines += [
+        f"  latency, input to case state at {lat['rate_eps']:,.0f} events/s: "
+        f"p50 {med['latency_p50_s'] * 1000:,.0f} ms, p95 {med['latency_p95_s'] * 1000:,.0f} ms, "
+        f"p99 {med['latency_p99_s'] * 1000:,.0f} ms (p99 over rounds "
+        f"{rng['latency_p99_s'][0] * 1000:,.0f}-{rng['latency_p99_s'][1] * 1000:,.0f} ms)",
+        f"  restart to a new case's final state, {summary['held_cases']:,} cases held: "
+        f"after SIGKILL {med['recovery_kept_s']:.1f} s "
+        f"({rng['recovery_kept_s'][0]:.1f}-{rng['recovery_kept_s'][1]:.1f}), "
+        f"after SIGKILL with the local state wiped {med['recovery_wiped_s']:.1f} s "
+        f"({rng['recovery_wiped_s'][0]:.1f}-{rng['recovery_wiped_s'][1]:.1f}), "
+        f"first start after the cases were written {med['restore_s']:.1f} s",
+    ]
+    memory = [x.get("worker_memory_mib", {}) for x in summary["runs"]]
+    if memory and all("main_pss" in m for m in memory):
+        pss = statistics.median(m["main_pss"] + m.get("child_pss", 0.0) for m in memory)
+        rss = statistics.median(m["main_rss"] + m.get("child_rss", 0.0) for m in memory)
+        lines.append(f"  worker memory holding {summary['held_cases']:,} cases: {pss:,.0f} MiB "
+                     f"proportional ({rss:,.0f} MiB resident, its step process included)")
     if "ratio_secured_to_plaintext_worker" in summary:
         base = summary["plaintext_median_eps"]
-        lines.append(f"  {'Faust worker, PLAINTEXT broker':34} {base['faust_worker_eps']:>12,.0f}"
-                     f" events/s  (secured = {summary['ratio_secured_to_plaintext_worker']:.3f}"
+        lines.append(f"  {'Faust worker, PLAINTEXT broker':40} {base['faust_worker_eps']:>10,.0f}"
+                     f"  (secured = {summary['ratio_secured_to_plaintext_worker']:.3f}"
                      " x plaintext)")
+    for name, prof in summary.get("profiles", {}).items():
+        parts = ", ".join(f"{k} {v:.0%}" for k, v in list(prof["parts"].items())[:6])
+        lines.append(f"  profile {name} ({prof['samples']:,} samples): {parts}")
     lines.append(f"results: {summary['path']}")
-    print("\n".join(lines))  # noqa: T201
-    return 0
+    return "\n".join(lines)
 
 
 def cmd_bench_materials(args: argparse.Namespace) -> int:
     """The materials scale check: generate, run through the materials worker, compare."""
     opts = BenchOptions(materials=args.materials, seed=args.seed, replay_rate=args.replay_rate,
                         partitions=args.partitions, out_dir=args.out,
-                        external=args.bootstrap is not None)
+                        external=args.bootstrap is not None, rounds=args.rounds,
+                        baseline=None if args.no_baseline else args.baseline,
+                        pure=not args.no_pure, worker=not args.no_worker)
     return run_bench(settings_from(args), opts)
 
 
@@ -94,10 +138,18 @@ def register(sub: Any) -> None:
                                      "latency percentiles, recovery")
     p.add_argument("--events", type=int, default=50_000, help="events pre-loaded per round")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--latency-events", type=int, default=3000,
-                   help="events of the steady stream whose latency is measured")
-    p.add_argument("--latency-rate", type=float, default=300.0,
-                   help="events/s of that stream")
+    p.add_argument("--latency-events", type=positive_int, default=10_000,
+                   help="events of the steady stream whose latency is measured "
+                        "(default 10000)")
+    p.add_argument("--latency-rate", type=positive_float, default=1000.0,
+                   help="events/s of that stream (default 1000)")
+    p.add_argument("--hold-cases", dest="hold_cases", type=positive_int, default=HOLD_CASES,
+                   help="cases the worker holds when its restarts are timed (default "
+                        f"{HOLD_CASES}; written straight into its table's changelog)")
+    p.add_argument("--profile", default=None, metavar="DIR",
+                   help="also profile the first round's do-nothing agent and worker "
+                        "(throughput phase) with py-spy; the raw profiles go to DIR and "
+                        "their summary by part into the results")
     p.add_argument("--out", default="bench-results", help="directory for the JSON results")
     p.add_argument("--plaintext-baseline", action="store_true",
                    help="also run every round on an open (PLAINTEXT) broker and report the "
@@ -114,6 +166,17 @@ def register(sub: Any) -> None:
     p.add_argument("--replay-rate", type=float, default=0.05,
                    help="share of activity records sent twice (replays)")
     p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--rounds", type=positive_int, default=3,
+                   help="rounds of the pure part, each tree (default 3)")
+    p.add_argument("--baseline", default=PRE_INDEX_COMMIT,
+                   help="git commit whose pure materials path is measured beside this "
+                        "tree's (default: the last commit before the candidate index)")
+    p.add_argument("--no-baseline", dest="no_baseline", action="store_true",
+                   help="measure this tree only (no git needed)")
+    p.add_argument("--no-pure", dest="no_pure", action="store_true",
+                   help="skip the pure part (the path without Kafka)")
+    p.add_argument("--no-worker", dest="no_worker", action="store_true",
+                   help="skip the worker on a broker (the pure part only)")
     p.add_argument("--out", default="bench-results", help="directory of the JSON results")
     add_common(p)
     p.set_defaults(func=cmd_bench_materials)

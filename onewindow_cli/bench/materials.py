@@ -10,12 +10,17 @@
    fresh topic prefix.
 3. Start `onewindow materials-worker` as a process, poll its `/metrics` until every index
    record is processed: materials/s is measured between the first and the last poll that
-   saw progress (startup and rebalance excluded).
+   saw progress (startup and rebalance excluded), and the worker's CPU time over the same
+   span (``/proc``: user + system), per material.
 4. Read `onewindow.material-links`, fold it to distinct pairs, and compare with the pure
    rules (`links_via_index`, equal to `all_links` by a property test) and the avoidable
    set; measure the RocksDB directory on disk and the index sizes.
 
-Results go to `bench-results/materials-<time>.json` and a table on stdout.
+Before the broker starts, the pure part (`onewindow_cli.bench.materials_pure`, issue 15):
+the same materials through the worker's two steps without Kafka, this tree against a
+baseline commit, medians of ``--rounds``, and the cost of the largest keys.
+
+Results go to `bench-results/materials-<time>.json` and tables on stdout.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ from onewindow.errors import OneWindowError
 from onewindow.kafka_local import LocalKafka, free_port
 from onewindow.provision import provision
 from onewindow.security.id_key import resolve_id_hash_key, with_new_key
-from onewindow.security.id_protection import IdProtector, event_from_json
+from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import (
     ADMIN,
     STREAM,
@@ -63,7 +68,9 @@ from onewindow.security.kafka_auth import (
     kafka_env,
     producer_config,
 )
+from onewindow.security.protected_form import activity_event
 from onewindow.topics import Topics, record_key
+from onewindow_cli.bench import materials_pure
 
 
 class BenchError(OneWindowError):
@@ -195,15 +202,31 @@ class BenchOptions:
     partitions: int = 6
     out_dir: str = "bench-results"
     external: bool = False  # a broker was named (--bootstrap): use it, else start one
+    rounds: int = 3  # of the pure part
+    baseline: str | None = materials_pure.PRE_INDEX_COMMIT  # None: this tree only
+    pure: bool = True
+    worker: bool = True
 
 
 def run_bench(settings: Settings, opts: BenchOptions) -> int:
     settings = with_new_key(settings)  # an ephemeral ID hash key for this run
     tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-materials-"))
     broker = None
+    result: dict[str, Any] = {}
     try:
-        if not opts.external:
-
+        t0 = time.perf_counter()
+        events = material_events(opts.materials, opts.seed, tmp)
+        gen_s = time.perf_counter() - t0
+        print(f"generated {len(events)} materials in {gen_s:.1f}s", flush=True)  # noqa: T201
+        pure = None
+        if opts.pure:
+            pure = materials_pure.run(
+                events, rounds=opts.rounds, seed=opts.seed, replay_rate=opts.replay_rate,
+                partitions=opts.partitions, baseline=opts.baseline,
+                log=lambda line: print(line, flush=True))  # noqa: T201
+        if not opts.worker:
+            result = {"materials": len(events), "seconds_generate": round(gen_s, 2)}
+        elif not opts.external:
             print("starting a local Kafka broker from the jars ...", flush=True)  # noqa: T201
             broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
                                 controller_port=free_port(), version=settings.kafka_version,
@@ -213,7 +236,26 @@ def run_bench(settings: Settings, opts: BenchOptions) -> int:
             broker.start()
             settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
                                                    "kafka_credentials_dir": tmp / "credentials"})
-        result = _run(settings.model_copy(update={"partitions": opts.partitions}), opts, tmp)
+        if opts.worker:
+            run_settings = settings.model_copy(update={"partitions": opts.partitions})
+            result = _run(run_settings, opts, tmp, events)
+            result["seconds_generate"] = round(gen_s, 2)
+            if opts.baseline is not None:  # the baseline commit's worker, same broker
+                from onewindow_cli.bench.step import _baseline_tree  # noqa: PLC0415
+
+                tree = _baseline_tree(opts.baseline, tmp / "baseline-tree")
+                base = _run(run_settings, opts, tmp, events, tree=tree, label="baseline")
+                result["worker_baseline"] = {
+                    k: base[k] for k in ("materials_per_second", "seconds_stream",
+                                         "worker_cpu_us_per_material", "worker_cpu_share",
+                                         "load_average", "equal_to_pure_rules",
+                                         "missing_links", "unexpected_links",
+                                         "link_records")}
+                result["worker_baseline"]["ref"] = opts.baseline
+                if not base["equal_to_pure_rules"]:
+                    result["equal_to_pure_rules"] = False
+        if pure is not None:
+            result["pure"] = pure
     finally:
         if broker is not None:
             broker.stop()
@@ -222,21 +264,24 @@ def run_bench(settings: Settings, opts: BenchOptions) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"materials-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    _print_table(result)
+    if "pure" in result:
+        print("\n".join(materials_pure.report(result["pure"])))  # noqa: T201
+    if opts.worker:
+        _print_table(result)
     print(f"results: {path}")  # noqa: T201
-    if not result["equal_to_pure_rules"]:
+    if not result.get("equal_to_pure_rules", True):
         raise BenchError("the stream's links differ from the pure rules; see " + str(path))
     return 0
 
 
-def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  # noqa: C901, PLR0915 - one linear script
+def _run(settings: Settings, opts: BenchOptions, tmp: Path,  # noqa: C901, PLR0915 - one linear script
+         events: list[dict[str, Any]], *, tree: Path | None = None,
+         label: str = "current") -> dict[str, Any]:
+    """One worker run over ``events`` under a fresh topic prefix: the worker of this tree,
+    or of ``tree`` (a baseline commit's code, first on its ``PYTHONPATH``)."""
     codec = get_codec()
     log = print  # noqa: T201 - a command's progress lines
-    t0 = time.perf_counter()
-    events = material_events(opts.materials, opts.seed, tmp)
     materials = [material_from_event(e) for e in events]
-    gen_s = time.perf_counter() - t0
-    log(f"generated {len(materials)} materials in {gen_s:.1f}s", flush=True)
 
     t0 = time.perf_counter()
     links, avoidable = expected(materials)
@@ -247,7 +292,8 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
 
     rng = random.Random(opts.seed)
     ids = IdProtector.from_settings(settings)  # the worker's key: the same environment
-    values = [activity_value(codec, e, offset=i, ids=ids) for i, e in enumerate(events)]
+    # as the case-state app writes them now: CaseActivity v3, the protected event in Avro
+    values = [materials_pure.activity_v3(codec, e, ids, i) for i, e in enumerate(events)]
     stream = [(record_key(e["case_id"]), v) for e, v in zip(events, values, strict=True)]
     stream += [r for r in stream if rng.random() < opts.replay_rate]
     rng.shuffle(stream)
@@ -275,18 +321,24 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
 
 
     port = free_port()
+    data = tmp / f"data-{label}"
     env = {**_env(), **kafka_env(settings),
-           "ONEWINDOW_TOPIC_PREFIX": topics.prefix, "ONEWINDOW_DATA_DIR": str(tmp / "data"),
+           "ONEWINDOW_TOPIC_PREFIX": topics.prefix, "ONEWINDOW_DATA_DIR": str(data),
            "ONEWINDOW_PARTITIONS": str(settings.partitions),
            # the key the activity records above were protected with
            "ONEWINDOW_ID_HASH_KEY": resolve_id_hash_key(settings)}
-    worker_log = tmp / "materials-worker.log"
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+        env.pop("ONEWINDOW_SCHEMA_DIR", None)
+    worker_log = tmp / f"materials-worker-{label}.log"
     with worker_log.open("ab") as wl:
         proc = subprocess.Popen(
             [sys.executable, "-m", "onewindow_cli", "materials-worker", "--name", "bench",
-             "--web-port", str(port)], env=env, stdout=wl, stderr=subprocess.STDOUT)
+             "--web-port", str(port)], env=env, stdout=wl, stderr=subprocess.STDOUT,
+            cwd=None if tree is None else tmp)
     started = time.monotonic()
     first = last = None
+    cpu_first = cpu_last = None
     done_at_count = None
     samples: list[tuple[float, float]] = []
     try:
@@ -300,12 +352,12 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
             except OSError:
                 m = {}
             now = time.monotonic()
-            done = m.get("onewindow_materials_index_records_total", 0.0)
+            done = _metric(m, "onewindow_materials_index_records_total")
             if done and first is None:
-                first = (now, done)
+                first, cpu_first = (now, done), _cpu_seconds(proc.pid)
             samples.append((now - started, done))
             if done >= expected_total:
-                last = (now, done)
+                last, cpu_last = (now, done), _cpu_seconds(proc.pid)
                 done_at_count = m
                 break
             if now - started > 1800:
@@ -313,7 +365,7 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
             time.sleep(0.25)
         # The links are flushed before the batch ends; read them.
         pairs, link_records = read_links(client_config(settings, ADMIN), topics.material_links)
-        store_bytes = _dir_bytes(tmp / "data" / "stream" / "bench")
+        store_bytes = _dir_bytes(data / "stream" / "bench")
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -339,11 +391,18 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
         "replayed_records": replays,
         "index_records": expected_total,
         "partitions": settings.partitions,
-        "seconds_generate": round(gen_s, 2),
         "seconds_reference": round(ref_s, 2),
         "seconds_stream": round(elapsed, 2),
         "seconds_first_progress_after_start": round(first[0] - started, 2),
         "materials_per_second": round(len(stream) / elapsed, 1),
+        # the worker's CPU time between the same two polls (user + system, its threads)
+        "worker_cpu_us_per_material": (
+            None if cpu_first is None or cpu_last is None
+            else round((cpu_last - cpu_first) / (last[1] - first[1]) * expected_total
+                       / len(stream) * 1e6, 1)),
+        "worker_cpu_share": (None if cpu_first is None or cpu_last is None
+                             else round((cpu_last - cpu_first) / elapsed, 2)),
+        "load_average": list(os.getloadavg()),
         "index_records_per_second": round(expected_total / elapsed, 1),
         "link_records": link_records,
         "distinct_links": len(pairs),
@@ -361,15 +420,15 @@ def _run(settings: Settings, opts: BenchOptions, tmp: Path) -> dict[str, Any]:  
             "p99_bucket": sizes[int(0.99 * (len(sizes) - 1))],
             "buckets_over_100": sum(1 for s in sizes if s > 100),
             "store_bytes_on_disk": store_bytes,
-            "overflow_records": m.get("onewindow_materials_index_records_total{outcome=overflow}",
-                                      0.0),
+            "overflow_records": _metric(
+                m, "onewindow_materials_index_records_total{outcome=overflow}"),
         },
         "worker_counts": {
-            "links_total": m.get("onewindow_materials_links_total", 0.0),
-            "links_reemitted": m.get("onewindow_materials_links_reemitted_total", 0.0),
-            "conflicts": m.get("onewindow_materials_conflicts_total", 0.0),
-            "avoidable_on_arrival": m.get("onewindow_materials_avoidable_total", 0.0),
-            "avoidable_links": m.get("onewindow_materials_avoidable_links_total", 0.0),
+            "links_total": _metric(m, "onewindow_materials_links_total"),
+            "links_reemitted": _metric(m, "onewindow_materials_links_reemitted_total"),
+            "conflicts": _metric(m, "onewindow_materials_conflicts_total"),
+            "avoidable_on_arrival": _metric(m, "onewindow_materials_avoidable_total"),
+            "avoidable_links": _metric(m, "onewindow_materials_avoidable_links_total"),
         },
         "progress": [(round(a, 2), b) for a, b in samples[:: max(1, len(samples) // 60)]],
     }
@@ -385,10 +444,28 @@ def _expected_index_total(stream: list[tuple[bytes, bytes]], codec: Codec) -> in
         n = per_value.get(value)
         if n is None:
             act = codec.decode_record(value, "CaseActivity")
-            m = material_from_event(event_from_json(codec, json.loads(act["event_json"])))
+            m = material_from_event(activity_event(codec, act))
             n = per_value[value] = len(routed_keys(m))
         total += n
     return total
+
+
+def _metric(m: dict[str, float], name: str) -> float:
+    """A sample of a scrape by its name, or by the name a worker before the metric names
+    were settled gave it (``onewindow_material_*``: a baseline commit's worker)."""
+    if name in m:
+        return m[name]
+    return m.get(name.replace("onewindow_materials_", "onewindow_material_", 1), 0.0)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; ``None`` elsewhere
+    or when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _dir_bytes(path: Path) -> int:
@@ -400,6 +477,13 @@ def _env() -> dict[str, str]:
     return dict(os.environ)
 
 
+def _cpu(r: dict[str, Any]) -> str:
+    if r.get("worker_cpu_us_per_material") is None:
+        return "-"
+    return (f"{r['worker_cpu_us_per_material']:,.0f} µs ({r['worker_cpu_share']:.2f} of a "
+            f"core; load average {r['load_average'][0]:.1f})")
+
+
 def _print_table(r: dict[str, Any]) -> None:
     ix = r["index"]
     rows = [
@@ -409,6 +493,10 @@ def _print_table(r: dict[str, Any]) -> None:
         ("stream time", f"{r['seconds_stream']:.1f} s"),
         ("materials/s", f"{r['materials_per_second']:,.0f}"),
         ("index records/s", f"{r['index_records_per_second']:,.0f}"),
+        ("worker CPU a material", _cpu(r)),
+        *((f"baseline {str(b['ref'])[:10]}: materials/s",
+           f"{b['materials_per_second']:,.0f}; CPU a material {_cpu(b)}; equal to the pure "
+           f"rules: {b['equal_to_pure_rules']}") for b in [r.get("worker_baseline")] if b),
         ("distinct links", f"{r['distinct_links']:,} from {r['link_records']:,} records"),
         *((f"  {v}", f"{n:,}") for v, n in r["verdicts"].items()),
         ("avoidable submissions", f"{r['avoidable_submissions']:,}"),

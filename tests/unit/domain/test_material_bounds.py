@@ -1,6 +1,6 @@
 """What an index key holds is bounded (issue 13; docs/materials.md "Bounds"): materials
 are held in `indexed` form, whose verdicts are the verdicts of the materials, and a
-bucket admits a material while it stays under its count and its bytes."""
+stored bucket admits a material while it stays under its count and its bytes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from onewindow.domain.limits import (
     MAX_BUCKET_BYTES,
     MAX_DECLARED_VALUE_CHARS,
     MAX_INDEXED_VALUE_CHARS,
-    MAX_MATERIALS_PER_KEY,
+    MAX_MATERIALS_PER_BUCKET,
 )
 from onewindow.domain.material_index import VALUE_DIGEST, bucket_admits, index_keys, indexed
 from onewindow.domain.materials import Holder, Material, link, verdict
@@ -79,7 +79,11 @@ def test_a_bucket_admits_while_under_its_count_and_bytes() -> None:
     # a separator after the first
     assert bucket_admits(1, 100, MAX_BUCKET_BYTES - 101)
     assert not bucket_admits(1, 100, MAX_BUCKET_BYTES - 100)
-    assert bucket_admits(MAX_MATERIALS_PER_KEY - 1, 1000, 10)
-    assert not bucket_admits(MAX_MATERIALS_PER_KEY, 1000, 10)
+    assert bucket_admits(MAX_MATERIALS_PER_BUCKET - 1, 1000, 10)
+    assert not bucket_admits(MAX_MATERIALS_PER_BUCKET, 1000, 10)
+    # a bucket that holds only its header line (docs/materials.md "Bounds") needs the
+    # separator too
+    assert not bucket_admits(0, 3, MAX_BUCKET_BYTES - 3)
+    assert bucket_admits(0, 3, MAX_BUCKET_BYTES - 4)
     assert not bucket_admits(3, 0, 1, max_materials=3)
     assert not bucket_admits(0, 0, 11, max_bytes=10)

@@ -132,3 +132,61 @@ def test_resuming_the_flow_keeps_the_current_generations_records(tmp_path: Path)
 
     assert asyncio.run(resume_with_queued()) == [(department, 2, 0), (department, 2, 1)]
     assert app.flow_control.is_active()
+
+
+def test_a_worker_is_a_static_member_named_by_its_host_name_and_state_directory(
+        tmp_path: Path) -> None:
+    """Issue 15: a restarted worker rejoins its group as the member it was (KIP-345), so
+    it keeps its partitions without waiting for the broker to time the killed process
+    out; two workers of one group never share an id."""
+    from stream_apps.faust_base import group_instance_id  # noqa: PLC0415
+
+    here = group_instance_id("worker", tmp_path / "stream" / "worker", host="h1")
+    assert here == group_instance_id("worker", tmp_path / "stream" / "worker" / ".",
+                                     host="h1")  # the same directory, however written
+    assert here.startswith("h1-worker-")
+    others = {group_instance_id("a", tmp_path / "stream" / "a", host="h1"),
+              group_instance_id("worker", tmp_path / "other" / "worker", host="h1"),
+              group_instance_id("worker", tmp_path / "stream" / "worker", host="h2")}
+    assert here not in others and len(others) == 3
+    settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT")
+    app = new_app(settings, app_id="unit-static", worker_name="worker", web_port=16068,
+                  batch_max=10)
+    assert app.conf.consumer_group_instance_id == group_instance_id(
+        "worker", tmp_path / "stream" / "worker")
+
+
+def test_a_restarted_static_member_takes_back_its_assignment_under_another_url(
+        tmp_path: Path) -> None:
+    """The broker hands a rejoining static member the assignment its previous process was
+    given, with that process's web URL in Faust's metadata (its port may have changed):
+    Faust's own assignor asserted the URL and stopped the consumer. The partitions are
+    still checked."""
+    import zlib  # noqa: PLC0415
+
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment  # noqa: PLC0415
+    from faust.assignor.client_assignment import (  # noqa: PLC0415
+        ClientAssignment,
+        ClientMetadata,
+    )
+
+    from stream_apps.faust_base import PromptTableManager, StaticMemberAssignor  # noqa: PLC0415
+
+    settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT")
+    app = new_app(settings, app_id="unit-assign", worker_name="unit", web_port=16069,
+                  batch_max=10)
+    assert isinstance(app.tables, PromptTableManager)
+    assignor = app.assignor
+    assert isinstance(assignor, StaticMemberAssignor)
+    ours = ClientAssignment(actives={"t": [0, 2]}, standbys={})
+
+    def given(partitions: list[int]) -> ConsumerProtocolMemberAssignment:
+        metadata = ClientMetadata(assignment=ours, url="http://elsewhere:1",
+                                  changelog_distribution={})
+        return ConsumerProtocolMemberAssignment(
+            0, [("t", partitions)], zlib.compress(metadata.dumps()))
+
+    assignor.on_assignment(given([0, 2]))
+    assert assignor.assigned_actives() == {("t", 0), ("t", 2)}
+    with pytest.raises(RuntimeError, match="partition assignment"):
+        assignor.on_assignment(given([0, 1, 2]))

@@ -1,13 +1,14 @@
 """What the materials worker holds per index key stays under a Kafka record (issue 13;
 docs/materials.md "Bounds"): long declared values are held as digests (a valid material
-made a 2.6 MB index record before: NFKC turns U+FDFA into 18 letters), a bucket stops
-holding at MAX_BUCKET_BYTES (a material past it is compared, not held), and a bucket
-stored before entries were indexed compares alike."""
+made a 2.6 MB index record before: NFKC turns U+FDFA into 18 letters), a stored bucket
+stops at MAX_BUCKET_BYTES (the key opens another), and a bucket stored before entries were
+indexed compares alike."""
 
 from __future__ import annotations
 
 import json
 import random
+from itertools import combinations
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,14 @@ from onewindow.domain.limits import (
 )
 from onewindow.domain.materials import material_from_event
 from onewindow_cli.bench.materials import activity_value
-from stream_apps.materials_processor import NEW, OVERFLOW, REPLACED, Bucket, _line
+from stream_apps.materials_processor import (
+    NEW,
+    OVERFLOW,
+    REPLACED,
+    Bucket,
+    _line,
+    sealed_key,
+)
 from stream_apps.records import MAX_OUTPUT_BYTES, InRecord
 from tests.unit.stream_apps.test_materials_processor import CODEC, IDS, Pipeline, submitted
 
@@ -57,30 +65,29 @@ def test_an_expanding_material_is_held_small_and_still_linked() -> None:
     assert max(map(len, p.store.values())) < 3 * 1_000
 
 
-def test_a_bucket_stops_holding_at_its_bytes_and_still_compares() -> None:
+def test_a_full_bucket_opens_another_and_every_link_is_found() -> None:
     """Materials with large entries (64 keys of 256 characters JSON escapes to 6 bytes)
-    under one hold: key: the bucket holds what fits under MAX_BUCKET_BYTES, the rest is
-    compared, not held; every link with a held material is found."""
+    under one hold: key: a bucket holds what fits under MAX_BUCKET_BYTES, then the key
+    seals it and opens another (issue 15); every pair is linked."""
     keys = ["\0" * (MAX_CODE_CHARS - 3) + f"{k:03d}" for k in range(MAX_DECLARED_FIELDS)]
     events = [_legal(submitted(f"m{i:02d}", i, number=None, fields=dict.fromkeys(keys, "v")))
               for i in range(12)]
     p = Pipeline()
     p.feed(events, batch=5)
     (hold,) = [k for k in p.store if k.startswith("hold:")]
-    bucket = Bucket.decode(p.store[hold])
-    entry = len(_line(bucket.materials[0]))
+    sealed = Bucket.decode(p.store[sealed_key(hold, 1)])
+    entry = len(_line(sealed.materials[0]))
     assert entry > 90_000
-    assert len(bucket) == (MAX_BUCKET_BYTES + 1) // (entry + 1) < 12
-    assert len(p.store[hold]) <= MAX_BUCKET_BYTES
-    assert p.outcomes[("hold", OVERFLOW)] == 12 - len(bucket)
-    assert p.outcomes[("hold", NEW)] == len(bucket)
-    held = {m.material_id for m in bucket.materials}
-    assert held == {f"m{i:02d}" for i in range(len(bucket))}  # the first ones, in order
-    # every pair with a held end is linked (SAME_CONTENT: same holder, type and fields)
+    assert len(sealed) == (MAX_BUCKET_BYTES + 1) // (entry + 1) < 12
+    opened = Bucket.decode(p.store[hold])
+    assert opened.sealed == 1 and len(opened) == 12 - len(sealed)
+    assert all(len(v) <= MAX_BUCKET_BYTES for v in p.store.values())
+    assert p.outcomes[("hold", NEW)] == 12 and p.outcomes[("hold", OVERFLOW)] == 0
+    held = [m.material_id for m in sealed.materials + opened.materials]
+    assert held == [f"m{i:02d}" for i in range(12)]  # in arrival order
+    # every pair is linked (SAME_CONTENT: same holder, type and fields)
     pairs = {(lk.material_a, lk.material_b) for lk in p.link_set()}
-    assert pairs == {(a, b) for a in sorted({f"m{i:02d}" for i in range(12)})
-                     for b in sorted({f"m{i:02d}" for i in range(12)})
-                     if a < b and (a in held or b in held)}
+    assert pairs == set(combinations(held, 2))
 
 
 def test_a_replay_that_would_not_fit_keeps_the_held_copy() -> None:
