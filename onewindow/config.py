@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # RocksDB memory of a stream worker's tables, all partitions together: one block
     # cache with the memtables charged to it (stream_apps/table_store.py), MiB.
     table_memory_mib: int = Field(default=64, ge=8)
+    # Warm copies of each table partition a case-state or materials worker keeps for
+    # another worker of its group (Faust's table_standby_replicas; docs/operations.md,
+    # "Several workers"): 0 with one worker; `onewindow up --workers N` makes it 1 for N > 1.
+    table_standby_replicas: int = Field(default=0, ge=0)
     # Most materials one index key of the materials worker holds (docs/materials.md
     # "Bounds"; onewindow.domain.limits.MAX_MATERIALS_PER_KEY): past it a material is
     # compared with those held, not held, counted (outcome="overflow") and logged.
@@ -144,6 +148,13 @@ class Settings(BaseSettings):
     gateway_answer_cache_seconds: float = Field(default=3600.0, ge=60)
     gateway_tls_cert_file: Path | None = None
     gateway_tls_key_file: Path | None = None
+
+    # The simulator (`onewindow simulate`, `onewindow up --simulate`: producers/simulator.py,
+    # docs/operations.md "The demo"); its command-line options win. Compression: simulated
+    # seconds per wall-clock second, counted in the service centre's opening hours (a
+    # working day's 7 hours in 84 s at 300) unless simulate_around_the_clock.
+    simulate_compression: float = Field(default=300.0, gt=0)
+    simulate_around_the_clock: bool = False
 
     log_json: bool = False
     log_level: str = "INFO"

@@ -1,10 +1,13 @@
-"""Run a real Apache Kafka (KRaft, one combined broker+controller) from the Maven jars.
+"""Run a real Apache Kafka (KRaft, combined broker+controller nodes) from the Maven jars.
 
 The same code serves `onewindow up`, the test suite and CI: resolve
 `org.apache.kafka:kafka_2.13` with its runtime dependencies and a logging binding
 into a per-user cache (once), format a data directory with
 `kafka.tools.StorageTool format --standalone`, start `kafka.Kafka`, wait until it
-answers, stop it cleanly.
+answers, stop it cleanly. `LocalKafkaCluster` runs three (or any number of) such nodes
+on loopback as one cluster: each node a voter of one dynamic controller quorum (formatted
+with `--initial-controllers`), the topics' replication `onewindow.topics.replication_for`
+(docs/operations.md, "A three-broker cluster"); it can SIGKILL and restart one node.
 
 Secured by default (interfaces.md, Kafka: who may do what; docs/operations.md):
 
@@ -24,6 +27,7 @@ Principals and ACLs for the departments and services are `onewindow.provision`'s
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import shutil
@@ -33,6 +37,9 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,7 @@ from confluent_kafka.admin import AdminClient
 
 from onewindow.errors import OneWindowError
 from onewindow.security.kafka_auth import ADMIN, MECHANISM, SECURITY_PROTOCOLS, CredentialStore
+from onewindow.topics import min_insync_for, replication_for
 
 POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -122,9 +130,41 @@ def _cluster_id() -> str:
             return cid
 
 
+@dataclass(frozen=True)
+class Voter:
+    """One controller of a quorum: its node id, its controller port on 127.0.0.1 and
+    the directory id of its metadata log (a Kafka Uuid, base64)."""
+
+    node_id: int
+    controller_port: int
+    directory_id: str
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The KRaft cluster a node belongs to: the cluster id and every voter, the same for
+    every node (StorageTool's `--initial-controllers` must be identical on each)."""
+
+    cluster_id: str
+    voters: tuple[Voter, ...]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """`controller.quorum.bootstrap.servers`: every controller's address."""
+        return ",".join(f"127.0.0.1:{v.controller_port}" for v in self.voters)
+
+    @property
+    def initial_controllers(self) -> str:
+        """StorageTool's `--initial-controllers`: `id@host:port:directory-id,...`."""
+        return ",".join(f"{v.node_id}@127.0.0.1:{v.controller_port}:{v.directory_id}"
+                        for v in self.voters)
+
+
 @dataclass
 class LocalKafka:
-    """One local KRaft broker+controller. Use as a context manager or start()/stop()."""
+    """One local KRaft broker+controller. Use as a context manager or start()/stop().
+    Alone (`quorum` None) it is a one-voter quorum (`--standalone`); in a
+    `LocalKafkaCluster` it is node `node_id` of `quorum`."""
 
     data_dir: Path
     port: int = 19092
@@ -137,6 +177,15 @@ class LocalKafka:
     security: str = "SASL_PLAINTEXT"
     #: where the broker's own password is kept (default: <data_dir>/credentials)
     credentials_dir: Path | None = None
+    #: node id and quorum in a cluster (None: a cluster of one, this node)
+    node_id: int = 1
+    quorum: Quorum | None = None
+    #: where the CA and the broker certificate are (SASL_SSL; default <data_dir>/tls):
+    #: the nodes of a cluster share one, so clients trust one CA
+    tls_dir: Path | None = None
+    #: False once its cluster has started: a node whose data is gone must not be
+    #: formatted again as an initial voter (`LocalKafkaCluster`)
+    may_format: bool = True
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -152,9 +201,24 @@ class LocalKafka:
         return CredentialStore(self.credentials_dir or Path(self.data_dir) / "credentials")
 
     @property
+    def tls(self) -> Path:
+        return Path(self.tls_dir) if self.tls_dir is not None else Path(self.data_dir) / "tls"
+
+    @property
     def ca_file(self) -> Path:
         """The CA certificate clients trust with SASL_SSL (PEM)."""
-        return Path(self.data_dir) / "tls" / "ca.pem"
+        return self.tls / "ca.pem"
+
+    @property
+    def replication(self) -> int:
+        """The replication factor of its cluster's topics, internal ones included:
+        `onewindow.topics.replication_for` of the number of nodes."""
+        return replication_for(len(self.quorum.voters) if self.quorum is not None else 1)
+
+    @property
+    def formatted(self) -> bool:
+        """Whether its data directory holds a formatted log."""
+        return (Path(self.data_dir) / "log" / "meta.properties").exists()
 
     def admin_config(self) -> dict[str, Any]:
         """librdkafka settings of an admin client signed in as the broker's principal."""
@@ -204,14 +268,14 @@ class LocalKafka:
             # trusts the same CA its clients do
             conf.update({"listener.name.client.ssl.keystore.type": "PEM",
                          "listener.name.client.ssl.keystore.location":
-                             str(Path(self.data_dir) / "tls" / "broker.pem"),
+                             str(self.tls / "broker.pem"),
                          "listener.name.client.ssl.truststore.type": "PEM",
                          "listener.name.client.ssl.truststore.location": str(self.ca_file)})
         return conf
 
     def _ensure_tls(self) -> None:
         """A local CA and a broker certificate for 127.0.0.1/localhost (openssl), once."""
-        tls = Path(self.data_dir) / "tls"
+        tls = self.tls
         if (tls / "broker.pem").exists():
             return
         openssl = shutil.which("openssl")
@@ -246,19 +310,27 @@ class LocalKafka:
             f.write(pem)
 
     def _properties(self) -> str:
+        rf, isr = self.replication, min_insync_for(self.replication)
         conf = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node_id),
             **self._listener_config(),
             "controller.listener.names": "CONTROLLER",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "controller.quorum.bootstrap.servers": self.quorum.bootstrap_servers
+            if self.quorum is not None else f"127.0.0.1:{self.controller_port}",
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": "6",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            # every topic's copies and acknowledgements, the internal ones too (the
+            # consumer offsets, the transaction state; the changelogs Faust creates get
+            # these defaults): onewindow.topics, docs/operations.md
+            "default.replication.factor": str(rf),
+            "min.insync.replicas": str(isr),
+            "unclean.leader.election.enable": "false",
+            "offsets.topic.replication.factor": str(rf),
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": str(rf),
+            "transaction.state.log.min.isr": str(isr),
             "transaction.state.log.num.partitions": "4",
             "group.initial.rebalance.delay.ms": "0",
             "log.segment.bytes": str(64 * 1024 * 1024),
@@ -285,7 +357,17 @@ class LocalKafka:
         """Fetch (once), format (once per data dir), start and wait until it answers.
         Started again on the same data directory and ports after it died, it recovers its
         logs and carries on (`onewindow up` does that). `stop`, once set, ends the wait
-        early and leaves the broker running (stop() it)."""
+        early and leaves the broker running (stop() it). Already launched (`launch`, as a
+        cluster starts its nodes together), it only waits."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.launch()
+        self.wait_ready(timeout, stop=stop)
+        return self
+
+    def launch(self) -> None:
+        """`start` without the wait: fetch, format if needed, start the JVM. A node of a
+        cluster answers only once a majority of its quorum runs, so a cluster launches
+        every node before it waits for any (`LocalKafkaCluster.start`)."""
         libs = ensure_jars(self.version, self.cache_dir)
         self.data_dir = Path(self.data_dir).resolve()
         # The log segments hold the input topics' plaintext ID numbers and the metadata
@@ -313,12 +395,20 @@ class LocalKafka:
                 f"{self.data_dir} holds a broker formatted {'without' if self.secured else 'with'}"
                 f" SASL/ACLs; remove that directory (its data is lost) to start a "
                 f"{profile} broker there")
+        if not formatted and not self.may_format:
+            raise KafkaLocalError(
+                f"node {self.node_id} has lost its data ({self.data_dir}); formatting it "
+                "again as an initial voter of its quorum is unsafe: remove the whole cluster "
+                "directory (docs/operations.md, \"A three-broker cluster\")")
         if not formatted:
             scram = ["--add-scram",
                      f"{MECHANISM}=[name={ADMIN},password={self.credentials.ensure(ADMIN)}]"] \
                 if self.secured else []
-            res = self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
-                             "-t", _cluster_id(), "-c", str(props), *scram)
+            quorum = ["--initial-controllers", self.quorum.initial_controllers,
+                      "-t", self.quorum.cluster_id] if self.quorum is not None \
+                else ["--standalone", "-t", _cluster_id()]
+            res = self._java(libs, "kafka.tools.StorageTool", "format", *quorum,
+                             "-c", str(props), *scram)
             assert isinstance(res, subprocess.CompletedProcess)
             if res.returncode != 0:
                 raise KafkaLocalError(f"formatting {self.data_dir} failed: "
@@ -329,13 +419,12 @@ class LocalKafka:
                           detach=True)
         assert isinstance(proc, subprocess.Popen)
         self.proc = proc
-        self.wait_ready(timeout, stop=stop)
-        return self
 
-    def wait_ready(self, timeout: float, stop: threading.Event | None = None) -> None:
-        """Until the broker answers a metadata request as `admin`, or `stop` is set.
-        Raises KafkaLocalError if it exits or does not answer within `timeout` seconds
-        (then it is stopped)."""
+    def wait_ready(self, timeout: float, stop: threading.Event | None = None,
+                   brokers: int = 1) -> None:
+        """Until the broker answers a metadata request as `admin` naming at least
+        `brokers` live brokers, or `stop` is set. Raises KafkaLocalError if it exits or
+        does not answer within `timeout` seconds (then it is stopped)."""
         admin = AdminClient({**self.admin_config(), "log_level": 0, "logger": _quiet_logger()})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -346,8 +435,9 @@ class LocalKafka:
                                       f"{self.data_dir / 'server.log'}")
             try:
                 md = admin.list_topics(timeout=2)
-                if md.brokers:
+                if len(md.brokers) >= brokers:
                     return
+                time.sleep(0.3)
             except Exception:  # noqa: BLE001,S112 - not up yet: keep polling until the deadline
                 time.sleep(0.3)
         self.stop()
@@ -365,6 +455,15 @@ class LocalKafka:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
 
+    def kill(self) -> None:
+        """SIGKILL, as a machine that loses power (no controlled shutdown, no flush); the
+        next start recovers its logs. Returns once the process is gone."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
     def __enter__(self) -> LocalKafka:
         return self.start()
 
@@ -377,3 +476,283 @@ def _quiet_logger() -> logging.Logger:
     log.addHandler(logging.NullHandler())
     log.propagate = False
     return log
+
+
+def cluster_ports(port: int, controller_port: int, size: int) -> list[tuple[int, int]]:
+    """The (client, controller) ports of the nodes of a local cluster whose first node
+    listens on `port` and `controller_port`: node i (from 1) on `port + 2(i-1)` and
+    `controller_port + 2(i-1)` (`onewindow up --brokers 3` with the defaults: 19092/19093,
+    19094/19095, 19096/19097). Raises KafkaLocalError when two of them coincide."""
+    if size < 1:
+        raise KafkaLocalError(f"a cluster has at least one node, not {size}")
+    out = [(port + 2 * i, controller_port + 2 * i) for i in range(size)]
+    flat = [p for pair in out for p in pair]
+    if len(set(flat)) != len(flat):
+        raise KafkaLocalError(f"the ports of {size} nodes from {port}/{controller_port} "
+                              f"overlap ({', '.join(map(str, flat))}): pick a controller "
+                              "port that is not a client port plus an even number")
+    return out
+
+
+@dataclass
+class LocalKafkaCluster:
+    """`len(ports)` local KRaft nodes on loopback, one cluster: each node a combined
+    broker+controller (`process.roles=broker,controller`) and a voter of one dynamic
+    controller quorum, node i (from 1) on `ports[i-1]` = (client port, controller port),
+    its data under `<data_dir>/node-<i>`. Secured as a single `LocalKafka` is (the same
+    listeners, SASL mechanisms, authorizer and super user on every node; inter-broker
+    traffic on the client listener as `admin` over SCRAM, the controllers among themselves
+    over SASL/PLAIN); one credentials directory and, with SASL_SSL, one CA for all.
+
+    The cluster's identity (its id, each voter's controller port and directory id) is
+    written to `<data_dir>/cluster.json` at the first start and read after, so a restart
+    or a new process on the same directory joins the same quorum; it refuses other
+    controller ports, and a node whose data is gone (re-formatting it as an initial voter
+    would let it vote again with nothing: docs/operations.md). Topics and the internal
+    topics get `replication_for(nodes)` copies, `min_insync_for` of that."""
+
+    data_dir: Path
+    ports: Sequence[tuple[int, int]]
+    version: str = "3.9.2"
+    cache_dir: Path = Path(".cache")
+    heap: str = "512m"
+    extra_config: dict[str, str] = field(default_factory=dict)
+    security: str = "SASL_PLAINTEXT"
+    credentials_dir: Path | None = None
+    nodes: list[LocalKafka] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        flat = [p for pair in self.ports for p in pair]
+        if not self.ports or len(set(flat)) != len(flat):
+            raise KafkaLocalError(f"a cluster needs one distinct (client, controller) port "
+                                  f"pair per node, got {list(self.ports)}")
+        creds = Path(self.credentials_dir) if self.credentials_dir is not None \
+            else self.data_dir / "credentials"
+        self.credentials_dir = creds
+        self.nodes = [LocalKafka(data_dir=self.data_dir / f"node-{i}", port=port,
+                                 controller_port=cport, version=self.version,
+                                 cache_dir=self.cache_dir, heap=self.heap,
+                                 extra_config=dict(self.extra_config), security=self.security,
+                                 credentials_dir=creds, node_id=i,
+                                 tls_dir=self.data_dir / "tls")
+                      for i, (port, cport) in enumerate(self.ports, start=1)]
+
+    @property
+    def size(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's client address, comma-separated (a client needs one that answers)."""
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    @property
+    def secured(self) -> bool:
+        return self.security != "PLAINTEXT"
+
+    @property
+    def credentials(self) -> CredentialStore:
+        return self.nodes[0].credentials
+
+    @property
+    def ca_file(self) -> Path:
+        return self.nodes[0].ca_file
+
+    @property
+    def replication(self) -> int:
+        return replication_for(self.size)
+
+    def node(self, node_id: int) -> LocalKafka:
+        """Node `node_id` (from 1)."""
+        if not 1 <= node_id <= self.size:
+            raise KafkaLocalError(f"no node {node_id} in a cluster of {self.size}")
+        return self.nodes[node_id - 1]
+
+    def admin_config(self, node_id: int | None = None) -> dict[str, Any]:
+        """librdkafka settings of an admin client signed in as `admin`, bootstrapped from
+        every node (or from node `node_id` alone)."""
+        conf = self.nodes[0].admin_config()
+        conf["bootstrap.servers"] = self.node(node_id).bootstrap if node_id else self.bootstrap
+        return conf
+
+    def running(self) -> list[int]:
+        """The ids of the nodes whose process runs."""
+        return [n.node_id for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def _quorum(self) -> Quorum:
+        path = self.data_dir / "cluster.json"
+        cports = [cport for _, cport in self.ports]
+        if path.exists():
+            doc = json.loads(path.read_text())
+            quorum = Quorum(doc["cluster_id"], tuple(Voter(**v) for v in doc["voters"]))
+            have = [v.controller_port for v in quorum.voters]
+            if have != cports:
+                raise KafkaLocalError(
+                    f"the cluster in {self.data_dir} has controllers on ports {have}, not "
+                    f"{cports}: start it on those (its quorum keeps them), or remove the "
+                    "directory (its data is lost)")
+            return quorum
+        stale = [n.node_id for n in self.nodes if n.formatted]
+        if stale:
+            raise KafkaLocalError(f"{self.data_dir} holds formatted nodes {stale} but no "
+                                  "cluster.json; remove the directory (its data is lost)")
+        quorum = Quorum(_cluster_id(), tuple(Voter(i, cport, _cluster_id())
+                                             for i, cport in enumerate(cports, start=1)))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"cluster_id": quorum.cluster_id,
+                       "voters": [v.__dict__ for v in quorum.voters]}, f, indent=1)
+        tmp.replace(path)
+        return quorum
+
+    def _prepare(self) -> None:
+        """The quorum into every node; only a cluster none of whose nodes holds data yet
+        may format them (each node refuses after: `LocalKafka.may_format`)."""
+        quorum = self._quorum()
+        fresh = not any(n.formatted for n in self.nodes)
+        for n in self.nodes:
+            n.quorum = quorum
+            n.may_format = n.may_format and fresh
+
+    def start(self, timeout: float = 120.0, stop: threading.Event | None = None) -> \
+            LocalKafkaCluster:
+        """Launch every node, then wait until each answers and names all of them as live
+        brokers (or `stop` is set). A node that fails stops the whole cluster and raises
+        KafkaLocalError."""
+        self.launch()
+        try:
+            self.wait_ready(timeout, stop=stop)
+        except KafkaLocalError:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> None:
+        """Launch every node that does not run (no wait), side by side: formatting a
+        node is a JVM of its own (2 s or more on a busy machine)."""
+        self._prepare()
+        ensure_jars(self.version, self.cache_dir)
+        if self.secured:
+            self.credentials.ensure(ADMIN)  # once, before the nodes read it
+        if self.security == "SASL_SSL":
+            self.nodes[0]._ensure_tls()
+        todo = [n for n in self.nodes if n.proc is None or n.proc.poll() is not None]
+        with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+            for future in [pool.submit(n.launch) for n in todo]:
+                future.result()
+        for n in self.nodes:
+            n.may_format = False
+
+    def wait_ready(self, timeout: float, stop: threading.Event | None = None) -> None:
+        """Until every running node answers and names all nodes as live brokers."""
+        deadline = time.monotonic() + timeout
+        for n in self.nodes:
+            if n.proc is not None:
+                n.wait_ready(max(1.0, deadline - time.monotonic()), stop=stop,
+                             brokers=self.size)
+
+    def start_node(self, node_id: int, timeout: float = 90.0,
+                   stop: threading.Event | None = None) -> LocalKafka:
+        """Start node `node_id` again (after `kill`/`stop_node`) on its data and ports, and
+        wait until it answers and the cluster names every node live again (it recovers
+        its logs first; its replicas catch up after: `wait_in_sync`)."""
+        node = self.node(node_id)
+        if node.quorum is None:
+            self._prepare()
+        node.launch()
+        node.wait_ready(timeout, stop=stop, brokers=self.size)
+        return node
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL node `node_id` (a machine losing power); returns once it is gone."""
+        self.node(node_id).kill()
+
+    def stop_node(self, node_id: int, timeout: float = 30.0) -> None:
+        """A controlled shutdown of node `node_id` (SIGTERM: its leaderships move first)."""
+        self.node(node_id).stop(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM to every node at once (a controlled shutdown of a whole cluster
+        waits for nothing but its own logs), then each waited for (SIGKILL after
+        `timeout`)."""
+        for n in self.nodes:
+            if n.proc is not None and n.proc.poll() is None:
+                os.killpg(n.proc.pid, signal.SIGTERM)
+        for n in self.nodes:
+            n.stop(timeout)
+
+    def __enter__(self) -> LocalKafkaCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- partitions
+
+
+def partition_leaders(admin_conf: dict[str, Any], topics: Iterable[str],
+                      timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The leader (node id; -1: none) of every partition of `topics`, from a metadata
+    request with `admin_conf` (librdkafka settings). Raises KafkaLocalError for a topic
+    the cluster does not know."""
+    admin = AdminClient({**admin_conf, "log_level": 0, "logger": _quiet_logger()})
+    md = admin.list_topics(timeout=timeout)
+    out: dict[tuple[str, int], int] = {}
+    for name in topics:
+        t = md.topics.get(name)
+        if t is None or t.error is not None:
+            raise KafkaLocalError(f"topic {name}: {t.error if t is not None else 'unknown'}")
+        out.update({(name, p.id): p.leader for p in t.partitions.values()})
+    return out
+
+
+def leader_of_most(admin_conf: dict[str, Any], topics: Iterable[str],
+                   timeout: float = 10.0) -> int:
+    """The node that leads the most partitions of `topics` (the lowest id on a tie): the
+    broker whose loss moves the most leaderships. Raises KafkaLocalError when no
+    partition has a leader."""
+    counts = Counter(leader for leader in partition_leaders(admin_conf, topics, timeout).values()
+                     if leader >= 0)
+    if not counts:
+        raise KafkaLocalError("no partition of those topics has a leader")
+    return min(counts, key=lambda node: (-counts[node], node))
+
+
+def wait_in_sync(admin_conf: dict[str, Any], topics: Iterable[str], timeout: float = 90.0,
+                 stop: threading.Event | None = None) -> None:
+    """Until every partition of `topics` has a leader and all its replicas in sync (a
+    restarted broker has caught up), or `stop` is set. Raises KafkaLocalError after
+    `timeout` seconds, naming a partition that is not."""
+    names = list(topics)
+    admin = AdminClient({**admin_conf, "log_level": 0, "logger": _quiet_logger()})
+    deadline = time.monotonic() + timeout
+    behind = "no metadata"
+    while time.monotonic() < deadline:
+        if stop is not None and stop.is_set():
+            return
+        try:
+            md = admin.list_topics(timeout=5)
+            behind = ""
+            for name in names:
+                t = md.topics.get(name)
+                if t is None or t.error is not None:
+                    behind = f"{name}: {t.error if t is not None else 'unknown'}"
+                    break
+                lagging = [p for p in t.partitions.values()
+                           if p.leader < 0 or set(p.isrs) != set(p.replicas)]
+                if lagging:
+                    p = lagging[0]
+                    behind = (f"{name}[{p.id}] leader {p.leader}, replicas {p.replicas}, "
+                              f"in sync {p.isrs}")
+                    break
+            if not behind:
+                return
+        except Exception as exc:  # noqa: BLE001 - a broker away: keep asking until the deadline
+            behind = str(exc)
+        time.sleep(0.5)
+    raise KafkaLocalError(f"not all replicas in sync within {timeout:.0f}s: {behind}")

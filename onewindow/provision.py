@@ -45,7 +45,7 @@ from onewindow.security.kafka_auth import (
     department_principal,
     producer_config,
 )
-from onewindow.topics import Topics
+from onewindow.topics import Topics, durability_config
 
 
 class ProvisionError(OneWindowError):
@@ -69,7 +69,13 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     """Every topic the stack needs. Inputs and case-keyed outputs share one partition
     count so that they are co-partitioned by case_id; the materials app's index topic has
     the same count (its table partitions follow it), and so has the case-state app's
-    calendar-check topic (a check on partition p reads and writes the table's partition p)."""
+    calendar-check topic (a check on partition p reads and writes the table's partition p).
+
+    The two tables' changelogs are created here too (compacted, the same count), as
+    Faust would create them at a worker's first start: a worker then finds them on every
+    broker. Left to Faust on a fresh cluster, the worker created its changelog and asked
+    a broker that had not heard of it yet, which answered 0 partitions, and Faust's
+    partition check stopped the worker (`PartitionsMismatch`, issue 17)."""
     out = [TopicPlan(topics.input(d), partitions, {}) for d in sorted(departments)]
     out.append(TopicPlan(topics.case_state, partitions,
                          {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
@@ -79,13 +85,21 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     out.append(TopicPlan(topics.dead_letters, partitions, {}))
     out.append(TopicPlan(material_index_topic(topics), partitions, {}))
     out.append(TopicPlan(topics.calendar_checks, partitions, {}))
+    out += [TopicPlan(name, partitions, {"cleanup.policy": "compact"})
+            for name in (topics.case_fold_changelog, topics.material_index_changelog)]
     return out
 
 
 def ensure_topics(admin_conf: dict[str, object], wanted: list[TopicPlan], replication: int = 1,
                   timeout: float = 30.0) -> list[str]:
     """Create what is missing; check what exists. Returns the names it created.
-    `admin_conf`: librdkafka settings of a client allowed to create topics."""
+    `admin_conf`: librdkafka settings of a client allowed to create topics.
+
+    A topic is created with `replication` copies and `onewindow.topics.durability_config`
+    (`min.insync.replicas` 2 from three copies on, no unclean leader election) under its
+    own settings. Raises ProvisionError for an existing topic with another partition count
+    or fewer copies than `replication` (Kafka does not add copies by a setting:
+    docs/operations.md, "A three-broker cluster")."""
     admin = AdminClient(admin_conf)
     existing = admin.list_topics(timeout=timeout).topics
     for t in wanted:
@@ -94,12 +108,19 @@ def ensure_topics(admin_conf: dict[str, object], wanted: list[TopicPlan], replic
             raise ProvisionError(
                 f"topic {t.name} has {len(have.partitions)} partitions, expected {t.partitions}: "
                 "all input topics must be co-partitioned (same count)")
+        copies = min((len(p.replicas) for p in have.partitions.values()), default=replication) \
+            if have is not None else replication
+        if copies < replication:
+            raise ProvisionError(
+                f"topic {t.name} has {copies} replicas, expected {replication}: add them with "
+                "kafka-reassign-partitions, or provision a new generation of topics")
     missing = [t for t in wanted if t.name not in existing]
     if not missing:
         return []
     futures = admin.create_topics(
         [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication,
-                  config=t.config) for t in missing], operation_timeout=timeout)
+                  config={**durability_config(replication), **t.config}) for t in missing],
+        operation_timeout=timeout)
     created = []
     for name, fut in futures.items():
         try:

@@ -1,4 +1,5 @@
-"""Topic names, the key rule (key = case_id, UTF-8) and the partition rule, in one place.
+"""Topic names, the key rule (key = case_id, UTF-8), the partition rule and the
+replication rule (how many copies, how many acknowledge), in one place.
 
 Input topics are `dept.<code>.events`, one per department; output topics are the
 four of interfaces.md. A deployment (or a test) may put a prefix in front of every
@@ -69,6 +70,39 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+#: the most copies of a partition the project asks for: three survive one broker lost
+#: and a second one restarting (docs/operations.md, "A three-broker cluster")
+MAX_REPLICATION = 3
+
+
+def replication_for(brokers: int) -> int:
+    """The replication factor of every topic on a cluster of ``brokers`` brokers:
+    ``min(3, brokers)``. ``int >= 1 -> int in [1, 3]``; ValueError below 1."""
+    if brokers < 1:
+        raise ValueError(f"a cluster has at least 1 broker, got {brokers}")
+    return min(MAX_REPLICATION, brokers)
+
+
+def min_insync_for(replication: int) -> int:
+    """``min.insync.replicas`` for a topic of ``replication`` copies: 2 from three copies
+    on (an acknowledged ``acks=all`` write is on two brokers, so one broker may die without
+    losing it, and writes go on while one is down), else 1 (with one or two copies a
+    second acknowledgement would stop every write while a broker is down).
+    ``int >= 1 -> 1 | 2``; ValueError below 1."""
+    if replication < 1:
+        raise ValueError(f"a replication factor is at least 1, got {replication}")
+    return 2 if replication >= 3 else 1
+
+
+def durability_config(replication: int) -> dict[str, str]:
+    """The topic settings every topic is created with at ``replication`` copies:
+    ``min.insync.replicas`` (:func:`min_insync_for`) and no unclean leader election (a
+    replica that missed acknowledged writes never becomes leader: the partition waits
+    for an in-sync one instead of losing them)."""
+    return {"min.insync.replicas": str(min_insync_for(replication)),
+            "unclean.leader.election.enable": "false"}
+
+
 @dataclass(frozen=True)
 class Topics:
     prefix: str = ""
@@ -121,6 +155,17 @@ class Topics:
     def materials_app(self) -> str:
         """The materials stream app's Faust app id (group, internal-topic prefix)."""
         return f"{self.prefix}onewindow-materials"
+
+    @property
+    def case_fold_changelog(self) -> str:
+        """The changelog of the case-state app's table ``case-fold`` (the name Faust
+        gives it: ``<app id>-<table>-changelog``), created by provisioning."""
+        return f"{self.case_state_app}-case-fold-changelog"
+
+    @property
+    def material_index_changelog(self) -> str:
+        """The changelog of the materials app's table ``material-index``."""
+        return f"{self.materials_app}-material-index-changelog"
 
     def outputs(self) -> tuple[str, ...]:
         return (self.case_state, self.case_activity, self.material_links, self.dead_letters)

@@ -13,7 +13,10 @@ it gives up, stops the stack, names the process and prints the end of its log. T
 children are direct subprocesses of `up` (`python -m onewindow_cli <name>`; the broker
 is a `java ... kafka.Kafka` child), each in its own session, and `up` keeps each one's
 pid in `<data dir>/run/<name>.pid` (`up.pid` its own, `kafka.pid` the broker's) while it
-runs.
+runs. With `--brokers 3` Kafka is a cluster of three combined nodes (`local_kafka`), each
+supervised alone (`kafka-1` ... `kafka-3`, their pid files likewise). With `--workers N`
+it runs N case-state and N materials workers (`worker_commands`), with one standby
+replica of each table partition from N = 2 on (`standby_for`).
 
 The secret of the keyed hash of ID numbers is generated on the first start into
 `<data dir>/secrets/id-hash.key` (32 random bytes, mode 0600) and reused after; the
@@ -32,6 +35,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,15 +44,17 @@ from typing import Any, TextIO
 from counter import staff_migrations
 from onewindow.backoff import RestartPolicy, RestartState, Verdict, decide
 from onewindow.broker_wait import wait_for_broker
-from onewindow.cli_options import add_common, settings_from
+from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
 from onewindow.config import Settings
 from onewindow.departments import load_registry
-from onewindow.kafka_local import KafkaLocalError, LocalKafka
+from onewindow.kafka_local import KafkaLocalError, LocalKafka, LocalKafkaCluster, cluster_ports
 from onewindow.provision import provision
 from onewindow.read_model.engine import make_engine, wait_for_database
 from onewindow.security.id_key import ensure_key_file, resolve_id_hash_key, stack_key_file
 from onewindow.security.kafka_auth import ADMIN, credentials_dir, kafka_env, producer_config
 from onewindow.staff import users
+from onewindow.topics import replication_for
+from producers.service_hours import describe, session_seconds
 
 #: how `up` restarts a process that exits: 1 s doubling to 30 s (reset by a run of 2
 #: minutes); it gives up after 5 exits in a row each within 30 s of the start
@@ -182,6 +188,42 @@ class Broker(Supervised):
         return self.failure or ""
 
 
+def local_kafka(settings: Settings, brokers: int) -> LocalKafka | LocalKafkaCluster:
+    """The Kafka `up` runs from the jars: one node in `<data dir>/kafka` on
+    ONEWINDOW_KAFKA_PORT and ONEWINDOW_KAFKA_CONTROLLER_PORT, or `brokers` combined nodes
+    in `<data dir>/kafka-cluster` on the port pairs `kafka_local.cluster_ports` counts up
+    from those (docs/operations.md, "A three-broker cluster"). Raises KafkaLocalError
+    when the data directory holds the other kind: its read model, offsets and workers'
+    state belong to that Kafka's topics."""
+    common: dict[str, Any] = {"version": settings.kafka_version, "cache_dir": settings.cache_dir,
+                              "security": settings.kafka_security_protocol,
+                              "credentials_dir": credentials_dir(settings)}
+    single, cluster = settings.data_dir / "kafka", settings.data_dir / "kafka-cluster"
+    other = cluster if brokers == 1 else single
+    if other.exists():
+        raise KafkaLocalError(
+            f"{settings.data_dir} holds the data of a {'cluster' if brokers == 1 else 'single'}"
+            f" Kafka ({other}); run with {'--brokers 3' if brokers == 1 else '--brokers 1'}, "
+            "or give this one its own ONEWINDOW_DATA_DIR")
+    if brokers == 1:
+        return LocalKafka(data_dir=single, port=settings.kafka_port,
+                          controller_port=settings.kafka_controller_port, **common)
+    return LocalKafkaCluster(
+        data_dir=cluster, ports=cluster_ports(settings.kafka_port,
+                                              settings.kafka_controller_port, brokers),
+        **common)
+
+
+def broker_processes(kafka: LocalKafka | LocalKafkaCluster,
+                     stop: threading.Event) -> list[Broker]:
+    """What `up` supervises of `kafka`: the broker (`kafka`), or each node of a cluster
+    (`kafka-<i>`, started again alone when it exits: the other two keep the quorum)."""
+    nodes = kafka.nodes if isinstance(kafka, LocalKafkaCluster) else [kafka]
+    return [Broker("kafka" if node is kafka else f"kafka-{node.node_id}",
+                   Path(node.data_dir).resolve() / "server.log", kafka=node, stop=stop)
+            for node in nodes]
+
+
 class Supervisor:
     """Runs `up`'s processes and restarts each one that exits, as ``policy`` decides;
     prints one line per exit on ``out``. `tick()` returns the process it gave up on."""
@@ -253,7 +295,7 @@ class Supervisor:
         p.restart_at = time.monotonic() + d.delay
         return False
 
-    def stop_all(self, broker: LocalKafka | None) -> None:
+    def stop_all(self, broker: LocalKafka | LocalKafkaCluster | None) -> None:
         """SIGTERM to every child in reverse order, 30 s for each to finish (then
         SIGKILL), then the broker; the pid files go."""
         children = [p for p in self.processes if isinstance(p, Child)]
@@ -306,6 +348,100 @@ def id_key_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _host(bound: str) -> str:
+    """Where a browser on this machine reaches a page bound to ``bound``."""
+    if bound in ("0.0.0.0", "::", ""):  # noqa: S104 - a page bound to every interface
+        return "127.0.0.1"
+    return f"[{bound}]" if ":" in bound else bound
+
+
+#: the stream workers `up` runs, per kind: (its `onewindow` command, the name of its
+#: first process and of its state directory (--name), the settings field of its web port,
+#: the label of its metrics URL)
+WORKER_KINDS = (("worker", "worker", "worker_web_port", "worker"),
+                ("materials-worker", "materials", "materials_web_port", "materials"))
+
+
+def worker_commands(settings: Settings, workers: int) -> list[tuple[str, list[str]]]:
+    """``(process name, onewindow arguments)`` of the ``workers`` case-state and
+    ``workers`` materials workers `up` runs, each pair in its group. The first of a kind
+    is the single stack's (``worker``, ``materials-worker``: its name, its state
+    directory and its port), so a stack grown to N workers keeps its first worker's
+    state; worker i >= 2 is ``worker-i`` (``--name worker-i``) and ``materials-worker-i``
+    (``--name materials-i``), each with its own state directory under
+    ``<data dir>/stream/``, on the port of the first + 2 (i - 1) (`worker_port`)."""
+    out: list[tuple[str, list[str]]] = []
+    for i in range(1, workers + 1):
+        for command, name, _field, _label in WORKER_KINDS:
+            if i == 1:
+                out.append((command, [command]))
+            else:
+                out.append((f"{command}-{i}", [command, "--name", f"{name}-{i}", "--web-port",
+                                               str(worker_port(settings, command, i))]))
+    return out
+
+
+def worker_port(settings: Settings, command: str, i: int) -> int:
+    """The web port (``/metrics``, ``/healthz``) of worker ``i`` (1-based) of the kind
+    ``command`` (``worker`` or ``materials-worker``): ONEWINDOW_WORKER_WEB_PORT or
+    ONEWINDOW_MATERIALS_WEB_PORT + 2 (i - 1), so the two kinds interleave (6066, 6068, ...
+    and 6067, 6069, ... by default)."""
+    field = next(f for c, _n, f, _l in WORKER_KINDS if c == command)
+    return int(getattr(settings, field)) + 2 * (i - 1)
+
+
+def _worker_of(name: str) -> tuple[str, int, str] | None:
+    """``(command, index, label)`` of a worker process `worker_commands` names."""
+    for command, _n, _field, label in WORKER_KINDS:
+        if name == command:
+            return command, 1, label
+        head, _, index = name.rpartition("-")
+        if head == command and index.isdigit():
+            return command, int(index), f"{label} {index}"
+    return None
+
+
+def service_urls(settings: Settings, started: Collection[str]) -> list[tuple[str, str]]:
+    """``(label, URL)`` of every page the processes named in ``started`` serve (the
+    names of `up`'s children: ``counter``, ``gateway``, ``worker``,
+    ``materials-worker`` (and ``worker-2``, ``materials-worker-2`` ... of
+    `worker_commands`), ``sink``; others serve none): the counter's pages, its API
+    docs, the gateway's, and each process's ``/metrics``, on the ports of ``settings``.
+    What `up` prints once the stack answers."""
+    counter = f"http://127.0.0.1:{settings.counter_port}"
+    scheme = "https" if settings.gateway_tls_cert_file else "http"
+    gateway = f"{scheme}://127.0.0.1:{settings.gateway_port}"
+    metrics = _host(settings.metrics_host)
+    urls: list[tuple[str, str]] = []
+    if "counter" in started:
+        urls += [("sign in", f"{counter}/login"), ("counter screen", f"{counter}/"),
+                 ("window board", f"{counter}/board"),
+                 ("supervisor view", f"{counter}/supervision"),
+                 ("progress lookup", f"{counter}/lookup"), ("access log", f"{counter}/audit"),
+                 ("API docs", f"{counter}/docs")]
+    if "gateway" in started:
+        urls.append(("ingest gateway", f"{gateway}/docs"))
+    for name, label, url in (
+            ("counter", "counter metrics", f"{counter}/metrics"),
+            ("gateway", "gateway metrics", f"{gateway}/metrics"),
+            ("sink", "sink metrics", f"http://{metrics}:{settings.sink_metrics_port}/metrics")):
+        if name in started:
+            urls.append((label, url))
+    for name in started:
+        worker = _worker_of(name)
+        if worker is not None:
+            command, i, label = worker
+            urls.append((f"{label} metrics",
+                         f"http://{metrics}:{worker_port(settings, command, i)}/metrics"))
+    return urls
+
+
+#: what the label of a URL line says besides the URL
+_URL_NOTES = {"ingest gateway": " (a department's key: onewindow gateway-keys issue DEPT)",
+              "counter metrics": " (role ops)", "access log": " (role auditor)",
+              "window board": " (role supervisor)", "supervisor view": " (role supervisor)"}
+
+
 #: the user `up` creates in an empty user store, and its roles (not auditor: the one who
 #: runs the centre is not the one who audits it; add an auditor with `onewindow users`)
 FIRST_ADMIN = ("admin", ["supervisor", "ops"])
@@ -333,10 +469,12 @@ def first_admin(settings: Settings) -> str | None:
         engine.dispose()
 
 
-def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
-       external_kafka: bool) -> int:
+def up(settings: Settings, *, simulate: bool, rate: float, compression: float | None,
+       external_kafka: bool, around_the_clock: bool = False, brokers: int = 1,
+       workers: int = 1) -> int:
     """Run the stack until Ctrl-C or SIGTERM (0), or until a process keeps failing right
-    after its start (1: `Supervisor` gave up on it). docs/operations.md."""
+    after its start (1: `Supervisor` gave up on it). ``workers``: case-state and
+    materials workers of each kind (`worker_commands`). docs/operations.md."""
     # Everything under the data directory is the operator's alone: the broker's log
     # segments (plaintext input), the read model, the RocksDB state, the credentials,
     # the ID hash key.
@@ -352,13 +490,7 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    broker = None
-    if not external_kafka:
-        broker = LocalKafka(data_dir=settings.data_dir / "kafka", port=settings.kafka_port,
-                            controller_port=settings.kafka_controller_port,
-                            version=settings.kafka_version, cache_dir=settings.cache_dir,
-                            security=settings.kafka_security_protocol,
-                            credentials_dir=credentials_dir(settings))
+    broker = None if external_kafka else local_kafka(settings, brokers)
     processes: list[Supervised] = []
     supervisor = Supervisor(processes, run_dir=run_dir)
     gave_up: Supervised | None = None
@@ -366,13 +498,15 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     admin_lines: list[str] = []
     try:
         if broker is not None:
-            print(f"starting Kafka {settings.kafka_version} (KRaft) ...", flush=True)  # noqa: T201
-            kafka = Broker("kafka", broker.data_dir.resolve() / "server.log", kafka=broker,
-                           stop=stop)
-            processes.append(kafka)
-            supervisor.start(kafka)
-            if kafka.failure is not None:
-                raise KafkaLocalError(kafka.failure)
+            print(f"starting Kafka {settings.kafka_version} (KRaft"  # noqa: T201
+                  f"{f', {brokers} brokers' if brokers > 1 else ''}) ...", flush=True)
+            if isinstance(broker, LocalKafkaCluster):
+                broker.launch()  # every node, before any can answer (a quorum)
+            for kafka in broker_processes(broker, stop):
+                processes.append(kafka)
+                supervisor.start(kafka)
+                if kafka.failure is not None:
+                    raise KafkaLocalError(kafka.failure)
         bootstrap = broker.bootstrap if broker else settings.kafka_bootstrap
         registry = load_registry(settings.departments_file)
         settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
@@ -389,31 +523,30 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
         provision(settings, registry.codes)  # topics, principals, ACLs
         admin_password = first_admin(settings)
         py = [sys.executable, "-m", "onewindow_cli"]
-        env = dict(os.environ, **kafka_env(settings), **key_env)
-        commands = [("worker", ["worker"]), ("materials-worker", ["materials-worker"]),
+        env = dict(os.environ, **kafka_env(settings), **key_env,
+                   ONEWINDOW_TABLE_STANDBY_REPLICAS=str(settings.table_standby_replicas))
+        commands = [*worker_commands(settings, workers),
                     ("sink", ["sink"]), ("counter", ["counter"]), ("gateway", ["gateway"])]
         if simulate:
             commands.append(("simulate", ["simulate", "--rate", str(rate),
-                                          "--compression", str(compression)]))
+                                          *(["--compression", str(compression)]
+                                            if compression is not None else []),
+                                          *(["--around-the-clock"] if around_the_clock
+                                            else [])]))
         for name, args in commands:
             child = Child(name, logs / f"{name}.log", one_shot=name == "simulate",
                           argv=[*py, *args], env=env)
             processes.append(child)
             supervisor.start(child)
         base = f"http://127.0.0.1:{settings.counter_port}"
+        started = [name for name, _ in commands]
         lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})",
-                 f"  sign in          {base}/login",
-                 f"  counter screen   {base}/",
-                 f"  window board     {base}/board",
-                 f"  progress lookup  {base}/lookup",
-                 f"  access log       {base}/audit",
-                 f"  API docs         {base}/docs",
-                 f"  metrics          {base}/metrics",
-                 f"  worker metrics   http://127.0.0.1:{settings.worker_web_port}/metrics",
-                 f"  ingest gateway   http://127.0.0.1:{settings.gateway_port}/docs"
-                 " (a department's key: onewindow gateway-keys issue DEPT)",
-                 f"  logs             {logs}/",
-                 f"  pid files        {run_dir}/"]
+                 *(f"  {label:<18} {url}{_URL_NOTES.get(label, '')}"
+                   for label, url in service_urls(settings, started))]
+        if simulate:
+            pace = _pace(settings, compression, around_the_clock)
+            lines.append(f"  {'simulated traffic':<18} {pace}; log {logs / 'simulate.log'}")
+        lines += [f"  {'logs':<18} {logs}/", f"  {'pid files':<18} {run_dir}/"]
         cli = _cli_name()
         if admin_password is not None:
             admin_lines += [
@@ -451,18 +584,50 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float,
     return 1 if failed else 0
 
 
+def _pace(settings: Settings, compression: float | None, around_the_clock: bool) -> str:
+    """How the simulator's clock runs, in words."""
+    c = compression if compression is not None else settings.simulate_compression
+    if around_the_clock or settings.simulate_around_the_clock:
+        return f"{c:g} x, around the clock"
+    return f"{c:g} x in service hours ({describe()}: a day in {session_seconds() / c:.0f} s)"
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     s = settings_from(args)
     external = args.bootstrap is not None or "ONEWINDOW_KAFKA_BOOTSTRAP" in os.environ
+    if "replication_factor" not in s.model_fields_set:  # ONEWINDOW_REPLICATION_FACTOR wins
+        s = s.model_copy(update={"replication_factor": replication_for(args.brokers)})
+    if "table_standby_replicas" not in s.model_fields_set:  # the operator's setting wins
+        s = s.model_copy(update={"table_standby_replicas": standby_for(args.workers)})
     return up(s, simulate=args.simulate, rate=args.rate, compression=args.compression,
-              external_kafka=external)
+              external_kafka=external, around_the_clock=args.around_the_clock,
+              brokers=args.brokers, workers=args.workers)
+
+
+def standby_for(workers: int) -> int:
+    """The standby replicas of each table partition for ``workers`` workers of a kind:
+    0 for one (nobody to keep a copy for), 1 for more (one warm copy: the worker taking a
+    partition over restores from its own copy; a second copy would cost every worker
+    another changelog read for the loss of two workers at once)."""
+    return 0 if workers <= 1 else 1
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("up", help="start the whole local stack in the foreground")
     p.add_argument("--simulate", action="store_true", help="also run simulated department traffic")
     p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
-    p.add_argument("--compression", type=float, default=60.0,
-                   help="simulated seconds per wall-clock second")
+    p.add_argument("--compression", type=positive_float, default=None,
+                   help="simulated seconds per wall-clock second, in the service centre's "
+                        "opening hours (default ONEWINDOW_SIMULATE_COMPRESSION, else 300)")
+    p.add_argument("--around-the-clock", action="store_true",
+                   help="the simulator ignores the centre's opening hours")
+    p.add_argument("--brokers", type=int, choices=(1, 3), default=1,
+                   help="Kafka nodes from the jars: 1, or a cluster of 3 (topics replicated "
+                        "3 times, min.insync.replicas 2; docs/operations.md)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="case-state workers and materials workers, N of each in their "
+                        "groups, each with its own state and web port; from 2 on, one "
+                        "standby replica of each table partition "
+                        "(ONEWINDOW_TABLE_STANDBY_REPLICAS; docs/operations.md)")
     add_common(p, database=True)
     p.set_defaults(func=cmd_up)

@@ -10,7 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
+from onewindow.cli_options import (
+    add_common,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    settings_from,
+)
 from onewindow.codec import get_codec
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
@@ -85,15 +91,21 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: Any) -> int:
-    config = SimulationConfig(rate=args.rate, compression=args.compression,
-                              backlog=timedelta(hours=args.backlog_hours), seed=args.seed,
+    settings = settings_from(args)
+    compression = args.compression if args.compression is not None \
+        else settings.simulate_compression
+    config = SimulationConfig(rate=args.rate, compression=compression,
+                              backlog=None if args.backlog_hours is None
+                              else timedelta(hours=args.backlog_hours), seed=args.seed,
                               max_events=args.events, max_seconds=args.duration,
                               invalid_rate=args.invalid_rate,
-                              duplicate_rate=args.duplicate_rate)
+                              duplicate_rate=args.duplicate_rate,
+                              around_the_clock=args.around_the_clock
+                              or settings.simulate_around_the_clock)
     # SIGTERM (`onewindow up` stopping it) and Ctrl-C end the run as its limits do: the
     # cursor saved (the next run continues there), exit status 0
     with stop_on_signals() as stop:
-        counts = simulate(settings_from(args), config, out=sys.stdout, stop=stop.is_set)
+        counts = simulate(settings, config, out=sys.stdout, stop=stop.is_set)
     print(f"simulate: sent {counts['sent']} events of {counts['cases']} cases "  # noqa: T201
           f"(+{counts['invalid']} invalid, +{counts['duplicates']} resent)")
     return 0
@@ -152,12 +164,21 @@ def register(sub: Any) -> None:
     p = sub.add_parser("simulate", help="realistic department traffic (一件事 scenarios)")
     p.add_argument("--rate", type=positive_float, default=5.0,
                    help="events per second, at most")
-    p.add_argument("--compression", type=positive_float, default=60.0,
-                   help="simulated seconds per wall-clock second")
-    p.add_argument("--backlog-hours", type=float, default=72.0,
-                   help="on the first run, the simulated clock starts this far in the past; "
-                        "a later run continues where the last one stopped (at most this far "
-                        "back; the cursor is kept in the data directory)")
+    p.add_argument("--compression", type=positive_float, default=None,
+                   help="simulated seconds per wall-clock second, counted in the centre's "
+                        "opening hours (default ONEWINDOW_SIMULATE_COMPRESSION, else 300: a "
+                        "working day in 84 s)")
+    p.add_argument("--around-the-clock", action="store_true",
+                   help="ignore the service centre's opening hours (working days 09:00-12:00 "
+                        "and 13:30-17:30 Asia/Shanghai): clock time throughout "
+                        "(ONEWINDOW_SIMULATE_AROUND_THE_CLOCK=true alike)")
+    p.add_argument("--backlog-hours", type=non_negative_float, default=None,
+                   help="on the first run, the simulated clock starts this many hours of the "
+                        "centre's open time in the past (default 35: a working week; clock "
+                        "hours with --around-the-clock, default 72); a later run continues "
+                        "where the last one stopped (at most this far back, and at least the "
+                        "scripted opening's 200 open minutes; the cursor is kept in the data "
+                        "directory)")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--events", type=int, help="stop after this many events")
     p.add_argument("--duration", type=float, help="stop after this many seconds")

@@ -5,18 +5,24 @@ progress with 补正 cycles, occasional 特别程序, rejections and withdrawals
 with resubmitted documents, certificates issued at the end). It feeds the simulator,
 the integration tests and the benchmarks, so all three see the same kind of data.
 Everything it emits is valid unless asked for invalid events.
+
+`ScenarioGenerator.opening` is the simulator's scripted start: four cases that show,
+within `OPENING_SPAN` of (open) time, everything the counter and the supervisor view are
+about (acceptance, review, 补正 asked and answered, approvals, a refusal, avoidable
+submissions, a conflict); docs/operations.md, "The demo".
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onewindow.domain.identifiers import resident_id_check_char, uscc_check_char
+from producers.service_hours import OpenTime
 
 _SURNAMES = "陈李黄张梁林刘吴麦罗何郑谢杨冯邓曾彭蔡许"
 _GIVEN = ["静", "伟", "敏", "强", "丽", "军", "婷", "浩", "欣怡", "志明", "嘉怡", "子轩", "晓峰",
@@ -114,6 +120,9 @@ class Population:
         # Returning citizens are common at a counter: reuse someone 60% of the time.
         if self.persons and self.rng.random() < 0.6:
             return self.rng.choice(self.persons)
+        return self.new_person()
+
+    def new_person(self) -> Person:
         r = self.rng
         birth = datetime(1960, 1, 1) + timedelta(days=r.randrange(0, 45 * 365))
         first17 = f"{r.choice(_DISTRICTS)}{birth:%Y%m%d}{r.randrange(0, 1000):03d}"
@@ -125,6 +134,9 @@ class Population:
     def company(self) -> Company:
         if self.companies and self.rng.random() < 0.5:
             return self.rng.choice(self.companies)
+        return self.new_company()
+
+    def new_company(self) -> Company:
         r = self.rng
         body = "".join(r.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
         first17 = f"9144{r.choice(['0101', '0103', '0104', '0106'])}{body}"
@@ -167,6 +179,12 @@ class ScenarioConfig:
     #: certificate id) carries it, and it is mixed into the seed, so two runs with
     #: different `run` share no id (the simulator gives each run its own)
     run: str = ""
+    #: the centre's opening hours (`producers.service_hours`): when set, acceptances are
+    #: `spacing_minutes` of open time apart, and every delay of a case is open time: a
+    #: delay drawn as h hours is h x `open_share` open hours (30 h: 8.75 open hours, a
+    #: working day and a quarter), so nothing happens while the centre is closed. None:
+    #: clock time, as the fixtures and benchmarks have always had it.
+    hours: OpenTime | None = None
 
 
 class ScenarioGenerator:
@@ -179,6 +197,20 @@ class ScenarioGenerator:
         self.population = Population(self.rng)
         self._n = 0
 
+    def _at(self, start: datetime, minutes: float) -> datetime:
+        """``minutes`` after ``start``: open minutes with `hours`, else clock minutes."""
+        hours = self.config.hours
+        if hours is None:
+            return start + timedelta(minutes=minutes)
+        return hours.add(start, minutes * 60)
+
+    def _later(self, at: datetime, hours_drawn: float) -> datetime:
+        """A delay drawn as ``hours_drawn`` hours after ``at`` (see `ScenarioConfig.hours`)."""
+        hours = self.config.hours
+        if hours is None:
+            return at + timedelta(hours=hours_drawn)
+        return hours.add(at, hours_drawn * 3600 * hours.open_share)
+
     def cases(self, count: int) -> Iterator[list[dict[str, Any]]]:
         """`count` cases, each a list of its events in occurred_at order."""
         for _ in range(count):
@@ -189,7 +221,7 @@ class ScenarioGenerator:
         self._n += 1
         n = self._n
         bundle = r.choice(BUNDLES)
-        accepted = cfg.start + timedelta(minutes=cfg.spacing_minutes * n)
+        accepted = self._at(cfg.start, cfg.spacing_minutes * n)
         case_id = f"GZ{accepted:%Y%m%d}{cfg.run}{n:06d}"
         events: list[dict[str, Any]] = []
         seq = iter(range(1, 10_000))
@@ -219,14 +251,14 @@ class ScenarioGenerator:
            promise={"amount": bundle.promise[0], "unit": bundle.promise[1]}, tasks=tasks)
         for i, (mtype, mname, whose, dept_ix) in enumerate(bundle.materials):
             dept = "zwfw" if dept_ix < 0 else bundle.tasks[dept_ix].department
-            at = accepted + timedelta(minutes=2 + i)
+            at = self._at(accepted, 2 + i)
             ev("MaterialSubmitted", dept, at, **self._material(
                 case_id, i, mtype, mname, person if whose == "person" or company is None
                 else company, tasks[max(dept_ix, 0)]["task_id"]))
         withdrawn = r.random() < cfg.withdraw_rate
         last = accepted
         for ti, task in enumerate(tasks):
-            t = accepted + timedelta(hours=r.uniform(1, 5))
+            t = self._later(accepted, r.uniform(1, 5))
             steps = ["RECEIVED", "IN_REVIEW"]
             if r.random() < cfg.supplement_rate:
                 steps += ["SUPPLEMENT_REQUESTED", "SUPPLEMENT_RECEIVED", "IN_REVIEW"]
@@ -245,7 +277,7 @@ class ScenarioGenerator:
                     extra["officer"] = r.choice(_SURNAMES) + r.choice(_GIVEN)
                 ev("TaskUpdated", task["department"], t, **extra)
                 last = max(last, t)
-                t += timedelta(hours=r.uniform(0.5, 30))
+                t = self._later(t, r.uniform(0.5, 30))
             if steps[-1] == "APPROVED":
                 for cert_task, ctype in bundle.certificates:
                     if cert_task == ti:
@@ -260,8 +292,138 @@ class ScenarioGenerator:
                            document_number=number, holder=holder, sha256=_sha(r),
                            declared_fields={"name": holder["name"]}, valid_until=None)
         if withdrawn:
-            ev("CaseWithdrawn", "zwfw", last + timedelta(hours=2), reason="申请人主动撤回")
+            ev("CaseWithdrawn", "zwfw", self._later(last, 2), reason="申请人主动撤回")
         return events
+
+    def opening(self) -> list[list[dict[str, Any]]]:
+        """The scripted opening, four cases, each a list of its events in occurred_at
+        order, all within `OPENING_SPAN` after `ScenarioConfig.start` (open time with
+        `hours`); they take the next four case numbers. A new company and a new citizen:
+
+        1. 企业开办一件事 for the company, at minute 1: its legal representative's ID card
+           handed to two departments (the second copy is avoidable: SAME_DOCUMENT), each
+           department receives, reviews and approves; the 营业执照 is issued (minute 61).
+        2. 个人社保转移 for the citizen, at 15: received, in review, refused (minute 95).
+        3. 开办餐饮店 for the same company, at 70: the ID card again and a paper copy of
+           the 营业执照 issued an hour before (both avoidable: already on file); 市场监管
+           asks for a 补正 (110), the corrected floor plan comes (140), both departments
+           approve (170, 195).
+        4. 婚姻登记证明补发 for the citizen, at 120: an ID card with the number of case 2's
+           and another name (a CONFLICT: the same certificate told two ways); approved.
+
+        Valid events only; the delays are fixed, the documents' contents seeded."""
+        company = self.population.new_company()
+        rep = company.legal_rep
+        citizen = self.population.new_person()
+        return [self._opening_startup(company), self._opening_refusal(citizen),
+                self._opening_restaurant(company, rep), self._opening_conflict(citizen)]
+
+    def _scripted(self, bundle: Bundle, accepted_minute: float, window: str,
+                  applicant: Person | Company) -> _Script:
+        cfg = self.config
+        self._n += 1
+        accepted = self._at(cfg.start, accepted_minute)
+        case_id = f"GZ{accepted:%Y%m%d}{cfg.run}{self._n:06d}"
+        sc = _Script(case_id, lambda m: self._at(cfg.start, m))
+        tasks = [{"task_id": f"{case_id}-{t.suffix}", "department": t.department,
+                  "name": t.name} for t in bundle.tasks]
+        sc.tasks = [t["task_id"] for t in tasks]
+        sc.ev("CaseAccepted", "zwfw", accepted_minute, service_code=bundle.code,
+              service_name=bundle.name, case_kind=bundle.kind, channel="COUNTER",
+              window_id=window, applicant=_applicant(applicant),
+              promise={"amount": bundle.promise[0], "unit": bundle.promise[1]}, tasks=tasks)
+        return sc
+
+    def _doc(self, sc: _Script, minute: float, dept: str, task: int, mtype: str, mname: str,
+             who: Person | Company, *, number: str | None,
+             fields: dict[str, str] | None = None) -> None:
+        """A MaterialSubmitted of the opening: its number typed plainly, a fresh scan."""
+        r = self.rng
+        sc.materials += 1
+        if fields is None:
+            fields = {"name": who.name}
+            if isinstance(who, Person) and mtype == "ID_CARD":
+                fields["id_number"] = who.id_number[-4:]
+        sc.ev("MaterialSubmitted", dept, minute, material_id=f"{sc.case_id}-M{sc.materials:02d}",
+              material_type=mtype, name=mname, holder=_holder(who), document_number=number,
+              sha256=_sha(r), pages=r.choice([1, 2]), size_bytes=r.randrange(80_000, 900_000),
+              form="ORIGINAL" if mtype == "ID_CARD" else "COPY", declared_fields=fields,
+              task_id=sc.tasks[task])
+
+    def _steps(self, sc: _Script, task: int, dept: str,
+               steps: list[tuple[float, str, str | None]]) -> None:
+        """TaskUpdated events of one task: (minute, status, note)."""
+        for minute, status, note in steps:
+            officer = None
+            if status in ("APPROVED", "REJECTED"):
+                officer = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
+            sc.ev("TaskUpdated", dept, minute, task_id=sc.tasks[task], status=status,
+                  officer=officer, note=note)
+
+    def _certificate(self, sc: _Script, minute: float, dept: str, task: int, ctype: str,
+                     who: Person | Company, number: str) -> None:
+        holder = _holder(who)
+        sc.ev("CertificateIssued", dept, minute, task_id=sc.tasks[task],
+              certificate_id=f"cert-{sc.case_id}-{task}", certificate_type=ctype,
+              document_number=number, holder=holder, sha256=_sha(self.rng),
+              declared_fields={"name": holder["name"]}, valid_until=None)
+
+    def _opening_startup(self, company: Company) -> list[dict[str, Any]]:
+        bundle = _bundle("企业开办一件事")
+        rep = company.legal_rep
+        sc = self._scripted(bundle, 1, "W01", company)
+        self._doc(sc, 2, "scjgj", 0, "ID_CARD", "法定代表人身份证", rep, number=rep.id_number)
+        self._doc(sc, 3, "gaj", 1, "ID_CARD", "法定代表人身份证", rep, number=rep.id_number)
+        self._doc(sc, 4, "scjgj", 0, "LEASE_CONTRACT", "住所租赁合同", company, number=None)
+        self._doc(sc, 5, "scjgj", 0, "ARTICLES", "公司章程", company, number=None)
+        for i, task in enumerate(bundle.tasks):
+            self._steps(sc, i, task.department, [(10 + 2 * i, "RECEIVED", None),
+                                                 (30 + 4 * i, "IN_REVIEW", None),
+                                                 (60 + 8 * i, "APPROVED", None)])
+            if i == 0:
+                self._certificate(sc, 61, task.department, 0, "BUSINESS_LICENSE", company,
+                                  company.uscc)
+        return sc.sorted()
+
+    def _opening_refusal(self, citizen: Person) -> list[dict[str, Any]]:
+        bundle = _bundle("个人社保转移")
+        sc = self._scripted(bundle, 15, "W02", citizen)
+        self._doc(sc, 17, "rsj", 0, "ID_CARD", "申请人身份证", citizen, number=citizen.id_number)
+        self._doc(sc, 18, "rsj", 0, "HOUSEHOLD_REGISTER", "户口簿", citizen, number=None)
+        self._steps(sc, 0, "rsj", [(25, "RECEIVED", None), (40, "IN_REVIEW", None),
+                                   (95, "REJECTED", "转出地参保缴费记录不符合转移条件")])
+        return sc.sorted()
+
+    def _opening_restaurant(self, company: Company, rep: Person) -> list[dict[str, Any]]:
+        bundle = _bundle("开办餐饮店")
+        sc = self._scripted(bundle, 70, "W01", company)
+        self._doc(sc, 72, "scjgj", 0, "ID_CARD", "法定代表人身份证", rep, number=rep.id_number)
+        self._doc(sc, 73, "zjj", 1, "ID_CARD", "法定代表人身份证", rep, number=rep.id_number)
+        self._doc(sc, 74, "scjgj", 0, "BUSINESS_LICENSE", "营业执照", company,
+                  number=company.uscc)
+        self._doc(sc, 75, "scjgj", 0, "FLOOR_PLAN", "经营场所平面图", company, number=None)
+        self._steps(sc, 0, "scjgj", [(80, "RECEIVED", None), (90, "IN_REVIEW", None),
+                                     (110, "SUPPLEMENT_REQUESTED", "经营场所平面图未标注面积，请补正"),
+                                     (141, "SUPPLEMENT_RECEIVED", None),
+                                     (150, "IN_REVIEW", None), (195, "APPROVED", None)])
+        self._doc(sc, 140, "scjgj", 0, "FLOOR_PLAN", "经营场所平面图（补正）", company, number=None,
+                  fields={"name": company.name, "area": "86平方米"})
+        self._certificate(sc, 196, "scjgj", 0, "FOOD_BUSINESS_LICENSE", company,
+                          f"JY{self.rng.randrange(10**13, 10**14)}")
+        self._steps(sc, 1, "zjj", [(82, "RECEIVED", None), (100, "IN_REVIEW", None),
+                                   (170, "APPROVED", None)])
+        return sc.sorted()
+
+    def _opening_conflict(self, citizen: Person) -> list[dict[str, Any]]:
+        bundle = _bundle("婚姻登记证明补发")
+        sc = self._scripted(bundle, 120, "W03", citizen)
+        self._doc(sc, 122, "mzj", 0, "ID_CARD", "申请人身份证", citizen, number=citizen.id_number,
+                  fields={"name": citizen.name + "（曾用名）", "id_number": citizen.id_number[-4:]})
+        self._steps(sc, 0, "mzj", [(125, "RECEIVED", None), (130, "IN_REVIEW", None),
+                                   (150, "APPROVED", None)])
+        self._certificate(sc, 151, "mzj", 0, "MARRIAGE_CERT", citizen,
+                          f"MA{self.rng.randrange(10**13, 10**14)}")
+        return sc.sorted()
 
     def _material(self, case_id: str, i: int, mtype: str, mname: str,
                   who: Person | Company, task_id: str) -> dict[str, Any]:
@@ -286,6 +448,42 @@ class ScenarioGenerator:
                 "pages": r.choice([1, 1, 2, 4]), "size_bytes": r.randrange(80_000, 2_500_000),
                 "form": r.choice(["COPY", "COPY", "ORIGINAL", "ELECTRONIC"]),
                 "declared_fields": fields, "task_id": task_id}
+
+
+#: how long the opening (`ScenarioGenerator.opening`) lasts from its start: its last event
+#: is at 196 minutes (open minutes when the generator follows opening hours)
+OPENING_SPAN = timedelta(minutes=200)
+
+
+def _bundle(name: str) -> Bundle:
+    return next(b for b in BUNDLES if b.name == name)
+
+
+def _applicant(who: Person | Company) -> dict[str, str]:
+    if isinstance(who, Company):
+        return {"kind": "ORGANIZATION", "id_type": "USCC", "id_number": who.uscc,
+                "name": who.name}
+    return {"kind": "PERSON", "id_type": "RESIDENT_ID", "id_number": who.id_number,
+            "name": who.name}
+
+
+class _Script:
+    """The events of one scripted case, timed in minutes from the opening's start."""
+
+    def __init__(self, case_id: str, at: Callable[[float], datetime]) -> None:
+        self.case_id = case_id
+        self.at = at
+        self.events: list[dict[str, Any]] = []
+        self.tasks: list[str] = []
+        self.materials = 0
+
+    def ev(self, etype: str, dept: str, minute: float, **fields: Any) -> None:
+        self.events.append({"type": etype, "event_id": f"{self.case_id}-E{len(self.events) + 1:03d}",
+                            "case_id": self.case_id, "department": dept,
+                            "occurred_at": self.at(minute), **fields})
+
+    def sorted(self) -> list[dict[str, Any]]:
+        return sorted(self.events, key=lambda e: e["occurred_at"])
 
 
 def _holder(who: Person | Company) -> dict[str, str]:

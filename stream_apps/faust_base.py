@@ -4,7 +4,10 @@ One place for the choices that keep Faust safe and fast here (docs/architecture.
 RocksDB tables within one memory budget (`stream_apps.table_store`), at-least-once with
 `acks=all`, offsets committed every second, static group membership so a restarted worker
 takes its own partitions back at once (`group_instance_id`), a 15-second session timeout
-so a killed worker's partitions move quickly, no standby replicas on one machine, onewindow's own logging instead of Faust's, a web server on
+so a killed worker's partitions move quickly, standby replicas as configured
+(`ONEWINDOW_TABLE_STANDBY_REPLICAS`: none with one worker, where there is nobody to keep
+a copy for; one with several, so the worker that takes a partition over has it warm),
+onewindow's own logging instead of Faust's, a web server on
 the metrics host, in a thread of its own, serving `/metrics`, `/healthz`, `/readyz` and
 no Faust view (`WEB_SETTINGS`, `stream_apps.health`), an agent that raises stopping the
 worker (`CrashingSupervisor`), no record dropped when Faust resumes the flow after a
@@ -226,7 +229,14 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
         "stream_buffer_maxsize": 4 * batch_max,
         "TableManager": PromptTableManager,
         "PartitionAssignor": StaticMemberAssignor,
-        "table_standby_replicas": 0,
+        # Standby replicas: each other worker of the group keeps a table partition's copy
+        # warm by reading its changelog, so the one that takes the partition over (after a
+        # worker died, once its session timed out) restores only the last few records
+        # instead of the whole changelog. Faust gives a worker standbys of partitions it
+        # does not own only (at most workers - 1 copies). The assignment is Faust's,
+        # carried unchanged by StaticMemberAssignor: a static member that rejoins gets
+        # its actives and its standbys back.
+        "table_standby_replicas": settings.table_standby_replicas,
         "logging_config": None,
         # An agent that raises crashes the worker (it exits 1, the supervisor restarts it
         # from the committed offsets). Faust's default restarts the agent in the same

@@ -12,7 +12,7 @@ import pytest
 
 from onewindow.config import Settings, get_settings
 from onewindow.departments import load_registry
-from onewindow.kafka_local import LocalKafka, free_port
+from onewindow.kafka_local import LocalKafka, LocalKafkaCluster, free_port
 from onewindow.provision import provision
 from onewindow.topics import Topics
 from onewindow_cli.local_postgres import LocalPostgres, create_database, drop_database
@@ -54,6 +54,37 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def _kafka_cluster_session(tmp_path_factory: pytest.TempPathFactory) -> \
+        Iterator[LocalKafkaCluster]:
+    """The session's three-node cluster, started on first use only (the `kafka_cluster`
+    fixture)."""
+    root = tmp_path_factory.mktemp("kafka-cluster")
+    cluster = LocalKafkaCluster(data_dir=root / "cluster",
+                                ports=[(free_port(), free_port()) for _ in range(3)],
+                                cache_dir=get_settings().cache_dir)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        for node in cluster.nodes:  # its data goes with the session: no clean stop
+            node.kill()            # (a whole cluster's takes about 6 s)
+
+
+@pytest.fixture
+def kafka_cluster(_kafka_cluster_session: LocalKafkaCluster) -> LocalKafkaCluster:
+    """A real, secured three-node KRaft cluster (three combined broker+controller nodes,
+    `onewindow.kafka_local.LocalKafkaCluster`), one per test session, separate from the
+    session's single broker (`kafka`): only the cluster tests (marker `cluster`) start it.
+    Every node runs when a test begins (one an earlier test killed is started again).
+    Reach it with `tests.kafka_support.cluster_settings`: it has its own credentials."""
+    cluster = _kafka_cluster_session
+    for node_id in range(1, cluster.size + 1):
+        if node_id not in cluster.running():
+            cluster.start_node(node_id)
+    return cluster
+
+
+@pytest.fixture(scope="session")
 def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKeycloak]:
     """A real Keycloak for this test session (tests/keycloak_support.py): dev mode on
     127.0.0.1, realm `onewindow` imported from tests/fixtures/keycloak/. Started only when
@@ -71,6 +102,40 @@ def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKeycloak
         yield kc
     finally:
         kc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """The root logger's handlers and level as they were before the test. A command run
+    in-process (`onewindow_cli.cli.main`) installs its handler on the stream of the moment
+    (`onewindow.logs.configure_logging`), in a test pytest's captured stderr, closed when
+    that test ends; a later test's librdkafka lines reaching that handler would print
+    "--- Logging error ---" into its output (seen when the order of tests changed)."""
+    import logging  # noqa: PLC0415 - only this fixture
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.fixture
+def no_broker() -> Iterator[str]:
+    """A loopback address where nothing answers, for as long as the test runs: a port
+    bound and never listened on (a connection is refused), held so that no other process
+    of the run (a broker or a server of a parallel test worker) can take it, as a port
+    that was merely free when asked for could be."""
+    import socket  # noqa: PLC0415 - only this fixture
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
+from onewindow.kafka_local import LocalKafkaCluster
 from onewindow.security.kafka_auth import (
     ADMIN,
     client_config,
@@ -41,3 +42,24 @@ def department_publishers(kafka: str, topics: Topics) -> DepartmentPublishers:
 def producer_conf(kafka: str, principal: str = ADMIN, **extra: Any) -> dict[str, Any]:
     """librdkafka producer (or admin client) settings signed in as `principal`."""
     return {**producer_config(settings_for(kafka), principal), **extra}
+
+
+# --------------------------------------------------------------------------- the cluster
+# The three-node cluster of the `kafka_cluster` fixture (tests/conftest.py). Its own
+# credentials directory, not the session broker's: every client of it is configured with
+# `cluster_settings` (and a child process with `onewindow.security.kafka_auth.kafka_env`
+# of those settings). Killing, restarting and finding leaders:
+# `LocalKafkaCluster.kill/start_node/stop_node`, `onewindow.kafka_local.leader_of_most`,
+# `partition_leaders` and `wait_in_sync` (also what the benchmarks use).
+
+
+def cluster_settings(cluster: LocalKafkaCluster, **extra: Any) -> Settings:
+    """Settings that reach `cluster` as its clients should: every node in the bootstrap,
+    its credentials, its replication factor (3 on three nodes)."""
+    conf: dict[str, Any] = {"kafka_bootstrap": cluster.bootstrap,
+                            "kafka_security_protocol": cluster.security,
+                            "kafka_credentials_dir": cluster.credentials_dir,
+                            "replication_factor": cluster.replication}
+    if cluster.security == "SASL_SSL":
+        conf["kafka_ssl_ca_file"] = cluster.ca_file
+    return Settings(**{**conf, **extra})

@@ -172,10 +172,12 @@ def producer_config(settings: Settings, principal: str) -> dict[str, Any]:
 def kafka_env(settings: Settings) -> dict[str, str]:
     """Environment variables that point a child process at `settings`'s cluster and
     credentials (the bootstrap, the security protocol, the credentials directory and,
-    with SASL_SSL, the CA)."""
+    with SASL_SSL, the CA) and give it the cluster's replication factor (the topics a
+    worker creates, its changelogs, get as many copies as provisioned ones)."""
     env = {"ONEWINDOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
            "ONEWINDOW_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-           "ONEWINDOW_KAFKA_CREDENTIALS_DIR": str(credentials_dir(settings).resolve())}
+           "ONEWINDOW_KAFKA_CREDENTIALS_DIR": str(credentials_dir(settings).resolve()),
+           "ONEWINDOW_REPLICATION_FACTOR": str(settings.replication_factor)}
     if settings.kafka_ssl_ca_file is not None:
         env["ONEWINDOW_KAFKA_SSL_CA_FILE"] = str(settings.kafka_ssl_ca_file)
     return env

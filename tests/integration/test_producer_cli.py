@@ -113,7 +113,8 @@ def test_sigterm_stops_simulate_with_its_cursor_saved(kafka: str, provisioned: T
     started = datetime.now(UTC)
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "onewindow_cli", "simulate", "--rate",
-                                 "20", "--compression", "3600", "--backlog-hours", "72"],
+                                 "20", "--compression", "3600", "--backlog-hours", "72",
+                                 "--around-the-clock"],  # the cursor in clock hours
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

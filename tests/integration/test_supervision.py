@@ -1,8 +1,9 @@
 """Processes that heal (issue #13, docs/operations.md "Supervision"), on real processes
 and a real secured broker:
 
-- `onewindow up` as a subprocess in its own data directory on free ports: a SIGKILLed
-  worker and sink come back (new pids, and an event published afterwards reaches the
+- `onewindow up` as a subprocess in its own data directory on free ports: it prints a
+  URL for every page of the processes it started, each process's /metrics among them, and
+  each answers (issue 16); a SIGKILLed worker and sink come back (new pids, and an event published afterwards reaches the
   read model); a SIGKILLed broker is started again on the same data directory and port,
   the children reconnect by themselves (same pids) and the pipeline carries on; a child
   that keeps failing at start (the counter, its port held by someone else) makes `up`
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -143,6 +145,19 @@ class UpStack:
         wait_for(seen, f"{pattern!r} in up's output", timeout, alive=self.proc, log=self.out)
         return found[0]
 
+    def printed_urls(self) -> dict[str, str]:
+        """label -> URL of the lines `up` printed once the stack answered."""
+        announced = self.output().split("onewindow is up", 1)[1]
+        return {m.group(1): m.group(2) for m in
+                re.finditer(r"^  (\S.*?) +(https?://\S+)", announced, re.MULTILINE)}
+
+    def port_of(self, process: str) -> int:
+        """The HTTP port of one of `up`'s children, as this stack configured it."""
+        setting = {"counter": "COUNTER_PORT", "gateway": "GATEWAY_PORT",
+                   "worker": "WORKER_WEB_PORT", "materials-worker": "MATERIALS_WEB_PORT",
+                   "sink": "SINK_METRICS_PORT"}[process]
+        return int(self.env[f"ONEWINDOW_{setting}"])
+
     def publish_case(self) -> str:
         """A fresh case's CaseAccepted, published as its department; its case id."""
         event = self.gen.case()[0]
@@ -199,6 +214,25 @@ def test_up_restarts_a_killed_worker_sink_and_broker_and_gives_up_on_a_child_fai
         case = up.publish_case()
         wait_for(up.in_read_model(case), "the first case in the read model", 180,
                  alive=up.proc, log=up.out)
+
+        # 0. the URLs printed: a /metrics page for every process started that serves
+        # HTTP, on its port, none for anything else; every URL answers (a page needing a
+        # session with a redirect or 401, never an error or a refused connection)
+        urls = up.printed_urls()
+        serving = {n for n in ("worker", "materials-worker", "sink", "counter", "gateway")
+                   if pid_of(up.run, n) is not None}
+        assert serving == {"worker", "materials-worker", "sink", "counter", "gateway"}
+        metrics = sorted(u for label, u in urls.items() if label.endswith("metrics"))
+        assert metrics == sorted(f"http://127.0.0.1:{up.port_of(n)}/metrics"
+                                 for n in serving), urls
+        assert {int(re.search(r":(\d+)/", u).group(1))  # type: ignore[union-attr]
+                for u in urls.values()} == {up.port_of(n) for n in serving}, urls
+        assert {"counter screen", "supervisor view", "API docs", "ingest gateway"} <= set(urls)
+        for label, url in urls.items():
+            status = httpx.get(url, timeout=30).status_code
+            assert status < 500 and status != 404, (label, url, status)
+            if label.endswith("metrics") and label != "counter metrics":  # the counter's: ops
+                assert "# TYPE" in httpx.get(url, timeout=30).text, url
 
         # 1. the worker and the sink, SIGKILLed, come back by themselves
         t1 = time.monotonic()

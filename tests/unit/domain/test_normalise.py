@@ -136,7 +136,13 @@ def resident_ids(draw: st.DrawFn) -> str:
 
 @st.composite
 def usccs(draw: st.DrawFn) -> str:
-    body = draw(st.text(USCC_CHARSET, min_size=17, max_size=17))
+    """A USCC as GB 32100-2015 builds it: characters 3 to 8 are the registering
+    authority's administrative division code, six digits (so every real USCC holds a
+    digit; an all-letter body such as ``AAAAAAAAAAAAAAAAAK`` is none)."""
+    kind = draw(st.text(USCC_CHARSET, min_size=2, max_size=2))
+    area = draw(st.text("0123456789", min_size=6, max_size=6))
+    organisation = draw(st.text(USCC_CHARSET, min_size=9, max_size=9))
+    body = kind + area + organisation
     return body + uscc_check_char(body)
 
 

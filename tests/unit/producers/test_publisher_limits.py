@@ -10,7 +10,6 @@ import pytest
 
 from onewindow.codec import get_codec
 from onewindow.domain.limits import MAX_RECORD_BYTES
-from onewindow.kafka_local import free_port
 from onewindow.logs import librdkafka_logger
 from onewindow.topics import Topics
 from producers.publisher import Publisher, RejectedEvent
@@ -30,8 +29,8 @@ def _accepted(task_name_chars: int) -> dict:
             "promise": {"amount": 5, "unit": "WORKING_DAY"}, "tasks": tasks}
 
 
-def test_a_record_over_256_kib_is_refused_before_it_is_queued() -> None:
-    pub = Publisher(f"127.0.0.1:{free_port()}", topics=Topics(""),
+def test_a_record_over_256_kib_is_refused_before_it_is_queued(no_broker: str) -> None:
+    pub = Publisher(no_broker, topics=Topics(""),
                     departments=["zwfw", "scjgj"], codec=get_codec(), clock=lambda: NOW,
                     counters=["zwfw"], config={"security.protocol": "PLAINTEXT",
                                                "logger": librdkafka_logger()})

@@ -83,8 +83,10 @@ def test_start_time_continues_from_the_cursor_within_the_backlog() -> None:
 
 def _run(settings: Settings, now: datetime, events: int = 60) -> list[dict[str, Any]]:
     pub = FakePublisher()
+    # clock time (the backlog of 72 clock hours); service hours: tests/unit/producers/test_demo.py
     config = SimulationConfig(rate=5000, compression=24 * 3600, max_events=events,
-                              max_seconds=20, invalid_rate=0.0, duplicate_rate=0.0)
+                              max_seconds=20, invalid_rate=0.0, duplicate_rate=0.0,
+                              around_the_clock=True)
     simulate(settings, config, now=lambda: now, publisher=pub)
     return pub.sent
 

@@ -9,13 +9,13 @@ import pytest
 
 import stream_apps.commands
 from onewindow.config import Settings
-from onewindow.kafka_local import free_port
 from onewindow_cli.cli import main
 
 
-def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **kw: object) -> None:
+def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bootstrap: str,
+              **kw: object) -> None:
     settings = Settings(kafka_security_protocol="PLAINTEXT", data_dir=tmp_path,
-                        kafka_bootstrap=f"127.0.0.1:{free_port()}", **kw)
+                        kafka_bootstrap=bootstrap, **kw)
     monkeypatch.setattr(stream_apps.commands, "settings_from", lambda _args: settings)
 
 
@@ -29,19 +29,19 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_no_broker_is_status_1_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
-    _settings(monkeypatch, tmp_path, id_hash_key="unit-test-id-hash-key-0123456789abcdef")
+                                           no_broker: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _settings(monkeypatch, tmp_path, no_broker, id_hash_key="unit-test-id-hash-key-0123456789abcdef")
     assert main(["reprocess", "--wait", "1"]) == 1
     assert "127.0.0.1" in _one_line(capsys)
     assert not (tmp_path / "reprocess").exists()  # nothing was started
 
 
 def test_no_id_hash_key_is_status_2_before_the_broker_is_asked(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_broker: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("ONEWINDOW_ID_HASH_KEY", raising=False)
     monkeypatch.delenv("ONEWINDOW_ID_HASH_KEY_FILE", raising=False)
-    _settings(monkeypatch, tmp_path, insecure_dev_key=False, id_hash_key=None,
+    _settings(monkeypatch, tmp_path, no_broker, insecure_dev_key=False, id_hash_key=None,
               id_hash_key_file=None)
     assert main(["reprocess", "--wait", "60"]) == 2
     assert "ID" in _one_line(capsys)
