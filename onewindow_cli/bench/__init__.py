@@ -8,6 +8,7 @@ never asserted by a timed test."""
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,26 @@ from onewindow_cli.bench.materials_pure import PRE_INDEX_COMMIT
 
 def cmd_bench(args: argparse.Namespace) -> int:
     s = settings_from(args)
+    if args.scale is not None:  # a year of a city (issue 15, point 6)
+        return cmd_bench_scale(args, s)
     summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
                   latency_events=args.latency_events, latency_rate=args.latency_rate,
                   hold=args.hold_cases, plaintext_baseline=args.plaintext_baseline,
                   profile_dir=None if args.profile is None else Path(args.profile))
     print(render(summary))  # noqa: T201
+    return 0
+
+
+def cmd_bench_scale(args: argparse.Namespace, s: Any) -> int:
+    """`onewindow bench --scale N` (`onewindow_cli.bench.scale`)."""
+    from onewindow_cli.bench import scale  # noqa: PLC0415 - SQLAlchemy, only here
+
+    summary = scale.run(s, scale.ScaleOptions(
+        cases=args.scale, steps=args.scale_steps, seed=args.scale_seed, jobs=args.jobs,
+        postgres_url=args.postgres_url, out_dir=Path(args.out)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
+    print(scale.render(summary))  # noqa: T201
     return 0
 
 
@@ -154,6 +170,22 @@ def register(sub: Any) -> None:
     p.add_argument("--plaintext-baseline", action="store_true",
                    help="also run every round on an open (PLAINTEXT) broker and report the "
                         "secured worker's throughput as a ratio of it")
+    p.add_argument("--scale", type=positive_int, default=None, metavar="N",
+                   help="instead: load N cases (about 15 events each) through onewindow "
+                        "reprocess, hold them in both live workers' RocksDB, rebuild them "
+                        "into PostgreSQL; report memory, disk per million cases and the time "
+                        "a year of 500 million events takes (docs/benchmarks.md)")
+    p.add_argument("--scale-steps", dest="scale_steps", type=positive_int, default=2,
+                   help="--scale loads its cases in this many equal steps, memory and disk "
+                        "measured after each (default 2: the slope)")
+    p.add_argument("--scale-seed", dest="scale_seed", type=int, default=2028)
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="--scale: the reprocess --jobs (default 1)")
+    p.add_argument("--postgres-url", dest="postgres_url", default=None,
+                   help="--scale: a PostgreSQL server whose role may CREATE DATABASE "
+                        "(default: a throwaway cluster from the machine's binaries)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="--scale: also write the report as JSON to this file")
     add_common(p)
     p.set_defaults(func=cmd_bench)
 

@@ -63,7 +63,8 @@ from producers.scenarios import ScenarioConfig, ScenarioGenerator
 from stream_apps.case_processor import CaseProcessor
 from stream_apps.records import InRecord
 
-__all__ = ["BenchOptions", "make_inputs", "register", "render", "run"]
+__all__ = ["BenchOptions", "Inputs", "add_records", "local_broker", "make_inputs", "publish",
+           "register", "render", "reprocess_process", "run"]
 
 
 @dataclass
@@ -90,7 +91,6 @@ class Inputs:
 
 def make_inputs(events: int, seed: int) -> Inputs:
     """About ``events`` input records (module docstring, step 1)."""
-    codec = get_codec()
     rng = random.Random(seed)
     gen = ScenarioGenerator(ScenarioConfig(seed=seed))
     flat: list[dict[str, Any]] = []
@@ -98,6 +98,15 @@ def make_inputs(events: int, seed: int) -> Inputs:
     while len(flat) < events:
         flat.extend(gen.case())
         out.cases += 1
+    add_records(out, flat, rng)
+    return out
+
+
+def add_records(out: Inputs, flat: list[dict[str, Any]], rng: random.Random) -> None:
+    """Append the events ``flat`` (whole cases) to ``out.records`` as departments send
+    them: in the order they happen, 5 % sent again a little later, 0.3 % again dated in
+    the future, 0.1 % unreadable records beside them (module docstring, step 1)."""
+    codec = get_codec()
     flat.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     future = datetime.now(UTC) + timedelta(days=3)
     recs = out.records
@@ -111,7 +120,20 @@ def make_inputs(events: int, seed: int) -> Inputs:
             recs.append((e["department"], key, codec.encode(bad)))
         if rng.random() < 0.001:  # not Avro at all: UNDECODABLE
             recs.append((e["department"], key, b"\x00garbage"))
-    return out
+
+
+def local_broker(settings: Settings, tmp: Path) -> tuple[LocalKafka | None, Settings]:
+    """A secured broker of the bench's own under ``tmp`` (started), and the settings that
+    reach it; ``(None, settings)`` when ONEWINDOW_KAFKA_BOOTSTRAP names one to use."""
+    if os.environ.get("ONEWINDOW_KAFKA_BOOTSTRAP") is not None:
+        return None, settings
+    broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
+                        controller_port=free_port(), version=settings.kafka_version,
+                        cache_dir=settings.cache_dir, security=settings.kafka_security_protocol,
+                        credentials_dir=tmp / "credentials")
+    broker.start()
+    return broker, settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
+                                               "kafka_credentials_dir": tmp / "credentials"})
 
 
 def publish(settings: Settings, topics: Topics, inputs: Inputs) -> None:
@@ -266,16 +288,7 @@ def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     profile_text = None
     try:
-        ks = settings
-        if os.environ.get("ONEWINDOW_KAFKA_BOOTSTRAP") is None:
-            broker = LocalKafka(data_dir=tmp / "kafka", port=free_port(),
-                                controller_port=free_port(), version=settings.kafka_version,
-                                cache_dir=settings.cache_dir,
-                                security=settings.kafka_security_protocol,
-                                credentials_dir=tmp / "credentials")
-            broker.start()
-            ks = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
-                                             "kafka_credentials_dir": tmp / "credentials"})
+        broker, ks = local_broker(settings, tmp)
         prefix = f"benchrp{uuid.uuid4().hex[:6]}."
         ks = ks.model_copy(update={"topic_prefix": prefix})
         codes = load_registry(settings.departments_file).codes
