@@ -7,7 +7,9 @@ The counter app requires a signed-in user: ``Stack.add_user`` creates one throug
 ``onewindow users add ... --password-stdin`` (the stack's own environment), the stack's
 HTTP helpers (``Stack.get``, ``Stack.case``) send the API token of a user it makes on
 start (``onewindow users token``), and ``sign_in`` signs a browser page in through the
-login page, as a person would."""
+login page, as a person would. ``Stack.simulate`` feeds it the demo's traffic (`onewindow
+simulate`, compressed; ``Stack.simulator`` starts it beside the stack's own start) and
+``Stack.wait_drained`` waits until all of it is in the model."""
 
 from __future__ import annotations
 
@@ -27,15 +29,20 @@ import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from onewindow.codec import to_json
+from onewindow.departments import load_registry
 from onewindow.kafka_local import free_port
+from onewindow.read_model.engine import make_engine
 from onewindow.topics import Topics
 from tests.integration.streams import (
     ID_KEY,
     start_materials_worker,
     start_worker,
     stop,
+    wait_caught_up,
+    wait_stream_apps_caught_up,
     worker_env,
 )
+from tests.integration.test_read_model import _wait_sink_caught_up as wait_sink_caught_up
 
 KEY = ID_KEY  # the workers' key (worker_env): the sink and the counter must share it
 #: the user behind the stack's own HTTP helpers (an API token, no browser session)
@@ -66,6 +73,7 @@ class Stack:
                         ONEWINDOW_ID_HASH_KEY=KEY)
         self.materials = materials
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.simulators: list[subprocess.Popen[bytes]] = []  # stopped with the stack
         self.token = ""  # the API token of API_USER, once started
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -96,14 +104,72 @@ class Stack:
         return r.stdout
 
     def add_user(self, username: str, roles: Iterable[str], password: str,
-                 display_name: str | None = None) -> None:
-        """A local user (`onewindow users add NAME --role R ... --password-stdin`)."""
+                 display_name: str | None = None, window: str | None = None) -> None:
+        """A local user (`onewindow users add NAME --role R ... [--window W]
+        --password-stdin`)."""
         args = ["users", "add", username]
         for role in roles:
             args += ["--role", role]
         if display_name:
             args += ["--display-name", display_name]
+        if window:
+            args += ["--window", window]
         self.cli(*args, "--password-stdin", stdin=password + "\n")
+
+    def simulator(self, *, backlog_hours: float, compression: float, rate: float,
+                  duration: float | None = None, invalid_rate: float = 0.01,
+                  seed: int = 2026) -> subprocess.Popen[bytes]:
+        """Start `onewindow simulate` into the stack (log in ``simulate.log``), the traffic
+        `make run` shows (docs/operations.md, *The demo*): the simulated clock starts
+        `backlog_hours` of the service centre's open time back and runs `compression`
+        times the wall clock (open seconds per second) up to now, at most `rate` events/s,
+        `invalid_rate` of them spoiled (dead letters). It stops after `duration`
+        wall-clock seconds (default: the replay's `backlog_hours * 3600 / compression`
+        and 2 s) with everything sent flushed. The topics need not have a reader yet: the
+        workers read them from the start."""
+        if duration is None:
+            duration = backlog_hours * 3600 / compression + 2
+        log = open(self.tmp / "simulate.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onewindow_cli", "simulate", "--rate", f"{rate:g}",
+             "--compression", f"{compression:g}", "--backlog-hours", f"{backlog_hours:g}",
+             "--invalid-rate", f"{invalid_rate:g}", "--seed", str(seed),
+             "--duration", f"{duration:g}"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.simulators.append(proc)
+        return proc
+
+    def finish_simulator(self, proc: subprocess.Popen[bytes], timeout: float = 180) -> str:
+        """Wait for a `simulator` to end (exit 0); what it printed (the last line: the
+        counts sent)."""
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(proc)
+            raise AssertionError(f"onewindow simulate still running after {timeout}s:\n"
+                                 f"{self.log('simulate')}") from None
+        assert code == 0, f"onewindow simulate exited {code}:\n{self.log('simulate')}"
+        return (self.tmp / "simulate.log").read_text(errors="replace")
+
+    def simulate(self, **options: Any) -> str:
+        """`simulator(**options)` run to its end; what it printed."""
+        return self.finish_simulator(self.simulator(**options))
+
+    def wait_drained(self, timeout: float = 120) -> None:
+        """Everything published so far is in the read model: the stream apps' groups
+        committed to the end of their input topics (`timeout` seconds each), then the
+        sink's stored offsets at the end of the output topics (120 s)."""
+        procs = list(self.procs.values())
+        if self.materials:
+            wait_stream_apps_caught_up(self.kafka, self.topics, procs, timeout=timeout)
+        else:
+            wait_caught_up(self.kafka, self.topics.case_state_app,
+                           self.topics.inputs(load_registry().codes), timeout, procs)
+        engine = make_engine(self.db_url)
+        try:
+            wait_sink_caught_up(self.kafka, self.topics, engine, procs=tuple(procs))
+        finally:
+            engine.dispose()
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         """GET a path of the counter app with the stack's API token."""
@@ -111,8 +177,17 @@ class Stack:
                          headers={"Authorization": f"Bearer {self.token}"})
 
     def stop(self) -> None:
-        for name in reversed(list(self.procs)):
-            stop(self.procs[name])
+        """SIGTERM every process at once, then wait for each (30 s, then SIGKILL)."""
+        procs = [*self.simulators, *reversed(self.procs.values())]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
     def log(self, name: str) -> str:
         path = self.tmp / f"{name}.log"
