@@ -146,7 +146,8 @@ class HomeFigures(BaseModel):
     paused: int
     avoidable: int = Field(description="submissions today of a document already on file")
     conflicts: int = Field(description="conflicts found today")
-    dead_letters: int
+    dead_letters: int | None = Field(description="records dead-lettered today; null for "
+                                                 "a user who may not read dead letters")
     window_accepted: int | None = Field(description="accepted today at the user's window")
     window_open: int | None = Field(description="open cases accepted at the user's window")
 
@@ -277,6 +278,8 @@ def home(who: CaseReader, audit: Auditor, c: Conn, t: Now, calendar: Calendar,
     figures = supervision.today_figures(c, t, calendar, window)
     figures.setdefault("window_accepted", None)
     figures.setdefault("window_open", None)
+    if not who.may(Permission.READ_DEAD_LETTERS):  # a clerk: not even the count
+        figures["dead_letters"] = None
     rows = supervision.window_cases(c, t, window, limit=limit)
     audit("home.read", window, "ok", f"{len(rows)} cases")
     return {"today": local_date(t).isoformat(), "window_id": window, "figures": figures,

@@ -8,8 +8,21 @@ core, not the command line above it, owns their names (`onewindow_cli` only asse
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from onewindow.config import Settings, get_settings
+
+#: Most workers of each kind `onewindow up --workers` starts on one machine (each a Faust
+#: worker of ~150 MiB with its own web port; a city's deployment runs them on several
+#: machines, docs/operations.md).
+MAX_LOCAL_WORKERS = 16
+#: Most simulated seconds per wall-clock second (`simulate`, `up --compression`): a
+#: working day in 0.025 s; far beyond it the simulated clock leaves the calendar's years.
+MAX_COMPRESSION = 1_000_000.0
+#: Most hours of backlog the simulator replays on its first run (about five years of the
+#: centre's open hours; further back the working-day calendar has no years).
+MAX_BACKLOG_HOURS = 10_000.0
 
 
 def add_common(p: argparse.ArgumentParser, *, database: bool = False) -> None:
@@ -59,6 +72,21 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a whole number greater than 0")
     return value
+
+
+def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
+    """An argparse type: ``parse`` (e.g. `positive_int`, `positive_float`), refused above
+    ``limit`` (a bound that keeps a typo from starting a machine's worth of processes or
+    a simulated clock past the calendar's years)."""
+
+    def checked(text: str) -> Any:
+        value = parse(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"{text} is more than {limit:g}")
+        return value
+
+    checked.__name__ = getattr(parse, "__name__", "value")  # argparse's error names it
+    return checked
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

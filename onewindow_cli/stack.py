@@ -44,7 +44,15 @@ from typing import Any, TextIO
 from counter import staff_migrations
 from onewindow.backoff import RestartPolicy, RestartState, Verdict, decide
 from onewindow.broker_wait import wait_for_broker
-from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
+from onewindow.cli_options import (
+    MAX_COMPRESSION,
+    MAX_LOCAL_WORKERS,
+    add_common,
+    at_most,
+    positive_float,
+    positive_int,
+    settings_from,
+)
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import KafkaLocalError, LocalKafka, LocalKafkaCluster, cluster_ports
@@ -615,8 +623,9 @@ def standby_for(workers: int) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("up", help="start the whole local stack in the foreground")
     p.add_argument("--simulate", action="store_true", help="also run simulated department traffic")
-    p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
-    p.add_argument("--compression", type=positive_float, default=None,
+    p.add_argument("--rate", type=positive_float, default=5.0,
+                   help="simulated events per second")
+    p.add_argument("--compression", type=at_most(positive_float, MAX_COMPRESSION), default=None,
                    help="simulated seconds per wall-clock second, in the service centre's "
                         "opening hours (default ONEWINDOW_SIMULATE_COMPRESSION, else 300)")
     p.add_argument("--around-the-clock", action="store_true",
@@ -624,10 +633,11 @@ def register(sub: Any) -> None:
     p.add_argument("--brokers", type=int, choices=(1, 3), default=1,
                    help="Kafka nodes from the jars: 1, or a cluster of 3 (topics replicated "
                         "3 times, min.insync.replicas 2; docs/operations.md)")
-    p.add_argument("--workers", type=positive_int, default=1,
+    p.add_argument("--workers", type=at_most(positive_int, MAX_LOCAL_WORKERS), default=1,
                    help="case-state workers and materials workers, N of each in their "
                         "groups, each with its own state and web port; from 2 on, one "
                         "standby replica of each table partition "
-                        "(ONEWINDOW_TABLE_STANDBY_REPLICAS; docs/operations.md)")
+                        "(ONEWINDOW_TABLE_STANDBY_REPLICAS; docs/operations.md); at most "
+                        f"{MAX_LOCAL_WORKERS} on one machine")
     add_common(p, database=True)
     p.set_defaults(func=cmd_up)

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from onewindow.cli_options import (
+    MAX_BACKLOG_HOURS,
+    MAX_COMPRESSION,
     add_common,
+    at_most,
     non_negative_float,
     positive_float,
     positive_int,
@@ -164,7 +167,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("simulate", help="realistic department traffic (一件事 scenarios)")
     p.add_argument("--rate", type=positive_float, default=5.0,
                    help="events per second, at most")
-    p.add_argument("--compression", type=positive_float, default=None,
+    p.add_argument("--compression", type=at_most(positive_float, MAX_COMPRESSION), default=None,
                    help="simulated seconds per wall-clock second, counted in the centre's "
                         "opening hours (default ONEWINDOW_SIMULATE_COMPRESSION, else 300: a "
                         "working day in 84 s)")
@@ -172,7 +175,8 @@ def register(sub: Any) -> None:
                    help="ignore the service centre's opening hours (working days 09:00-12:00 "
                         "and 13:30-17:30 Asia/Shanghai): clock time throughout "
                         "(ONEWINDOW_SIMULATE_AROUND_THE_CLOCK=true alike)")
-    p.add_argument("--backlog-hours", type=non_negative_float, default=None,
+    p.add_argument("--backlog-hours", type=at_most(non_negative_float, MAX_BACKLOG_HOURS),
+                   default=None,
                    help="on the first run, the simulated clock starts this many hours of the "
                         "centre's open time in the past (default 35: a working week; clock "
                         "hours with --around-the-clock, default 72); a later run continues "
@@ -180,9 +184,11 @@ def register(sub: Any) -> None:
                         "scripted opening's 200 open minutes; the cursor is kept in the data "
                         "directory)")
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--events", type=int, help="stop after this many events")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--invalid-rate", type=float, default=0.01)
-    p.add_argument("--duplicate-rate", type=float, default=0.01)
+    p.add_argument("--events", type=positive_int, help="stop after this many events")
+    p.add_argument("--duration", type=positive_float, help="stop after this many seconds")
+    p.add_argument("--invalid-rate", type=at_most(non_negative_float, 1.0), default=0.01,
+                   help="share of events spoiled on purpose, 0 to 1 (dead letters)")
+    p.add_argument("--duplicate-rate", type=at_most(non_negative_float, 1.0), default=0.01,
+                   help="share of events sent twice, 0 to 1")
     add_common(p)
     p.set_defaults(func=cmd_simulate)

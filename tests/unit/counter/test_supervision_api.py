@@ -140,8 +140,8 @@ def _window_client(app, engine, clock, name: str, window: str | None) -> TestCli
 
 
 @ONE_DATABASE  # its queries are checked on both in tests/unit/read_model
-def test_home_shows_today_and_the_latest_cases_of_the_signed_in_window(app, engine,
-                                                                        clock) -> None:
+def test_home_shows_today_and_the_latest_cases_of_the_signed_in_window(app, engine, clock,
+                                                                        client) -> None:
     clock.now = datetime(2025, 9, 30, 6, 0, tzinfo=UTC)  # both W07 cases were accepted today
     with _window_client(app, engine, clock, "clerk-w07", "W07") as w07, \
             _window_client(app, engine, clock, "clerk-none", None) as anywhere:
@@ -153,6 +153,8 @@ def test_home_shows_today_and_the_latest_cases_of_the_signed_in_window(app, engi
         f = home["figures"]
         assert f["accepted"] == 2 and f["window_accepted"] == 2 and f["window_open"] == 1
         assert f["open"] >= 1 and f["avoidable"] >= 1
+        assert f["dead_letters"] is None  # a clerk may not read dead letters, nor count them
+        assert isinstance(client.get("/api/home").json()["figures"]["dead_letters"], int)
         assert w07.get("/api/session").json()["window_id"] == "W07"
         other = anywhere.get("/api/home", params={"limit": 3}).json()
         assert other["window_id"] is None and other["figures"]["window_accepted"] is None

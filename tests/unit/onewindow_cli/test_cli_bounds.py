@@ -1,0 +1,45 @@
+"""Command-line values with an upper bound are refused in one line, exit 2, before
+anything starts (a newcomer's `up --workers 99999999999` once built a list of 2x10^11
+commands until the kernel killed it, leaving its broker behind)."""
+
+from __future__ import annotations
+
+import pytest
+
+from onewindow.cli_options import MAX_BACKLOG_HOURS, MAX_COMPRESSION, MAX_LOCAL_WORKERS
+from onewindow_cli.cli import main
+
+
+@pytest.mark.parametrize("argv", [
+    ["up", "--workers", str(MAX_LOCAL_WORKERS + 1)],
+    ["up", "--workers", "99999999999"],
+    ["up", "--rate", "inf"],
+    ["up", "--rate", "0"],
+    ["up", "--compression", f"{MAX_COMPRESSION * 10:g}"],
+    ["simulate", "--compression", "1e308"],
+    ["simulate", "--backlog-hours", f"{MAX_BACKLOG_HOURS + 1:g}"],
+    ["simulate", "--events", "-1"],
+    ["simulate", "--duration", "nan"],
+    ["simulate", "--invalid-rate", "2"],
+    ["simulate", "--duplicate-rate", "-1"],
+])
+def test_a_value_out_of_bounds_is_refused_before_anything_starts(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"onewindow {argv[0]}: error: argument {argv[1]}: "), err
+
+
+def test_the_bounds_themselves_are_taken(capsys: pytest.CaptureFixture[str]) -> None:
+    """The parser takes the largest allowed values (checked by parsing only: --help
+    after them ends the command before anything starts)."""
+    for argv in (["up", "--workers", str(MAX_LOCAL_WORKERS), "--compression",
+                  f"{MAX_COMPRESSION:g}", "--help"],
+                 ["simulate", "--backlog-hours", f"{MAX_BACKLOG_HOURS:g}", "--invalid-rate",
+                  "1", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 0
+    capsys.readouterr()
