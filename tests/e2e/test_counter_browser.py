@@ -214,8 +214,9 @@ def test_window_board_lists_todays_cases_live(stack: Stack, browser: Browser) ->
     # asked for before signing in: the login page brings the supervisor back to it
     ctx, page = _signed_in(browser, stack, "super1", path="/board?window=W07")
     assert page.url == stack.base + "/board?window=W07"
-    assert page.locator("#tab-board").is_visible()
-    assert page.locator("#who-roles").inner_text() == "窗口主管"
+    # shown by the page's script once /api/session answers: wait for it, never sample it
+    expect(page.locator("#tab-board")).to_be_visible(timeout=10_000)
+    expect(page.locator("#who-roles")).to_have_text("窗口主管")
     row = page.locator(f"tr[data-case={CASE}]")
     row.wait_for(timeout=10_000)
     page.wait_for_selector("#conn[data-state=live]", timeout=15_000)
