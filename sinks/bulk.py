@@ -25,7 +25,9 @@ tens of thousands of records, with the same final rows:
   secondary indexes are dropped before the load and created again after it
   (:meth:`BulkLoader.finish`), with the names and columns of the migrations, so Alembic
   sees the schema at head; ``materials.avoidable`` is set once, at the end, from every
-  link, and the consumed offsets are stored in that last transaction. Until then no
+  link, the decision-time summary (``task_decisions``) is computed once, at the end,
+  from every case's rows (``sinks.decisions.refresh_all``), and the consumed offsets are
+  stored in that last transaction. Until then no
   offset is stored: a rebuild stopped half-way leaves rows but no offsets, so a sink
   started on it reads every topic from the beginning again (every write is idempotent)
   and ``onewindow rebuild`` run again starts over (:func:`restore_indexes` first).
@@ -62,10 +64,12 @@ from onewindow.read_model.tables import (
     LINKS,
     MATERIALS,
     OFFSETS,
+    TASK_DECISIONS,
     TASKS,
     TIMELINE,
     metadata,
 )
+from sinks.decisions import refresh_all
 from sinks.ingest import Ingestor
 from sinks.rows import Batch
 from sinks.unit_of_work import write_batch
@@ -263,7 +267,7 @@ class BulkLoader:
     def prepare(self) -> None:
         """Refuses a model that holds rows (a bulk load assumes it starts empty), then
         drops the secondary indexes (created again by :meth:`finish`)."""
-        for table in (CASES, TASKS, TIMELINE, MATERIALS, LINKS, DEAD, OFFSETS):
+        for table in (CASES, TASKS, TIMELINE, MATERIALS, LINKS, DEAD, TASK_DECISIONS, OFFSETS):
             if self.conn.execute(select(1).select_from(table).limit(1)).first() is not None:
                 raise RuntimeError(f"bulk load into a read model that holds rows ({table.name})")
         for ix in _secondary_indexes():
@@ -286,7 +290,9 @@ class BulkLoader:
 
     def finish(self, offsets: dict[tuple[str, int], int], now: datetime) -> None:
         """``materials.avoidable`` from every link (the live sink sets it per batch; the
-        same final rows), the secondary indexes created again, and the next offsets."""
+        same final rows), the secondary indexes created again, the decision-time summary
+        of every case (``sinks.decisions.refresh_all``: the live sink keeps it per batch;
+        the same final rows), and the next offsets."""
         linked = select(LINKS.c.avoidable_material).where(
             LINKS.c.avoidable_material.is_not(None))
         self.conn.execute(update(MATERIALS).where(MATERIALS.c.avoidable.is_(False),
@@ -294,6 +300,7 @@ class BulkLoader:
                           .values(avoidable=True))
         for ix in _secondary_indexes():
             ix.create(self.conn)
+        self.rows[TASK_DECISIONS.name] += refresh_all(self.conn)
         if offsets:
             write_batch(self.conn, Batch(offsets=dict(offsets)), now)
 

@@ -12,6 +12,9 @@ every statement is an upsert that is safe to repeat:
   offset): insert, or nothing when the key exists: the first copy wins.
 * ``materials.avoidable`` is set when a link names the material as avoidable, whichever
   of the two arrives first (both are checked in the same transaction).
+* ``task_decisions`` (the decision-time summary, ``sinks.decisions``): the rows of every
+  case whose tasks were replaced or that got a TaskUpdated entry are recomputed from
+  the rows as they stand in this transaction (deleted and inserted again).
 * ``consumed_offsets``: the next offset per partition, never moved backwards.
 
 :class:`UnitOfWork` is that transaction on an engine, as the live sink and the rebuild use
@@ -41,6 +44,7 @@ from onewindow.read_model.tables import (
     TASKS,
     TIMELINE,
 )
+from sinks.decisions import refresh_decisions
 from sinks.rows import Batch
 
 __all__ = ["UnitOfWork", "WriteResult", "load_offsets", "write_batch"]
@@ -80,6 +84,7 @@ def write_batch(conn: Connection, batch: Batch, now: datetime | None = None) -> 
     """Write the batch's rows and offsets on ``conn`` (inside the caller's transaction)."""
     now = now or datetime.now(UTC)
     result = WriteResult(set(), 0, {})
+    grew: list[str] = []
 
     # ---- cases (+ tasks): keep the highest version
     if batch.cases:
@@ -87,7 +92,7 @@ def write_batch(conn: Connection, batch: Batch, now: datetime | None = None) -> 
         for ids in _chunks(list(batch.cases)):
             stored.update(conn.execute(select(CASES.c.case_id, CASES.c.version)
                                        .where(CASES.c.case_id.in_(ids))).all())
-        rows, grew = [], []
+        rows = []
         for case_id, (row, _tasks) in batch.cases.items():
             old = stored.get(case_id)
             if old is not None and old > row["version"]:
@@ -122,6 +127,12 @@ def write_batch(conn: Connection, batch: Batch, now: datetime | None = None) -> 
         rows = [dict(r, recorded_at=now) for r in rows_by_key.values()]
         _insert_first_wins(conn, table, rows, keys)
         result.rows[name] = len(rows)
+
+    # ---- the decision-time summary of the cases whose tasks or task events changed
+    decided = set(grew) | {r["case_id"] for r in batch.timeline.values()
+                           if r["event_type"] == "TaskUpdated"}
+    if decided:
+        result.rows["task_decisions"] = refresh_decisions(conn, decided)
 
     # ---- avoidable: a link may arrive before or after its material
     touched = set(batch.materials) | {r["avoidable_material"] for r in batch.links.values()

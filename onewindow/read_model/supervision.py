@@ -7,9 +7,10 @@ Every function takes an open ``Connection`` and returns plain values (rows as di
 instants as aware UTC datetimes, days as ``datetime.date``); presentation is the
 caller's. The same SQLAlchemy Core runs on SQLite and PostgreSQL: the two expressions
 they spell differently are :mod:`onewindow.read_model.dialect`'s; medians and 90th
-percentiles are taken in SQL by rank (window functions, both databases), so no query
-brings a row per case or per task back to Python. The SLA trend alone is finished in
-Python, from cases grouped by the days and deadline they share.
+percentiles are taken in SQL by running counts (window functions, both databases) over
+the decision-time summary the sink keeps (``task_decisions``, ``sinks.decisions``), so
+no query brings a row per case or per task back to Python. The SLA trend alone is
+finished in Python, from cases grouped by the days and deadline they share.
 
 A :class:`Scope` is the period (Asia/Shanghai days, both ends included) and optional
 filters: a department (the cases with a task of that department; its own tasks,
@@ -24,12 +25,15 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     and_,
     case,
+    cast,
     exists,
     func,
+    literal,
     or_,
     select,
     union_all,
@@ -37,10 +41,10 @@ from sqlalchemy import (
 
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.deadline import SHANGHAI, local_date, next_working_day
-from onewindow.domain.events import PAUSING_STATUSES, STATUS_RANK
+from onewindow.domain.decision_time import DECISIONS
 from onewindow.read_model import queries
-from onewindow.read_model.dialect import first_day_ending_after, local_day, seconds_between
-from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASKS, TIMELINE
+from onewindow.read_model.dialect import first_day_ending_after, local_day
+from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASK_DECISIONS, TASKS
 
 __all__ = [
     "CASE_CLOSED_STATUSES",
@@ -63,8 +67,6 @@ __all__ = [
 
 #: the closing statuses of a case (domain.md section 3, rules 1 and 4), in chart order
 CASE_CLOSED_STATUSES = ("APPROVED", "PARTIALLY_APPROVED", "REJECTED", "WITHDRAWN")
-#: a task's decisions: the terminal statuses but WITHDRAWN (no decision was taken)
-DECISIONS = ("APPROVED", "REJECTED")
 #: the states of the SLA trend: open cases at the end of a day, cases closed that day
 SLA_STATES = ("ON_TRACK", "DUE_SOON", "OVERDUE", "PAUSED", "ON_TIME", "LATE")
 _OPEN_STATES = ("ON_TRACK", "DUE_SOON", "OVERDUE", "PAUSED")
@@ -297,6 +299,10 @@ def _percentile_rank(n: ColumnElement[Any], tenths: int) -> ColumnElement[Any]:
     return (tenths * n + 9) // 10
 
 
+#: the decision-time figures, each a column of ``task_decisions`` (hours x 10)
+_DECISION_FIGURES = ("active", "elapsed", "paused")
+
+
 def decision_times(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     """Per department, its tasks decided (APPROVED or REJECTED) in the period: from the
     task's first event of its own department (its receipt, normally RECEIVED) to its
@@ -306,86 +312,60 @@ def decision_times(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     (SUPPLEMENT_REQUESTED or SUSPENDED until the task's next event of neither status,
     domain.md section 4). Percentiles by nearest rank (``ceil(p * n)``-th of the sorted
     values). Events from another department (out of role) count for nothing, as in the
-    fold. Departments with the most decisions first."""
-    t, tl = TASKS, TIMELINE
-    decided_where = [t.c.status.in_(DECISIONS), t.c.updated_at >= scope.start,
-                     t.c.updated_at < scope.end,
-                     *_case_filters(Scope(scope.first, scope.last, None, scope.service_code),
-                                    t.c.case_id)]
+    fold. Departments with the most decisions first.
+
+    Read from ``task_decisions``, the summary the sink keeps per decided task
+    (``onewindow.domain.decision_time`` gives its rules): each figure's values, hours to
+    a tenth, are counted per department in SQL (a few hundred distinct values a
+    department, however many tasks), and the median and p90 are the first values whose
+    running count reaches their rank. Rounding keeps the order of values, so these are
+    the rounded percentiles of the exact durations."""
+    d = TASK_DECISIONS.c
+    where: list[ColumnElement[bool]] = [d.decided_at >= scope.start, d.decided_at < scope.end]
     if scope.department is not None:
-        decided_where.append(t.c.department == scope.department)
-    decided = (select(t.c.case_id, t.c.task_id, t.c.department,
-                      t.c.updated_at.label("decided_at"))
-               .where(*decided_where).cte("decided").prefix_with("MATERIALIZED"))
-    # the decided tasks' own events (TaskUpdated, in role: from the index of task events
-    # alone), each with the time of the task's next event in the task's order
-    rank = case(dict(STATUS_RANK), value=tl.c.status, else_=0)
-    events = (select(decided.c.case_id, decided.c.task_id, tl.c.status, tl.c.occurred_at,
-                     func.lead(tl.c.occurred_at).over(
-                         partition_by=(decided.c.case_id, decided.c.task_id),
-                         order_by=(tl.c.occurred_at, rank, tl.c.event_id)).label("next_at"))
-              .join_from(decided, tl, and_(tl.c.case_id == decided.c.case_id,
-                                           tl.c.task_id == decided.c.task_id,
-                                           tl.c.event_type == "TaskUpdated",
-                                           tl.c.out_of_role.is_(False)))
-              .subquery("task_events"))
-    # a pause lasts from its event to the task's next event (domain.md section 4)
-    piece = case((and_(events.c.status.in_(sorted(PAUSING_STATUSES)),
-                       events.c.next_at.is_not(None)),
-                  seconds_between(events.c.occurred_at, events.c.next_at)), else_=0.0)
-    steps = (select(events.c.case_id, events.c.task_id,
-                    func.min(events.c.occurred_at).label("received_at"),
-                    func.sum(piece).label("paused"))
-             .group_by(events.c.case_id, events.c.task_id)
-             .cte("steps").prefix_with("MATERIALIZED"))
-    per_task = (select(decided.c.department,
-                       seconds_between(steps.c.received_at, decided.c.decided_at)
-                       .label("elapsed"),
-                       steps.c.paused)
-                .join_from(decided, steps, and_(steps.c.case_id == decided.c.case_id,
-                                                steps.c.task_id == decided.c.task_id))
-                .cte("per_task"))
-    dept = per_task.c.department
-    active = (per_task.c.elapsed - per_task.c.paused).label("active")
-    has_pause = per_task.c.paused > 0
-    ranked = select(
-        dept, per_task.c.elapsed, per_task.c.paused, active,
-        func.count().over(partition_by=dept).label("n"),
-        func.row_number().over(partition_by=dept, order_by=per_task.c.elapsed).label("r_el"),
-        func.row_number().over(partition_by=dept, order_by=active).label("r_act"),
-        func.count().over(partition_by=(dept, has_pause)).label("n_p"),
-        func.row_number().over(partition_by=(dept, has_pause),
-                               order_by=per_task.c.paused).label("r_p"),
-    ).cte("ranked")
-    r = ranked.c
+        where.append(d.department == scope.department)
+    if scope.service_code is not None:
+        where.append(d.service_code == scope.service_code)
 
-    def at_rank(value: Any, rank_col: Any, n: Any, tenths: int,
-                only: ColumnElement[bool] | None = None) -> Any:
-        hit = rank_col == _percentile_rank(n, tenths)
-        return func.max(case((hit if only is None else and_(only, hit), value)))
+    def counted(figure: str) -> Any:
+        value = d[f"{figure}_tenths"]
+        return (select(literal(figure).label("figure"), d.department, value.label("v"),
+                       func.count().label("n"))
+                .where(*where, value.is_not(None)).group_by(d.department, value))
 
-    paused = r.paused > 0
-    q = select(
-        r.department, func.count().label("decided"),
-        at_rank(r.active, r.r_act, r.n, 5), at_rank(r.active, r.r_act, r.n, 9),
-        at_rank(r.elapsed, r.r_el, r.n, 5), at_rank(r.elapsed, r.r_el, r.n, 9),
-        func.sum(case((paused, 1), else_=0)),
-        at_rank(r.paused, r.r_p, r.n_p, 5, paused), at_rank(r.paused, r.r_p, r.n_p, 9, paused),
-    ).group_by(r.department).order_by(func.count().desc(), r.department)
+    counts = union_all(*(counted(f) for f in _DECISION_FIGURES)).subquery("counts")
+    c = counts.c
+    group = (c.figure, c.department)
+    running = select(
+        c.figure, c.department, c.v,
+        cast(func.sum(c.n).over(partition_by=group, order_by=c.v), BigInteger).label("upto"),
+        cast(func.sum(c.n).over(partition_by=group), BigInteger).label("total"),
+    ).subquery("running")
+    r = running.c
+    q = (select(r.figure, r.department, func.max(r.total),
+                func.min(case((r.upto >= _percentile_rank(r.total, 5), r.v))),
+                func.min(case((r.upto >= _percentile_rank(r.total, 9), r.v))))
+         .group_by(r.figure, r.department))
+    figures: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for figure, dept, n, p50, p90 in conn.execute(q):
+        figures.setdefault(dept, {})[figure] = (int(n), p50, p90)
     out = []
-    for row in conn.execute(q):
-        dep, n, a50, a90, e50, e90, n_paused, p50, p90 = row
-        out.append({"department": dep, "decided": int(n),
-                    "active_median_h": _hours(a50), "active_p90_h": _hours(a90),
-                    "elapsed_median_h": _hours(e50), "elapsed_p90_h": _hours(e90),
-                    "paused_tasks": int(n_paused or 0),
-                    "paused_median_h": _hours(p50), "paused_p90_h": _hours(p90)})
+    for dept, f in figures.items():
+        n, a50, a90 = f["active"]
+        _n, e50, e90 = f["elapsed"]
+        n_paused, p50, p90 = f.get("paused", (0, None, None))
+        out.append({"department": dept, "decided": n,
+                    "active_median_h": _tenths(a50), "active_p90_h": _tenths(a90),
+                    "elapsed_median_h": _tenths(e50), "elapsed_p90_h": _tenths(e90),
+                    "paused_tasks": n_paused,
+                    "paused_median_h": _tenths(p50), "paused_p90_h": _tenths(p90)})
+    out.sort(key=lambda row: (-row["decided"], row["department"]))
     return out
 
 
-def _hours(seconds: Any) -> float | None:
-    """Seconds as hours, to a tenth (``None`` stays ``None``)."""
-    return None if seconds is None else round(float(seconds) / 3600.0, 1)
+def _tenths(value: Any) -> float | None:
+    """Tenths of an hour as hours (``None`` stays ``None``)."""
+    return None if value is None else int(value) / 10
 
 
 # ------------------------------------------------------------------------ materials
@@ -461,15 +441,21 @@ def conflict_list(conn: Connection, scope: Scope, *, limit: int = 50, offset: in
     where: list[ColumnElement[bool]] = [lk.c.verdict == "CONFLICT", lk.c.found_at >= scope.start,
                                         lk.c.found_at < scope.end]
     if scope.department is not None:
-        where.append(or_(a.c.department == scope.department, b.c.department == scope.department))
+        # each side looked up in ``materials (department, material_id)`` (the index alone,
+        # not the material's row): a year's count of one department's conflicts reads the
+        # links and that index
+        m = MATERIALS.c
+        where.append(or_(*[exists().where(m.department == scope.department,
+                                          m.material_id == side)
+                           for side in (lk.c.material_a, lk.c.material_b)]))
     if scope.service_code is not None:
         where.append(or_(*[exists().where(and_(CASES.c.case_id == c,
                                                 CASES.c.service_code == scope.service_code))
                            for c in (lk.c.case_a, lk.c.case_b)]))
+    # counted from the links alone: each side joins at most one material (its key)
+    total = int(conn.execute(select(func.count()).select_from(lk).where(*where)).scalar_one())
     joined = (lk.outerjoin(a, a.c.material_id == lk.c.material_a)
               .outerjoin(b, b.c.material_id == lk.c.material_b))
-    total = int(conn.execute(select(func.count()).select_from(joined).where(*where))
-                .scalar_one())
     q = (select(lk.c.found_at, lk.c.material_a, lk.c.material_b, lk.c.case_a, lk.c.case_b,
                 lk.c.differing_fields, lk.c.holders_differ,
                 func.coalesce(a.c.material_type, b.c.material_type).label("material_type"),

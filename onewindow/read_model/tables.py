@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -42,6 +43,7 @@ __all__ = [
     "Material",
     "MaterialLink",
     "Task",
+    "TaskDecision",
     "TimelineEntry",
     "metadata",
 ]
@@ -128,8 +130,10 @@ class Task(Base):
     __table_args__ = (
         # a department's queue: its tasks by status, oldest update first
         Index(None, "department", "status", "updated_at"),
-        # the supervisor view: tasks decided in a period, every department (0003)
+        # the supervisor view: tasks decided in a period, every department (0003); the
+        # cases with a task of a department, from the index alone (0004)
         Index(None, "status", "updated_at"),
+        Index(None, "department", "case_id"),
     )
 
 
@@ -208,10 +212,15 @@ class Material(Base):
         Index(None, "case_id"),
         Index(None, "material_type", "document_number_hash"),
         Index(None, "sha256"),
-        Index(None, "avoidable", "occurred_at"),  # avoidable-submission reports
+        # avoidable-submission reports; the supervisor view's documents handed in again,
+        # from the index alone (0004: it was (avoidable, occurred_at))
+        Index("ix_materials_avoidable", "avoidable", "occurred_at", "kind", "material_type",
+              "name", "holder_id_hash", "department", "pages"),
         # the supervisor view: a period's submissions counted from the index alone (0003)
         Index("ix_materials_report", "occurred_at", "kind", "department", "material_type",
               "avoidable", "pages"),
+        # the supervisor view: a department's materials, for its conflicts (0004)
+        Index(None, "department", "material_id"),
     )
 
 
@@ -237,6 +246,42 @@ class MaterialLink(Base):
         Index(None, "material_b"),  # links of a material from either side
         Index(None, "avoidable_material"),
         Index(None, "verdict", "found_at"),  # conflict alerts, reports by verdict
+    )
+
+
+class TaskDecision(Base):
+    """A decided task's time from receipt to decision, pauses apart: a summary of ``tasks``
+    and ``timeline_entries`` kept by the sink in the same transaction as the rows it comes
+    from (``sinks.decisions``; rules: ``onewindow.domain.decision_time``), for the
+    supervisor view's decision-time chart (migration 0004). One row per task whose status
+    is APPROVED or REJECTED and that has at least one in-role TaskUpdated of its own."""
+
+    __tablename__ = "task_decisions"
+
+    case_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    department: Mapped[str] = mapped_column(CODE)
+    #: the case's service (``cases.service_code``), for the view's service filter
+    service_code: Mapped[str | None] = mapped_column(String())
+    decision: Mapped[str] = mapped_column(CODE)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the decision: the task row's ``updated_at``
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: seconds from receipt to decision, and of them paused (exact to the microsecond)
+    elapsed_s: Mapped[float] = mapped_column(Float)
+    paused_s: Mapped[float] = mapped_column(Float)
+    #: the chart's values: hours to a tenth, times ten (``tenths_of_hours``); active is
+    #: elapsed minus paused; ``paused_tenths`` is null when the task never paused
+    elapsed_tenths: Mapped[int] = mapped_column(Integer)
+    active_tenths: Mapped[int] = mapped_column(Integer)
+    paused_tenths: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        # a period's decisions counted from the index alone: every department, and one
+        Index("ix_task_decisions_period", "decided_at", "department", "service_code",
+              "elapsed_tenths", "active_tenths", "paused_tenths"),
+        Index("ix_task_decisions_department", "department", "decided_at", "service_code",
+              "elapsed_tenths", "active_tenths", "paused_tenths"),
     )
 
 
@@ -288,4 +333,5 @@ TIMELINE: Table = TimelineEntry.__table__  # type: ignore[assignment]
 MATERIALS: Table = Material.__table__  # type: ignore[assignment]
 LINKS: Table = MaterialLink.__table__  # type: ignore[assignment]
 DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
+TASK_DECISIONS: Table = TaskDecision.__table__  # type: ignore[assignment]
 OFFSETS: Table = ConsumedOffset.__table__  # type: ignore[assignment]

@@ -17,6 +17,7 @@ from onewindow.cli_options import add_common, positive_float, positive_int, sett
 from onewindow_cli.bench import gateway as bench_gateway
 from onewindow_cli.bench import reprocess as bench_reprocess
 from onewindow_cli.bench import step as bench_step
+from onewindow_cli.bench import supervision as bench_supervision
 from onewindow_cli.bench.case_state import HOLD_CASES, run
 from onewindow_cli.bench.materials import BenchOptions, run_bench
 from onewindow_cli.bench.materials_pure import PRE_INDEX_COMMIT
@@ -231,6 +232,7 @@ def register(sub: Any) -> None:
     bench_step.register(sub)  # bench-step: the pure case-state step (issue 15)
     register_rebuild(sub)  # bench-rebuild: onewindow rebuild, bulk (issue 15)
     bench_reprocess.register(sub)  # bench-reprocess: onewindow reprocess (issue 15)
+    bench_supervision.register(sub)  # bench-supervision: the supervisor view (issue 16)
 
 
 def cmd_bench_rebuild(args: argparse.Namespace) -> int:

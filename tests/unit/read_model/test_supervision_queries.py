@@ -19,19 +19,36 @@ The week of 2025-03-03 (Monday) to 2025-03-07 (Friday), Asia/Shanghai; "now" is 
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from itertools import count
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, and_, case, delete, exists, func, insert, select
 
 from onewindow.calendar_source import load_calendar
 from onewindow.domain.deadline import SHANGHAI, end_of_local_day
+from onewindow.domain.decision_time import DECISIONS
+from onewindow.domain.events import PAUSING_STATUSES, STATUS_RANK
 from onewindow.read_model import supervision as sup
+from onewindow.read_model.dialect import seconds_between
 from onewindow.read_model.supervision import Scope
-from onewindow.read_model.tables import CASES, DEAD, LINKS, MATERIALS, TASKS, TIMELINE
+from onewindow.read_model.tables import (
+    CASES,
+    DEAD,
+    LINKS,
+    MATERIALS,
+    TASK_DECISIONS,
+    TASKS,
+    TIMELINE,
+)
+from sinks.decisions import refresh_all
+from sinks.rows import Batch
+from sinks.unit_of_work import write_batch
 
 NOW = datetime(2025, 3, 7, 10, 0, tzinfo=SHANGHAI).astimezone(UTC)
 WEEK = Scope(date(2025, 3, 3), date(2025, 3, 7))
@@ -188,6 +205,7 @@ def model(engine: Engine) -> Engine:
         c.execute(insert(MATERIALS), MATERIAL_ROWS)
         c.execute(insert(LINKS), LINK_ROWS)
         c.execute(insert(DEAD), DEAD_ROWS)
+        refresh_all(c)  # the decision-time summary the sink keeps, from these rows
     return engine
 
 
@@ -346,3 +364,183 @@ def test_today_and_the_windows_latest_cases(model: Engine) -> None:
             "C8", "C5", "C4"]
         # seen on Tuesday, what was accepted after Tuesday is not listed
         assert sup.window_cases(c, NOW - timedelta(days=3), "W01")[0]["case_id"] == "C3"
+
+
+# ------------------------------------------------------------------ decision times: the summary
+
+
+def _decision_times_from_events(conn: Any, scope: Scope) -> list[dict[str, Any]]:
+    """The reference: the chart's figures from the raw rows, each decided task's events
+    replayed in SQL (the query of the view before migration 0004's summary)."""
+    t, tl = TASKS, TIMELINE
+    decided_where = [t.c.status.in_(DECISIONS), t.c.updated_at >= scope.start,
+                     t.c.updated_at < scope.end]
+    if scope.service_code is not None:
+        decided_where.append(exists().where(and_(CASES.c.case_id == t.c.case_id,
+                                                 CASES.c.service_code == scope.service_code)))
+    if scope.department is not None:
+        decided_where.append(t.c.department == scope.department)
+    decided = (select(t.c.case_id, t.c.task_id, t.c.department,
+                      t.c.updated_at.label("decided_at")).where(*decided_where).cte("decided"))
+    rank = case(dict(STATUS_RANK), value=tl.c.status, else_=0)
+    events = (select(decided.c.case_id, decided.c.task_id, tl.c.status, tl.c.occurred_at,
+                     func.lead(tl.c.occurred_at).over(
+                         partition_by=(decided.c.case_id, decided.c.task_id),
+                         order_by=(tl.c.occurred_at, rank, tl.c.event_id)).label("next_at"))
+              .join_from(decided, tl, and_(tl.c.case_id == decided.c.case_id,
+                                           tl.c.task_id == decided.c.task_id,
+                                           tl.c.event_type == "TaskUpdated",
+                                           tl.c.out_of_role.is_(False)))
+              .subquery("task_events"))
+    piece = case((and_(events.c.status.in_(sorted(PAUSING_STATUSES)),
+                       events.c.next_at.is_not(None)),
+                  seconds_between(events.c.occurred_at, events.c.next_at)), else_=0.0)
+    steps = (select(events.c.case_id, events.c.task_id,
+                    func.min(events.c.occurred_at).label("received_at"),
+                    func.sum(piece).label("paused"))
+             .group_by(events.c.case_id, events.c.task_id).cte("steps"))
+    per_task = (select(decided.c.department,
+                       seconds_between(steps.c.received_at, decided.c.decided_at)
+                       .label("elapsed"), steps.c.paused)
+                .join_from(decided, steps, and_(steps.c.case_id == decided.c.case_id,
+                                                steps.c.task_id == decided.c.task_id))
+                .cte("per_task"))
+    dept = per_task.c.department
+    active = (per_task.c.elapsed - per_task.c.paused).label("active")
+    has_pause = per_task.c.paused > 0
+    ranked = select(
+        dept, per_task.c.elapsed, per_task.c.paused, active,
+        func.count().over(partition_by=dept).label("n"),
+        func.row_number().over(partition_by=dept, order_by=per_task.c.elapsed).label("r_el"),
+        func.row_number().over(partition_by=dept, order_by=active).label("r_act"),
+        func.count().over(partition_by=(dept, has_pause)).label("n_p"),
+        func.row_number().over(partition_by=(dept, has_pause),
+                               order_by=per_task.c.paused).label("r_p"),
+    ).cte("ranked")
+    r = ranked.c
+
+    def at_rank(value: Any, rank_col: Any, n: Any, tenths: int, only: Any = None) -> Any:
+        hit = rank_col == (tenths * n + 9) // 10
+        return func.max(case((hit if only is None else and_(only, hit), value)))
+
+    def hours(seconds: Any) -> float | None:
+        return None if seconds is None else round(float(seconds) / 3600.0, 1)
+
+    paused = r.paused > 0
+    q = select(
+        r.department, func.count(),
+        at_rank(r.active, r.r_act, r.n, 5), at_rank(r.active, r.r_act, r.n, 9),
+        at_rank(r.elapsed, r.r_el, r.n, 5), at_rank(r.elapsed, r.r_el, r.n, 9),
+        func.sum(case((paused, 1), else_=0)),
+        at_rank(r.paused, r.r_p, r.n_p, 5, paused), at_rank(r.paused, r.r_p, r.n_p, 9, paused),
+    ).group_by(r.department).order_by(func.count().desc(), r.department)
+    return [{"department": dep, "decided": int(n),
+             "active_median_h": hours(a50), "active_p90_h": hours(a90),
+             "elapsed_median_h": hours(e50), "elapsed_p90_h": hours(e90),
+             "paused_tasks": int(n_paused or 0),
+             "paused_median_h": hours(p50), "paused_p90_h": hours(p90)}
+            for dep, n, a50, a90, e50, e90, n_paused, p50, p90 in conn.execute(q)]
+
+
+def test_the_summary_answers_as_the_events_did_on_the_worked_week(model: Engine) -> None:
+    with model.connect() as c:
+        for scope in (WEEK, Scope(WEEK.first, WEEK.last, service_code="S1"),
+                      Scope(WEEK.first, WEEK.last, department="scjgj"),
+                      Scope(WEEK.first, date(2025, 3, 6)), Scope(date(2025, 2, 1), WEEK.last)):
+            assert sup.decision_times(c, scope) == _decision_times_from_events(c, scope), scope
+
+
+_DEPTS = ("scjgj", "swj", "gaj")
+_STEP_STATUSES = ("RECEIVED", "IN_REVIEW", "SUPPLEMENT_REQUESTED", "SUPPLEMENT_RECEIVED",
+                  "SUSPENDED", "RESUMED", "APPROVED", "REJECTED")
+_SLOT = timedelta(minutes=6)  # a tenth of an hour
+_BASE = datetime(2025, 3, 3, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def _instant(slot: int, ms: int) -> datetime:
+    """``slot`` tenths of an hour into the week, plus a millisecond or two: no duration
+    ever lies near a rounding tie (x.x5 h), where the reference's SQLite arithmetic
+    (``julianday``, about 40 us off) and the exact summary could round apart."""
+    return _BASE + slot * _SLOT + timedelta(milliseconds=ms)
+
+
+_event = st.tuples(st.sampled_from(_STEP_STATUSES), st.integers(0, 1679), st.integers(0, 2),
+                   st.booleans(), st.integers(0, 9))  # status, slot, ms, other dept?, roll
+_task = st.tuples(st.sampled_from(_DEPTS),
+                  st.sampled_from(("APPROVED", "REJECTED", "IN_REVIEW", "WITHDRAWN")),
+                  st.integers(0, 1679), st.integers(0, 2), st.lists(_event, max_size=6))
+_case_st = st.tuples(st.sampled_from(("S1", "S2")), st.lists(_task, min_size=1, max_size=3))
+
+
+def _write_in_batches(conn: Any, cases: list[Any], order: random.Random) -> None:
+    """The cases' rows through the sink's unit of work, in random batches and order: each
+    case's state twice (an earlier version with its tasks undecided, and the last), its
+    task events (some out of role, some of another department, a material), shuffled;
+    then, in random order, the last state of about half the cases and one event of
+    about half of them (so the summary of a case is complete only at its last batch)."""
+    items: list[tuple[str, Any]] = []
+    late: list[tuple[str, Any]] = []
+    for i, (service, tasks) in enumerate(cases):
+        cid = f"C{i}"
+        base = {c.name: None for c in CASES.columns if c.name != "recorded_at"}
+        base.update(case_id=cid, status="IN_PROGRESS", service_code=service,
+                    accepted_at=_BASE, due_provisional=False)
+        early = [{"case_id": cid, "task_id": f"{cid}-T{k}", "position": k, "department": d,
+                  "name": None, "status": "RECEIVED", "updated_at": None}
+                 for k, (d, *_rest) in enumerate(tasks)]
+        final = [dict(row, status=status, updated_at=_instant(slot, ms))
+                 for row, (_d, status, slot, ms, _e) in zip(early, tasks, strict=True)]
+        items.append(("case", (dict(base, version=1), early)))
+        (late if order.random() < 0.5 else items).append(
+            ("case", (dict(base, version=2), final)))
+        for k, (dept, _s, _slot, _ms, events) in enumerate(tasks):
+            for j, (status, slot, ms, other, roll) in enumerate(events):
+                items.append(("event", {
+                    "case_id": cid, "event_id": f"{cid}-T{k}-E{j}",
+                    "event_type": "MaterialSubmitted" if roll == 9 else "TaskUpdated",
+                    "department": _DEPTS[(_DEPTS.index(dept) + 1) % 3] if other else dept,
+                    "occurred_at": _instant(slot, ms), "version": j, "task_id": f"{cid}-T{k}",
+                    "status": None if roll == 9 else status, "material_id": None,
+                    "event_json": "{}", "source_topic": "t", "source_partition": 0,
+                    "source_offset": j, "source_timestamp": None,
+                    "out_of_role": other and roll < 7}))
+        if order.random() < 0.5 and len(items) > 1 and items[-1][0] == "event":
+            late.append(items.pop())
+    order.shuffle(items)
+    order.shuffle(late)
+    items += late
+    while items:
+        n = order.randint(1, 6)
+        b = Batch()
+        for kind, item in items[:n]:
+            if kind == "case":
+                b.add_case(*item)
+            else:
+                b.add_timeline(item)
+        write_batch(conn, b)
+        items = items[n:]
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(cases=st.lists(_case_st, min_size=1, max_size=6), seed=st.integers(0, 2**16),
+       first=st.integers(3, 9), days=st.integers(0, 6))
+def test_the_summary_written_batch_by_batch_answers_as_the_events(
+        engine: Engine, cases: list[Any], seed: int, first: int, days: int) -> None:
+    """Whatever the order and batches the rows come in, the summary the unit of work kept
+    gives the answer the raw rows give (every department, one, one service, a part of
+    the week), and equals the summary computed at once from the final rows (the bulk
+    load's and the migration's way)."""
+    with engine.begin() as c:
+        for table in (TASK_DECISIONS, TIMELINE, TASKS, CASES):
+            c.execute(delete(table))
+        _write_in_batches(c, cases, random.Random(seed))
+    start = date(2025, 3, first)
+    period = (start, min(date(2025, 3, 9), start + timedelta(days=days)))
+    with engine.begin() as c:
+        for scope in (Scope(date(2025, 3, 3), date(2025, 3, 9)), Scope(*period),
+                      Scope(*period, department="scjgj"), Scope(*period, service_code="S2")):
+            assert sup.decision_times(c, scope) == _decision_times_from_events(c, scope), scope
+        kept = sorted(map(tuple, c.execute(select(TASK_DECISIONS)).all()))
+        refresh_all(c)
+        assert sorted(map(tuple, c.execute(select(TASK_DECISIONS)).all())) == kept
