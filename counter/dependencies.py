@@ -5,11 +5,13 @@ documented error responses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 from sqlalchemy import Connection, Engine
 
 from counter.limits import Limits
@@ -19,8 +21,8 @@ from onewindow.departments import Registry
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.security.id_protection import IdProtector
 
-__all__ = ["ERRORS", "Calendar", "Conn", "Departments", "Limit", "Metrics", "Now", "Offset",
-           "Protector", "ReadModel", "SearchLimits", "paged"]
+__all__ = ["ERRORS", "Calendar", "Conn", "Departments", "IsoDay", "Limit", "Metrics", "Now",
+           "Offset", "Protector", "ReadModel", "SearchLimits", "paged"]
 
 
 def _conn(request: Request) -> Iterator[Connection]:
@@ -74,6 +76,22 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 MAX_OFFSET = 10_000_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _only_iso_day(value: Any) -> Any:
+    """A day in a query is ``YYYY-MM-DD`` and nothing else: pydantic's lax ``date`` also
+    takes ``2026-11-01T00:00``, ``2026-11-01 00:00Z`` and a Unix time at midnight UTC
+    (``1740960000``), which a user who typed them did not mean as a day."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD (2026-11-01)")
+    return value
+
+
+#: a day parameter: an ISO date ``YYYY-MM-DD`` (a real one: 2026-02-30 is refused too);
+#: anything else is a 422 naming the parameter
+IsoDay = Annotated[date, BeforeValidator(_only_iso_day)]
 
 
 def paged(items: list[Any], limit: int, offset: int) -> tuple[list[Any], int | None]:

@@ -35,6 +35,7 @@ from counter.dependencies import (
     Calendar,
     Conn,
     Departments,
+    IsoDay,
     Now,
     Protector,
     SearchLimits,
@@ -150,7 +151,7 @@ def search(body: SearchQuery, who: CaseReader, audit: Auditor, limits: SearchLim
             summary="Cases a counter window accepted on a day (today by default)")
 def board(_who: BoardReader, audit: Auditor, c: Conn, t: Now, calendar: Calendar,
           window_id: Annotated[str | None, Query(max_length=64)] = None,
-          day: Annotated[date | None, Query(alias="date", ge=FIRST_DAY, le=LAST_DAY)] = None
+          day: Annotated[IsoDay | None, Query(alias="date", ge=FIRST_DAY, le=LAST_DAY)] = None
           ) -> dict[str, Any]:
     today = local_date(t)
     d = day or today

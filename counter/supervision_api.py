@@ -32,11 +32,12 @@ from sqlalchemy import Connection
 
 from counter import present
 from counter.auth import Auditor, require
-from counter.dependencies import ERRORS, Calendar, Conn, Departments, Now, Offset
+from counter.dependencies import ERRORS, Calendar, Conn, Departments, IsoDay, Now, Offset
 from counter.schemas import BoardCaseOut, ErrorOut
 from onewindow.domain.access import Permission, Principal
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.deadline import local_date
+from onewindow.domain.limits import MAX_CODE_CHARS
 from onewindow.read_model import supervision
 from onewindow.read_model.supervision import Scope
 
@@ -82,18 +83,20 @@ def _invalid(param: str, msg: str) -> RequestValidationError:
 
 
 def _scope(t: Now, registry: Departments,
-           first: Annotated[date | None, Query(
+           first: Annotated[IsoDay | None, Query(
                alias="from", ge=FIRST_DAY, le=LAST_DAY,
                description="first day (YYYY-MM-DD, Asia/Shanghai); default: 29 days "
                            "before `to`")] = None,
-           last: Annotated[date | None, Query(
+           last: Annotated[IsoDay | None, Query(
                alias="to", ge=FIRST_DAY, le=LAST_DAY,
                description="last day, included; default: today")] = None,
            department: Annotated[str | None, Query(
                max_length=32, description="a department code of the registry")] = None,
            service_code: Annotated[str | None, Query(
-               min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$",
-               description="a service's code (事项编码)")] = None) -> Scope:
+               min_length=1, max_length=MAX_CODE_CHARS,
+               description="a service's code (事项编码), matched as it is written: any "
+                           "code a CaseAccepted may carry (domain.md gives it no format; "
+                           "docs/supervisor.md)")] = None) -> Scope:
     last = last or (local_date(t) if first is None else
                     min(first + timedelta(days=DEFAULT_DAYS - 1), local_date(t)))
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
@@ -103,6 +106,9 @@ def _scope(t: Now, registry: Departments,
         raise _invalid("to", f"a period is at most {MAX_DAYS} days")
     if department is not None and department not in registry.codes:
         raise _invalid("department", "not a department of the registry")
+    if service_code is not None and "\x00" in service_code:  # PostgreSQL text holds none
+        raise _invalid("service_code", "holds a NUL character: no stored code does (the "
+                                       "sink stores an event's NUL as U+FFFD)")
     return Scope(first, last, department or None, service_code or None)
 
 

@@ -8,10 +8,14 @@ core, not the command line above it, owns their names (`onewindow_cli` only asse
 from __future__ import annotations
 
 import argparse
+import contextlib
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from onewindow.config import Settings, get_settings
+from onewindow.topics import prefix_problem
 
 #: Most workers of each kind `onewindow up --workers` starts on one machine (each a Faust
 #: worker of ~150 MiB with its own web port; a city's deployment runs them on several
@@ -29,7 +33,7 @@ def add_common(p: argparse.ArgumentParser, *, database: bool = False) -> None:
     """Add `--bootstrap`, `--topic-prefix` and `--insecure-dev-key` (and `--database-url`
     if `database`)."""
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (ONEWINDOW_KAFKA_BOOTSTRAP)")
-    p.add_argument("--topic-prefix", dest="topic_prefix",
+    p.add_argument("--topic-prefix", dest="topic_prefix", type=topic_prefix,
                    help="prefix for every topic name (ONEWINDOW_TOPIC_PREFIX)")
     p.add_argument("--insecure-dev-key", dest="insecure_dev_key", action="store_true",
                    default=None,
@@ -87,6 +91,97 @@ def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
 
     checked.__name__ = getattr(parse, "__name__", "value")  # argparse's error names it
     return checked
+
+
+def topic_prefix(text: str) -> str:
+    """An argparse type: a topic prefix Kafka takes in front of every topic name of the
+    generation (`onewindow.topics.prefix_problem`; the empty prefix is the default)."""
+    problem = prefix_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid topic prefix: {problem}")
+    return text
+
+
+def writable_file(text: str) -> Path:
+    """An argparse type: a file the command may write at its end (a report), checked now
+    so that a run of minutes or hours is not lost to a bad path: its directory exists and
+    takes a new file, or the file exists and may be written. A probe file made here is
+    removed at once; an existing file is opened to append, never truncated."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory, not a file")
+    parent = path.parent
+    if not parent.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text}: directory {parent} {why}")
+    try:
+        if path.exists():
+            with path.open("a"):
+                pass
+        else:
+            with path.open("x"):
+                pass
+            path.unlink()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: cannot write it: {exc.strerror}") from None
+    return path
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why a command could not make and write the directory ``path`` (None: it can).
+
+    Checked by doing it: the missing directories are made, a file created in the last and
+    everything made here removed again, so the check leaves nothing behind (as root,
+    permission bits say little: ``/proc/x`` is refused by the kernel alone)."""
+    made: list[Path] = []
+    try:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for p in reversed(missing):
+            p.mkdir()
+            made.append(p)
+        if not path.is_dir():
+            return f"{path} is not a directory"
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"cannot make or write {exc.filename or path}: {exc.strerror}"
+    finally:
+        for p in reversed(made):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+    return None
+
+
+def writable_dir(text: str) -> Path:
+    """An argparse type: a directory the command makes (if missing) and writes in
+    (`directory_problem`)."""
+    problem = directory_problem(Path(text))
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
+
+
+def postgres_url(text: str) -> str:
+    """An argparse type: the SQLAlchemy URL of a PostgreSQL server reached with psycopg 3
+    (``postgresql://``, ``postgres://`` or ``postgresql+psycopg://``
+    ``USER[:PASSWORD]@HOST[:PORT][/DATABASE]``): refused when it does not parse, names
+    another database or driver, or a port outside 1-65535. Nothing is connected to here;
+    the error never repeats the text (it may hold a password)."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - SQLAlchemy only when given
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+    form = "postgresql://USER[:PASSWORD]@HOST[:PORT][/DATABASE]"
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a database URL ({form})") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in ("postgresql", "postgres") or driver not in ("", "psycopg"):
+        raise argparse.ArgumentTypeError(
+            f"{url.drivername}:// is not PostgreSQL with psycopg 3 ({form})")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {url.port} is not 1-65535")
+    return text
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -9,9 +9,12 @@ the plan.
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -235,6 +238,174 @@ def _existing_users(admin: AdminClient) -> set[str]:
         raise ProvisionError(f"listing SCRAM users: {exc}") from exc
 
 
+# --------------------------------------------------------------------------- every broker
+# A credential or an ACL is committed to the cluster's metadata log when the request that
+# made it returns; each broker applies the log on its own and enforces the change only
+# from then (a broker that starts again opens its listener only once it has caught up:
+# Kafka 3.9 BrokerServer.startup). Kafka's own end-to-end tests wait on every broker's
+# authorizer after creating ACLs (TestUtils.waitAndVerifyAcls); so does provisioning.
+# librdkafka cannot send a request to a broker of one's choice: aiokafka's connection can.
+
+#: seconds one broker is given to accept a connection and answer one request
+ASK_TIMEOUT = 5.0
+
+#: Kafka's protocol codes (ResourceType, PatternType, AclOperation; AclPermissionType
+#: ALLOW is 3): only what `Grant` names
+_RESOURCE = {2: "TOPIC", 3: "GROUP", 4: "CLUSTER", 5: "TRANSACTIONAL_ID"}
+_PATTERN = {3: "LITERAL", 4: "PREFIXED"}
+_ALLOW = 3
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rpartition(":")
+    return (host.strip("[]") or address.strip(), int(port) if port.isdigit() else 9092)
+
+
+def client_addresses(admin_conf: Mapping[str, object], timeout: float = 10.0) -> list[str]:
+    """Every address a client of the cluster may be sent to, "host:port", sorted: those of
+    `bootstrap.servers` in `admin_conf` (librdkafka settings) and each live broker's
+    advertised one."""
+    boot = {a.strip() for a in str(admin_conf["bootstrap.servers"]).split(",") if a.strip()}
+    md = AdminClient(dict(admin_conf)).list_topics(timeout=timeout)
+    return sorted(boot | {f"{b.host}:{b.port}" for b in md.brokers.values()})
+
+
+def _sign_in(admin_conf: Mapping[str, object], user: str | None = None,
+             password: str | None = None) -> dict[str, Any]:
+    """aiokafka's connection settings for librdkafka's `admin_conf`, as `user` if given."""
+    from aiokafka.helpers import create_ssl_context  # noqa: PLC0415 - see _connect
+
+    protocol = str(admin_conf.get("security.protocol", "PLAINTEXT")).upper()
+    out: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        out.update(sasl_mechanism=str(admin_conf["sasl.mechanism"]),
+                   sasl_plain_username=user or str(admin_conf["sasl.username"]),
+                   sasl_plain_password=password or str(admin_conf["sasl.password"]))
+    if protocol.endswith("SSL"):
+        ca = admin_conf.get("ssl.ca.location")
+        out["ssl_context"] = create_ssl_context(cafile=str(ca) if ca else None)
+    return out
+
+
+class _Down(OSError):
+    """The address refuses connections, or cannot be reached: no broker listens there."""
+
+
+async def _connect(address: str, settings: dict[str, Any]) -> Any:
+    # aiokafka, not librdkafka, because librdkafka cannot be told which broker to ask;
+    # imported here: the shared core loads no runtime framework on import (test_layers)
+    from aiokafka.conn import create_conn  # noqa: PLC0415
+
+    host, port = _host_port(address)
+    try:
+        return await asyncio.wait_for(
+            create_conn(host, port, client_id="onewindow-provision",
+                        request_timeout_ms=int(ASK_TIMEOUT * 1000), **settings),
+            ASK_TIMEOUT)
+    except TimeoutError:
+        raise  # it accepted the connection and did not answer: a broker starting or stalled
+    except ssl.SSLError as exc:  # not a broker that is down: one this client cannot trust
+        raise ProvisionError(f"TLS with the broker at {address} failed: {exc}") from exc
+    except OSError as exc:  # refused, unreachable (TimeoutError is an OSError too)
+        raise _Down(str(exc)) from exc
+
+
+async def broker_acls(address: str, admin_conf: Mapping[str, object]) -> frozenset[Grant]:
+    """The ALLOW ACLs that the broker at `address` ("host:port") itself enforces: its
+    own answer to DescribeAcls, from its authorizer, as `Grant`s; `admin_conf` are the
+    librdkafka settings of a client allowed to describe ACLs. Raises OSError when nothing
+    listens there, `TimeoutError` (after `ASK_TIMEOUT`) or aiokafka's `KafkaError` when
+    it does not answer, ProvisionError when it answers an error or TLS fails."""
+    from aiokafka.protocol.admin import DescribeAclsRequest  # noqa: PLC0415 - see _connect
+
+    conn = await _connect(address, _sign_in(admin_conf))
+    try:  # every ACL: ANY (1) of each kind, any name, principal and host
+        res = await conn.send(DescribeAclsRequest(
+            resource_type=1, resource_name=None, resource_pattern_type_filter=1,
+            principal=None, host=None, operation=1, permission_type=1))
+    finally:
+        await conn.close()
+    if res.error_code:
+        raise ProvisionError(f"broker {address} answered DescribeAcls with error "
+                             f"{res.error_code}: {res.error_message}")
+    out = set()
+    for restype, name, pattern, entries in res.resources:
+        for principal, _host, operation, permission in entries:
+            if permission == _ALLOW and restype in _RESOURCE and pattern in _PATTERN:
+                try:
+                    op = AclOperation(operation).name
+                except ValueError:
+                    op = str(operation)
+                out.add(Grant(principal.removeprefix("User:"), _RESOURCE[restype],
+                              _PATTERN[pattern], name, op))
+    return frozenset(out)
+
+
+async def _signs_in(address: str, admin_conf: Mapping[str, object], user: str,
+                    password: str) -> bool:
+    from aiokafka.errors import KafkaError as AIOKafkaError  # noqa: PLC0415 - see _connect
+
+    try:
+        conn = await _connect(address, _sign_in(admin_conf, user, password))
+    except AIOKafkaError:  # authentication failed: it does not know the credential yet
+        return False
+    await conn.close()
+    return True
+
+
+async def _lacking(address: str, admin_conf: Mapping[str, object], wanted: frozenset[Grant],
+                   gone: frozenset[Grant], sign_ins: Mapping[str, str]) -> str | None:
+    """What the broker at `address` does not enforce yet (None: all of it, or it is
+    down)."""
+    from aiokafka.errors import KafkaError as AIOKafkaError  # noqa: PLC0415 - see _connect
+
+    try:
+        have = await broker_acls(address, admin_conf)
+        lacks = [*(f"ACL {g}" for g in sorted(wanted - have)),
+                 *(f"removal of ACL {g}" for g in sorted(gone & have))]
+        signed = await asyncio.gather(*(_signs_in(address, admin_conf, user, password)
+                                        for user, password in sign_ins.items()))
+        lacks += [f"the credential of {user}"
+                  for user, ok in zip(sign_ins, signed, strict=True) if not ok]
+        return f"{len(lacks)} missing, e.g. {lacks[0]}" if lacks else None
+    except _Down:
+        return None
+    except (TimeoutError, AIOKafkaError) as exc:
+        return f"no answer ({type(exc).__name__} {exc})".replace(" )", ")")
+
+
+def wait_on_every_broker(admin_conf: Mapping[str, object], wanted: Iterable[Grant], *,
+                         gone: Iterable[Grant] = (), sign_ins: Mapping[str, str] | None = None,
+                         timeout: float = 30.0) -> None:
+    """Until every broker at `client_addresses(admin_conf)`, each asked itself, enforces
+    the ACLs `wanted` and none of `gone`, and lets each principal of `sign_ins` (name ->
+    password) sign in. An address that refuses connections is not waited for (no broker
+    runs there; one that starts again catches up before it listens); one that accepts and
+    does not answer is (a broker starting, or stalled: it would answer a client from a
+    stale copy). Raises ProvisionError after `timeout` seconds naming each broker that
+    does not. Not from inside a running asyncio event loop (it runs its own)."""
+    want, drop = frozenset(wanted), frozenset(gone)
+    users = dict(sign_ins or {})
+    deadline = time.monotonic() + timeout
+    todo = client_addresses(admin_conf, timeout=min(timeout, 15.0))
+
+    async def ask(addresses: list[str]) -> dict[str, str]:
+        found = await asyncio.gather(*(_lacking(a, admin_conf, want, drop, users)
+                                       for a in addresses))
+        return {a: why for a, why in zip(addresses, found, strict=True) if why is not None}
+
+    while True:
+        lacking = asyncio.run(ask(todo))
+        if not lacking:
+            return
+        if time.monotonic() > deadline:
+            raise ProvisionError(
+                f"not every broker enforces the credentials and ACLs within {timeout:.0f}s: "
+                + "; ".join(f"{a}: {why}" for a, why in sorted(lacking.items())))
+        todo = sorted(lacking)
+        time.sleep(0.3)
+
+
 def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: Iterable[str],
                     store: CredentialStore, *, rotate: Iterable[str] = (),
                     timeout: float = 30.0) -> SecurityReport:
@@ -243,15 +414,21 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
     Every service and `dept-<code>` principal gets a SCRAM-SHA-512 credential (a random
     password kept in `store`; a principal in `rotate` gets a new one); a `dept-*`
     principal whose department left the registry loses its credential, its file and its
-    ACLs. ACLs of this prefix that the plan lacks are deleted. Returns once the broker
-    answers with every credential and ACL in place (both are read from the broker's own
-    metadata, so the broker enforces them by then)."""
+    ACLs. ACLs of this prefix that the plan lacks are deleted.
+
+    Returns once every broker a client can reach (`client_addresses`) enforces all of it,
+    each asked itself (`wait_on_every_broker`): a credential or an ACL is committed to
+    the metadata log before each broker has applied it, and a broker that has not yet
+    refuses (issue 17: a department's producer bootstrapped through a broker a second
+    behind was answered TOPIC_AUTHORIZATION_FAILED and its events failed). Raises
+    ProvisionError when one has not after `timeout` seconds, naming it."""
     departments = sorted(departments)
     admin = AdminClient(admin_conf)
     report = SecurityReport()
     wanted_users = [*SERVICES, *(department_principal(c) for c in departments)]
     rotate = set(rotate)
     existing = _existing_users(admin)
+    sign_ins: dict[str, str] = {}  # the credentials set now: each broker must know them
     for user in wanted_users:
         had = store.get(user)
         if user in rotate:
@@ -264,6 +441,7 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
         for _, fut in admin.alter_user_scram_credentials([up], request_timeout=15).items():
             _result(fut, f"setting the credential of {user}")
         report.users_created.append(user)
+        sign_ins[user] = password
     gone = sorted(u for u in existing if department_of_principal(u) is not None
                   and u not in wanted_users)
     for user in gone:
@@ -294,16 +472,9 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
             _result(fut, "deleting ACLs")
         report.acls_deleted = len(stale)
 
-    deadline = time.monotonic() + timeout
-    while True:  # wait until the broker answers with all of it
-        users_ok = set(wanted_users) <= _existing_users(admin)
-        now = {_grant_of(b) for b in admin.describe_acls(_ANY, request_timeout=15).result()}
-        if users_ok and wanted <= now:
-            return report
-        if time.monotonic() > deadline:
-            raise ProvisionError("the broker did not show every credential and ACL within "
-                                 f"{timeout:.0f}s")
-        time.sleep(0.2)
+    wait_on_every_broker(admin_conf, wanted, gone={_grant_of(b) for b in stale},
+                         sign_ins=sign_ins, timeout=timeout)
+    return report
 
 
 def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterable[str] = (),

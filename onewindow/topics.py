@@ -13,6 +13,7 @@ department's Java, Go or Python client, the project's SDK and the stream worker'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -68,6 +69,34 @@ def partition_for(key: bytes, partitions: int) -> int:
     if partitions < 1:
         raise ValueError(f"partitions must be at least 1, got {partitions}")
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def copied_partition(key: bytes | None, partition: int, source_partitions: int,
+                     target_partitions: int) -> int:
+    """The partition an input record takes when its topic of ``source_partitions``
+    partitions is copied into one of ``target_partitions`` (at least as many: `onewindow
+    copy-inputs`, docs/operations.md, *Growing the partition count*), so that the copy
+    derives what the source derived:
+
+    - a keyed record on its key's partition: its key's partition of the target
+      (:func:`partition_for`);
+    - a keyed record on another partition (the case-state worker dead-letters it
+      ``WRONG_PARTITION``): the partition after its key's in the target, so that it is
+      dead-lettered there too, not applied;
+    - a record without a key (dead-lettered wherever it lies): ``partition`` mod the
+      target's count.
+
+    ``(bytes | None, int in [0, source), int >= 1, int >= source) -> int in [0, target)``;
+    ValueError when ``target_partitions < source_partitions``."""
+    if target_partitions < source_partitions:
+        raise ValueError(f"a copy keeps or grows the partition count: {source_partitions} "
+                         f"-> {target_partitions}")
+    if key is None:
+        return partition % target_partitions
+    home = partition_for(key, target_partitions)
+    if partition == partition_for(key, source_partitions):
+        return home
+    return (home + 1) % target_partitions
 
 
 #: the most copies of a partition the project asks for: three survive one broker lost
@@ -169,3 +198,33 @@ class Topics:
 
     def outputs(self) -> tuple[str, ...]:
         return (self.case_state, self.case_activity, self.material_links, self.dead_letters)
+
+    def names(self, departments: Iterable[str] = ()) -> list[str]:
+        """The topic names of this generation named here: the inputs of ``departments``,
+        the outputs, the control topic and the two changelogs (the materials app's
+        repartition topic, `onewindow.provision`, is shorter than its changelog)."""
+        return [*self.inputs(departments), *self.outputs(), self.calendar_checks,
+                self.case_fold_changelog, self.material_index_changelog]
+
+
+#: Kafka's longest topic name (``Topic.MAX_NAME_LENGTH``)
+MAX_TOPIC_NAME = 249
+#: the characters Kafka allows in a topic name (``Topic.LEGAL_CHARS``)
+_TOPIC_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]*")
+
+
+def prefix_problem(prefix: str, departments: Iterable[str] = ()) -> str | None:
+    """Why ``prefix`` cannot stand in front of this project's topic names, or None when it
+    can. ``str -> str | None``. Kafka takes a topic name of at most 249 characters
+    ``[A-Za-z0-9._-]``; the longest name a generation has (`Topics.names`, the inputs
+    of ``departments`` included) must fit. The empty prefix is the default generation."""
+    if not _TOPIC_NAME_CHARS.fullmatch(prefix):
+        bad = next(c for c in prefix if not _TOPIC_NAME_CHARS.fullmatch(c))
+        return (f"a Kafka topic name holds only letters, digits, '.', '_' and '-', "
+                f"not {bad!r}")
+    longest = max(Topics(prefix).names(departments), key=len)
+    if len(longest) > MAX_TOPIC_NAME:
+        return (f"its {len(prefix)} characters make the topic {longest[:40]}... "
+                f"{len(longest)} characters long, over Kafka's {MAX_TOPIC_NAME}")
+    return None
+

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -444,6 +444,19 @@ def service_urls(settings: Settings, started: Collection[str]) -> list[tuple[str
     return urls
 
 
+def url_lines(settings: Settings, started: Collection[str],
+              tail: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The lines `up` prints once the stack answers, under its first: every page of
+    `service_urls` with its note (`_URL_NOTES`), then the ``(label, text)`` rows of
+    ``tail`` (simulated traffic, logs, pid files); indented two spaces, every label padded
+    to the longest one, so the texts start in one column however many workers there are
+    (``materials 16 metrics``)."""
+    rows = [*((label, f"{url}{_URL_NOTES.get(label, '')}")
+              for label, url in service_urls(settings, started)), *tail]
+    width = max((len(label) for label, _ in rows), default=0)
+    return [f"  {label:<{width}} {text}" for label, text in rows]
+
+
 #: what the label of a URL line says besides the URL
 _URL_NOTES = {"ingest gateway": " (a department's key: onewindow gateway-keys issue DEPT)",
               "counter metrics": " (role ops)", "access log": " (role auditor)",
@@ -548,13 +561,12 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float | 
             supervisor.start(child)
         base = f"http://127.0.0.1:{settings.counter_port}"
         started = [name for name, _ in commands]
-        lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})",
-                 *(f"  {label:<18} {url}{_URL_NOTES.get(label, '')}"
-                   for label, url in service_urls(settings, started))]
+        tail = [("logs", f"{logs}/"), ("pid files", f"{run_dir}/")]
         if simulate:
             pace = _pace(settings, compression, around_the_clock)
-            lines.append(f"  {'simulated traffic':<18} {pace}; log {logs / 'simulate.log'}")
-        lines += [f"  {'logs':<18} {logs}/", f"  {'pid files':<18} {run_dir}/"]
+            tail.insert(0, ("simulated traffic", f"{pace}; log {logs / 'simulate.log'}"))
+        lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})",
+                 *url_lines(settings, started, tail)]
         cli = _cli_name()
         if admin_password is not None:
             admin_lines += [

@@ -1,5 +1,5 @@
 """Subcommands of the stream side: `onewindow worker`, `onewindow materials-worker`,
-`onewindow recompute-deadlines`, `onewindow reprocess`."""
+`onewindow recompute-deadlines`, `onewindow reprocess`, `onewindow copy-inputs`."""
 
 from __future__ import annotations
 
@@ -9,16 +9,27 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from onewindow.broker_wait import wait_for_broker, waiting_line
-from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
+from onewindow.cli_options import (
+    add_common,
+    directory_problem,
+    positive_float,
+    positive_int,
+    settings_from,
+    topic_prefix,
+    writable_dir,
+    writable_file,
+)
 from onewindow.config import Settings
+from onewindow.departments import load_registry
+from onewindow.errors import ConfigError
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.stopping import stop_on_signals
+from onewindow.topics import prefix_problem
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +112,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     from stream_apps.reprocess import reprocess  # noqa: PLC0415 - Faust's Sensor, see above
 
     s = settings_from(args)
+    _check_generation(args, s)  # one line and exit 2 before the broker is asked
     configure_logging(s, level=args.loglevel or "WARNING")
     if args.loglevel is None:
         # a one-shot command on the terminal: librdkafka's own lines only with --loglevel
@@ -117,6 +129,47 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     if args.report is not None:
         args.report.write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n",
                                encoding="utf-8")
+    return 130 if report.stopped else 0
+
+
+def _check_generation(args: argparse.Namespace, s: Settings) -> None:
+    """Raise `ConfigError` (exit 2) before anything starts when a topic name of the source
+    or the target generation would not be one Kafka takes (its prefix with the registry's
+    departments, `onewindow.topics.prefix_problem`), or when the default scratch directory
+    cannot be made and written (``--state-dir`` and ``--report`` are checked as they are
+    parsed: `writable_dir`, `writable_file`)."""
+    codes = load_registry(s.departments_file).codes
+    for where, prefix in (("the topic prefix (--topic-prefix, ONEWINDOW_TOPIC_PREFIX)",
+                           s.topic_prefix), ("--to-prefix", args.to_prefix)):
+        problem = None if prefix is None else prefix_problem(prefix, codes)
+        if problem is not None:
+            raise ConfigError(f"{where} {prefix!r} is not a valid topic prefix: {problem}")
+    if args.state_dir is None:
+        problem = directory_problem(s.data_dir / "reprocess")
+        if problem is not None:
+            raise ConfigError(f"the scratch state directory (<data dir>/reprocess; "
+                              f"--state-dir DIR names another): {problem}")
+
+
+def cmd_copy_inputs(args: argparse.Namespace) -> int:
+    """Copy a generation's input topics into a new generation of as many partitions or
+    more (stream_apps.copy_inputs): 0 when all is copied, 130 when stopped before (what
+    was copied is noted: run it again to go on); one line and 2 for what the operator can
+    fix, 1 for the broker."""
+    from stream_apps.copy_inputs import copy_inputs  # noqa: PLC0415 - Kafka clients, see above
+    from stream_apps.copy_inputs import summary as copy_summary  # noqa: PLC0415
+
+    s = settings_from(args)
+    configure_logging(s, level=args.loglevel or "WARNING")
+    if args.loglevel is None:
+        logging.getLogger(LIBRDKAFKA_LOGGER).propagate = False
+    with stop_on_signals() as stop:
+        report = copy_inputs(s, target_prefix=args.to_prefix, batch_max=args.batch_size,
+                             wait=args.wait,
+                             say=waiting_line("copy-inputs", args.wait, s.kafka_bootstrap),
+                             out=sys.stdout, stop=stop, progress_every=args.progress)
+    for line in copy_summary(report):
+        print(line)  # noqa: T201
     return 130 if report.stopped else 0
 
 
@@ -162,7 +215,8 @@ def register(sub: Any) -> None:
         help="re-derive case state, activity and material links from the input topics in "
              "batch, into a generation of topics (a rule, the calendar or the ID hash key "
              "changed, a new deployment, more partitions)")
-    p.add_argument("--to-prefix", dest="to_prefix", default=None, metavar="PREFIX",
+    p.add_argument("--to-prefix", dest="to_prefix", type=topic_prefix, default=None,
+                   metavar="PREFIX",
                    help="topic prefix of the generation written (default: the source's, "
                         "--topic-prefix); provisioned first, its workers stopped")
     p.add_argument("--jobs", type=positive_int, default=1,
@@ -176,12 +230,33 @@ def register(sub: Any) -> None:
                         "default 30")
     p.add_argument("--progress", type=positive_float, default=10.0, metavar="SECONDS",
                    help="seconds between two progress lines (default 10)")
-    p.add_argument("--state-dir", dest="state_dir", type=Path, default=None,
+    p.add_argument("--state-dir", dest="state_dir", type=writable_dir, default=None,
                    help="directory of the processes' scratch state stores (default: "
                         "<data dir>/reprocess); each run's own is deleted at its end")
-    p.add_argument("--report", type=Path, default=None, metavar="FILE",
+    p.add_argument("--report", type=writable_file, default=None, metavar="FILE",
                    help="also write what was done (records, seconds and counts per stage) "
                         "as JSON to FILE")
     p.add_argument("--loglevel", default=None)
     add_common(p)
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser(
+        "copy-inputs",
+        help="copy the input topics of a generation (--topic-prefix) into a new one "
+             "(--to-prefix) of as many partitions or more, each record on its key's "
+             "partition there; run again to copy what came since (growing the partition "
+             "count: docs/operations.md)")
+    p.add_argument("--to-prefix", dest="to_prefix", type=topic_prefix, required=True,
+                   metavar="PREFIX",
+                   help="topic prefix of the generation written, provisioned first with its "
+                        "partition count (ONEWINDOW_PARTITIONS)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=5_000,
+                   help="records per batch (default 5000)")
+    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the broker to answer (default 30); then exit "
+                        "status 1")
+    p.add_argument("--progress", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="seconds between two progress lines (default 10)")
+    p.add_argument("--loglevel", default=None)
+    add_common(p)
+    p.set_defaults(func=cmd_copy_inputs)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from onewindow.backoff import Backoff
+from onewindow.errors import ConfigError
 
 __all__ = ["BUSY_TIMEOUT_MS", "make_engine", "normalise_url", "wait_for_database"]
 
@@ -41,7 +42,9 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> Engine:
     """An engine for the read model at ``url``. ``writer=True`` for the sink (SQLite takes
-    the write lock at ``BEGIN``); readers use the default."""
+    the write lock at ``BEGIN``); readers use the default. A SQLite file's directory is
+    made if missing; `ConfigError` when it cannot be (SQLAlchemy's errors for a URL that
+    does not parse or names no installed driver are raised as they are)."""
     url = normalise_url(url)
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
@@ -51,7 +54,14 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> Engine:
 
     memory = u.database in (None, "", ":memory:")
     if not memory:
-        Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(u.database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # /proc/x, a path through a file, no right to make it
+            why = ("a file, not a directory" if isinstance(exc, FileExistsError)
+                   else exc.strerror)
+            raise ConfigError(f"the SQLite database {u.database}: cannot make its "
+                              f"directory {exc.filename or directory}: {why}") from None
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
     connect_args.setdefault("check_same_thread", False)

@@ -27,9 +27,10 @@ __all__ = ["TOKEN_PREFIX", "UserStoreError", "UserView", "add_user", "authentica
            "issue_token", "list_users", "principal_for_token", "reset_password",
            "revoke_tokens", "set_disabled", "set_window", "token_hash", "user_count"]
 
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: a user name (``\Z`` ends both patterns, not ``$``, which would let a newline end them)
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}\Z")
 #: a counter window's id as the acceptance records carry it (``W07``, ``3号窗口``)
-WINDOW_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
+WINDOW_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}\Z")
 #: API tokens start with this, so a token found in a log or a repository is recognisable
 TOKEN_PREFIX = "owt_"  # noqa: S105 - a prefix, not a secret
 
@@ -78,8 +79,13 @@ def _principal(row: Any, source: str = "local") -> Principal:
 
 
 def _window(window_id: str | None) -> str | None:
-    if window_id is None or window_id == "":
+    """``window_id`` checked (None: no window). An empty id is refused, not taken for
+    none: clearing a window is said with None (``users set-window NAME --none``)."""
+    if window_id is None:
         return None
+    if window_id == "":
+        raise UserStoreError("an empty window id: name one (W07); for no window leave "
+                             "--window out (users add) or give --none (users set-window)")
     if not WINDOW_ID.match(window_id):
         raise UserStoreError("a window id is 1-64 characters without blanks or control "
                              "characters (as the acceptance records name it, e.g. W07)")

@@ -53,21 +53,14 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import (
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    ResourcePatternType,
-    ResourceType,
-)
+from confluent_kafka.admin import AdminClient
 
 from onewindow.calendar_source import load_calendar
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import LocalKafka, free_port
-from onewindow.provision import Grant, provision
+from onewindow.provision import Grant, provision, wait_on_every_broker
 from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import (
@@ -335,13 +328,8 @@ def _grant_noop_agent(ks: Settings, topics: Topics, timeout: float = 30.0) -> No
     admin = AdminClient(producer_config(ks, ADMIN))
     for fut in admin.create_acls([g.binding() for g in grants], request_timeout=15).values():
         fut.result()
-    group = AclBindingFilter(ResourceType.GROUP, app, ResourcePatternType.LITERAL, None,
-                             None, AclOperation.ANY, AclPermissionType.ANY)
-    deadline = time.monotonic() + timeout
-    while not admin.describe_acls(group, request_timeout=15).result():
-        if time.monotonic() > deadline:  # the broker enforces them once it lists them
-            raise RuntimeError("the broker did not list the do-nothing agent's ACLs")
-        time.sleep(0.2)
+    # until every broker enforces them (each applies them on its own: provisioning)
+    wait_on_every_broker(producer_config(ks, ADMIN), grants, timeout=timeout)
 
 
 def _noop_agent(ks: Settings, prefix: str, data_dir: Path, n: int,

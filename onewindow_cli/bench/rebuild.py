@@ -345,6 +345,9 @@ def sink_process(settings: Settings, url: str, log: Path,
                            f"{log.read_text('utf-8', 'replace')[-3000:]}")
     (first_t, first_n), (last_t, _) = seen[0], seen[-1]
     seconds = last_t - first_t
+    if len(seen) < 2 or seconds <= 0:  # every record in its first commit: nothing to time
+        raise RuntimeError(f"the sink wrote all {total:,} records in one commit: too few to "
+                           "time it from its first commit to its last; give more --events")
     return {"records": total, "seconds": seconds, "rps": (total - first_n) / seconds,
             **_cpu(usage, total), "max_rss_kib": peak}
 

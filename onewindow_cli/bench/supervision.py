@@ -60,7 +60,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 
 from onewindow.calendar_source import load_calendar
-from onewindow.cli_options import positive_int
+from onewindow.cli_options import positive_int, postgres_url, writable_dir
 from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
@@ -573,16 +573,46 @@ def render(summary: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- the command
 
 
+def _model_problem(url: str) -> str | None:
+    """Why the model at ``url`` cannot be measured as it is (None: it can): the database
+    cannot be opened, or holds no read model with cases."""
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        return f"not a database URL: {type(exc).__name__}"
+    try:
+        with engine.connect() as conn:
+            if conn.execute(select(func.count()).select_from(CASES)).scalar_one() == 0:
+                return "the read model there holds no case: load one first (without --no-load)"
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return f"no read model to measure there ({reason})"
+    finally:
+        engine.dispose()
+    return None
+
+
 def cmd_bench_supervision(args: argparse.Namespace) -> int:
     from onewindow.cli_options import settings_from  # noqa: PLC0415 - the environment's
 
     if args.no_load and args.database_url is None:
         raise SystemExit("--no-load measures the model at --database-url: give one")
+    settings = settings_from(args)
+    codes = load_registry(settings.departments_file).codes
+    if args.department not in codes:
+        raise SystemExit(f"--department {args.department!r} is not a known department "
+                         f"({', '.join(sorted(codes))})")
+    if args.no_load:
+        problem = _model_problem(args.database_url)
+        if problem is not None:
+            raise SystemExit(f"--no-load: {problem}")
     opts = BenchOptions(events=args.events, seed=args.seed, repeats=args.repeats,
                         batch_size=args.batch_size, department=args.department,
                         out_dir=Path(args.out), postgres_url=args.postgres_url,
                         database_url=args.database_url, load=not args.no_load)
-    summary = run(settings_from(args), opts, say=lambda m: print(m, flush=True))  # noqa: T201
+    summary = run(settings, opts, say=lambda m: print(m, flush=True))  # noqa: T201
     print(render(summary))  # noqa: T201
     return 0
 
@@ -603,7 +633,7 @@ def register(sub: Any) -> None:
                         "the sink's)")
     p.add_argument("--department", default="scjgj",
                    help="the one department measured beside all (default scjgj)")
-    p.add_argument("--postgres-url", dest="postgres_url", default=None,
+    p.add_argument("--postgres-url", dest="postgres_url", type=postgres_url, default=None,
                    help="a PostgreSQL server whose role may CREATE DATABASE (default: a "
                         "throwaway cluster from the machine's binaries)")
     p.add_argument("--database-url", dest="database_url", default=None,
@@ -611,5 +641,6 @@ def register(sub: Any) -> None:
                         "(SQLite or PostgreSQL), which is kept")
     p.add_argument("--no-load", dest="no_load", action="store_true",
                    help="measure the model at --database-url as it is")
-    p.add_argument("--out", default="bench-results", help="directory of the JSON results")
+    p.add_argument("--out", type=writable_dir, default="bench-results",
+                   help="directory of the JSON results")
     p.set_defaults(func=cmd_bench_supervision)

@@ -306,11 +306,17 @@ class Load:
         self.sent = 0
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="load", daemon=True)
+        self._go = threading.Event()
+        self._go.set()
 
     def _run(self) -> None:
         try:
             start = time.monotonic()
             for i, e in enumerate(self.events):
+                if not self._go.is_set():  # paused: the schedule moves on by the pause
+                    paused = time.monotonic()
+                    self._go.wait()
+                    start += time.monotonic() - paused
                 ahead = start + i / self.rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
@@ -322,6 +328,15 @@ class Load:
     def start(self) -> Load:
         self.thread.start()
         return self
+
+    def pause(self) -> None:
+        """Send nothing more until :meth:`resume` (the event being sent still goes): a
+        drill that must see traffic after its failure pauses before it, however slow
+        the machine made the steps before."""
+        self._go.clear()
+
+    def resume(self) -> None:
+        self._go.set()
 
     def wait_sent(self, share: float, procs: Iterable[Proc] = ()) -> None:
         """Until ``share`` of the events were handed to the producers."""

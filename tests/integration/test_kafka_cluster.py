@@ -1,17 +1,22 @@
 """The three-node cluster (`onewindow.kafka_local.LocalKafkaCluster`, the `kafka_cluster`
 fixture) for real: `onewindow provision` creates every topic with three replicas,
 `min.insync.replicas=2` and no unclean leader election, the internal topics follow; the
-secured profile holds on every node; and an idempotent `acks=all` producer loses nothing
-when the broker leading its partitions is SIGKILLed mid-stream and started again."""
+secured profile holds on every node; an idempotent `acks=all` producer loses nothing
+when the broker leading its partitions is SIGKILLed mid-stream and started again; and
+provisioning returns only once every node enforces the ACLs it made."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import threading
 import time
 from collections import defaultdict
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaError as AIOKafkaError
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as TP
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
@@ -19,15 +24,24 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from onewindow.departments import load_registry
 from onewindow.inputs import INPUT_PRODUCER_CONFIG
 from onewindow.kafka_local import LocalKafkaCluster, leader_of_most, partition_leaders, wait_in_sync
-from onewindow.provision import plan, provision
+from onewindow.provision import (
+    Grant,
+    acl_plan,
+    broker_acls,
+    ensure_security,
+    plan,
+    provision,
+)
 from onewindow.security.kafka_auth import (
     ADMIN,
     SINK,
     client_config,
+    credential_store,
     department_principal,
     producer_config,
 )
 from onewindow.topics import Topics
+from tests.integration.cluster_drills import wait_until
 from tests.kafka_support import cluster_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -256,3 +270,72 @@ def test_three_brokers_replicate_stay_secured_and_survive_the_leader_killed(
                 by_key[int(v) % 37].append(int(v))
         assert all(vs == sorted(vs) for vs in by_key.values())
     assert _replicas(admin, "__consumer_offsets") == {3}
+
+
+def _acls(address: str, conf: dict[str, Any]) -> frozenset[Grant]:
+    """The ACLs the node at `address` enforces, asked itself (none while it does not
+    answer)."""
+    try:
+        return asyncio.run(broker_acls(address, conf))
+    except (OSError, AIOKafkaError):  # TimeoutError is an OSError
+        return frozenset()
+
+
+def test_provisioning_returns_once_every_broker_enforces_the_acls(
+        kafka_cluster: LocalKafkaCluster, topic_prefix: str) -> None:
+    """Issue 17: a drill's department producer, started right after provisioning, was
+    answered TOPIC_AUTHORIZATION_FAILED by a node that had not yet applied the ACLs just
+    created (each node applies the metadata log on its own). Provisioning now returns
+    only once every node a client can reach, asked itself, enforces them.
+
+    Node 3 is stopped (SIGSTOP: it accepts connections, answers nothing and applies
+    nothing), and provisioning starts once the others have fenced it (so that librdkafka,
+    which sends admin requests to a random live broker, does not pick it). The two other
+    nodes come to enforce the new prefix's ACLs, which is all provisioning used to wait
+    for, and it must still wait; once node 3 runs again it returns, and node 3 then
+    enforces them and lets the department describe its topic. (A slow machine can only
+    delay the return, never make it early: the check cannot fail for slowness.)"""
+    cluster = kafka_cluster
+    s = cluster_settings(cluster, topic_prefix=topic_prefix)
+    conf = producer_config(s, ADMIN)
+    codes = sorted(load_registry().codes)
+    topics = Topics(topic_prefix)
+    wanted = set(acl_plan(topics, codes))
+    paused = cluster.node(3)
+    assert paused.proc is not None
+    others = [n.bootstrap for n in cluster.nodes if n is not paused]
+    watch = AdminClient({**conf, "bootstrap.servers": ",".join(others)})
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def provision_acls() -> None:
+        try:
+            outcome["report"] = ensure_security(conf, topics, codes, credential_store(s),
+                                                timeout=WAIT)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    os.kill(paused.proc.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: 3 not in watch.list_topics(timeout=10).brokers,
+                   "the other nodes to fence node 3")
+        threading.Thread(target=provision_acls, name="provision", daemon=True).start()
+        wait_until(lambda: done.is_set() or all(wanted <= _acls(a, conf) for a in others),
+                   "the two running nodes to enforce the new ACLs")
+        assert not done.wait(5.0), \
+            f"provisioning returned while node 3 lacked the ACLs: {outcome}"
+    finally:
+        os.kill(paused.proc.pid, signal.SIGCONT)
+    assert done.wait(WAIT), "provisioning did not return once node 3 ran again"
+    assert "error" not in outcome, outcome["error"]
+    assert outcome["report"].acls_created == len(wanted)
+    assert wanted <= _acls(paused.bootstrap, conf)
+    # the department, through node 3 alone, may describe its topic (not created here:
+    # unknown, not refused)
+    dept = Producer({**producer_config(s, department_principal(codes[0])),
+                     "bootstrap.servers": paused.bootstrap})
+    got = dept.list_topics(topics.input(codes[0]), timeout=30).topics[topics.input(codes[0])]
+    assert got.error is not None and got.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, \
+        got.error

@@ -67,3 +67,6 @@ def test_board_lists_a_windows_cases_of_a_day(client, clock) -> None:
     other = client.get("/api/board", params={"date": "2025-10-01"}).json()
     assert other["items"] == [] and other["latest_accepted_on"] >= "2025-09-30"
     assert client.get("/api/board", params={"date": "yesterday"}).status_code == 422
+    for day in ("2025-09-30T00:00", "20250930", "1759190400"):  # the day, but not YYYY-MM-DD
+        r = client.get("/api/board", params={"date": day})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "date"], day

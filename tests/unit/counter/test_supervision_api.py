@@ -17,6 +17,7 @@ from sqlalchemy import select
 from counter.supervision_api import DATASETS
 from onewindow.staff import sessions, users
 from onewindow.staff.tables import ACCESS_LOG
+from tests.read_model_support import case_outputs, load_model
 from tests.unit.counter.helpers import CASE, PASSWORD
 
 MARCH = {"from": "2025-03-01", "to": "2025-03-04"}
@@ -91,7 +92,14 @@ def test_the_default_period_and_bad_parameters(client, clock) -> None:
         ("avoidable", {"to": "1999-12-31"}, "to"),
         ("decision-times", {"department": "nope"}, "department"),
         ("dead-letters", {"department": "x" * 40}, "department"),
-        ("open-cases", {"service_code": "a b"}, "service_code"),
+        ("open-cases", {"service_code": "x" * 257}, "service_code"),  # over an event's 256
+        ("open-cases", {"service_code": "a\x00b"}, "service_code"),  # stored as U+FFFD
+        # a day is YYYY-MM-DD and nothing else (pydantic's lax date took these)
+        ("cases", {"from": "2026-11-01T00:00"}, "from"),
+        ("cases", {"from": "20261101"}, "from"),
+        ("sla", {"to": "1740960000"}, "to"),  # 2025-03-03 00:00 UTC as a Unix time
+        ("cases", {"to": "2025-03-04 00:00Z"}, "to"),
+        ("cases", {"from": "2025-02-30"}, "from"),
         ("resubmitted", {"format": "xml"}, "format"),
         ("conflicts", {"limit": 0}, "limit"),
         ("conflicts", {"offset": -1}, "offset"),
@@ -106,6 +114,35 @@ def test_the_default_period_and_bad_parameters(client, clock) -> None:
     # a leap year's 366 days are one period
     assert client.get("/api/supervision/cases",
                       params={"from": "2024-01-01", "to": "2024-12-31"}).status_code == 200
+
+
+#: service codes a CaseAccepted may carry (domain.md section 1 gives them no format;
+#: an event's check bounds them at 256 characters): the filter matches each as written
+ODD_CODES = ("=1+1", "a b", "50%_x", "50a_x", "事项/01", "x" * 256)
+
+
+def test_a_service_code_is_matched_as_it_is_written(client, clock, engine, topics, settings,
+                                                    events) -> None:
+    """A code that passes the event checks can be chosen in the filter, and only its own
+    cases answer: ``%`` and ``_`` are not wildcards, ``+`` is not a blank."""
+    clock.now = datetime(2025, 10, 1, 2, 0, tzinfo=UTC)
+    accepted = events[0]  # the worked example's CaseAccepted, 2025-09-30
+    odd = [dict(accepted, case_id=f"GZODD{i:04d}", event_id=f"odd-{i}", service_code=code,
+                tasks=[]) for i, code in enumerate(ODD_CODES)]
+    outputs = case_outputs(odd, topics)
+    assert all(topic != topics.dead_letters for topic, _ in outputs)  # every one valid
+    load_model(engine, topics, outputs, settings)
+    day = {"from": "2025-09-30", "to": "2025-09-30"}
+    listed = client.get("/api/supervision/services", params=day).json()["rows"]
+    assert set(ODD_CODES) <= {r["service_code"] for r in listed}
+    for code in ODD_CODES:
+        r = client.get("/api/supervision/cases", params=day | {"service_code": code})
+        assert r.status_code == 200, (code, r.text)
+        assert r.json()["scope"]["service_code"] == code
+        assert [d["accepted"] for d in r.json()["rows"]] == [1], code
+    # in the CSV a code a spreadsheet would compute stays text
+    table = _csv_rows(client.get("/api/supervision/services", params=day | {"format": "csv"}))
+    assert "'=1+1" in [row[0] for row in table[1:]]
 
 
 @ONE_DATABASE

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from onewindow.cli_options import MAX_LOCAL_WORKERS
 from onewindow.config import Settings
-from onewindow_cli.stack import service_urls
+from onewindow_cli.stack import service_urls, url_lines, worker_commands
 
 CHILDREN = ["worker", "materials-worker", "sink", "counter", "gateway", "simulate"]
 
@@ -43,3 +46,17 @@ def test_only_what_was_started_and_where_a_browser_reaches_it(tmp_path: Path) ->
     assert dict(service_urls(Settings(metrics_host="10.0.0.5"), ["worker"])) == {
         "worker metrics": "http://10.0.0.5:6066/metrics"}
     assert service_urls(Settings(), ["simulate"]) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2, MAX_LOCAL_WORKERS])
+def test_every_url_starts_in_one_column(workers: int) -> None:
+    """A newcomer's `up --workers 2` printed "materials 2 metrics" one column off: every
+    label is padded to the longest one, the tail's too."""
+    started = [name for name, _ in worker_commands(Settings(), workers)] + CHILDREN[2:]
+    lines = url_lines(Settings(), started, [("simulated traffic", "300x"), ("logs", "var/")])
+    assert len(lines) == 7 + 1 + 3 + 2 * workers + 2  # pages, gateway, metrics, tail
+    # where each text starts: a URL, or the tail's texts (one word each)
+    starts = {line.index("http") if "http" in line else line.rindex(" ") + 1
+              for line in lines}
+    assert len(starts) == 1, "\n".join(lines)
+    assert any(f"materials {workers} metrics" in line for line in lines) == (workers > 1)

@@ -1,0 +1,85 @@
+"""`onewindow copy-inputs` without a broker: the placement rule of a copied record
+(`onewindow.topics.copied_partition`), and each refusal in one line with its exit status
+(2: what the operator can fix, 1: the broker) before anything is read or written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import stream_apps.commands
+from onewindow.config import Settings
+from onewindow.topics import copied_partition, partition_for
+from onewindow_cli.cli import main
+
+
+@given(key=st.binary(max_size=40), n=st.integers(1, 12), extra=st.integers(0, 40),
+       p=st.integers(0, 11))
+def test_a_record_is_on_its_keys_partition_in_the_copy_iff_it_was_in_the_source(
+        key: bytes, n: int, extra: int, p: int) -> None:
+    p %= n
+    m = n + extra
+    q = copied_partition(key, p, n, m)
+    assert 0 <= q < m
+    assert (q == partition_for(key, m)) == (p == partition_for(key, n))
+
+
+def test_the_cases_by_name() -> None:
+    key = b"GZ2025030300001"
+    home2, home5 = partition_for(key, 2), partition_for(key, 5)
+    assert copied_partition(key, home2, 2, 5) == home5
+    assert copied_partition(key, 1 - home2, 2, 5) == (home5 + 1) % 5  # WRONG_PARTITION
+    assert copied_partition(None, 1, 2, 5) == 1  # no key: dead-lettered anywhere
+    assert copied_partition(key, home2, 2, 2) == home2  # the same count: where it was
+    with pytest.raises(ValueError, match="keeps or grows"):
+        copied_partition(key, 0, 5, 2)
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bootstrap: str,
+              prefix: str = "g1.") -> None:
+    settings = Settings(kafka_security_protocol="PLAINTEXT", data_dir=tmp_path,
+                        kafka_bootstrap=bootstrap, topic_prefix=prefix)
+    monkeypatch.setattr(stream_apps.commands, "settings_from", lambda _args: settings)
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.strip()
+           and "waiting up to" not in line]
+    assert len(err) == 1 and err[0].startswith("onewindow copy-inputs: "), err
+    assert "%" not in captured.err  # no librdkafka line
+    return err[0]
+
+
+def test_no_broker_is_status_1_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           no_broker: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _settings(monkeypatch, tmp_path, no_broker)
+    assert main(["copy-inputs", "--to-prefix", "g2.", "--wait", "1"]) == 1
+    assert "127.0.0.1" in _one_line(capsys)
+
+
+@pytest.mark.parametrize(("source", "target", "says"), [
+    ("g1.", "g1.", "is the source generation itself"),
+    ("g 1", "g2.", "is not a valid topic prefix"),
+])
+def test_prefixes_are_status_2_before_the_broker_is_asked(
+        source: str, target: str, says: str, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, no_broker: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _settings(monkeypatch, tmp_path, no_broker, prefix=source)
+    assert main(["copy-inputs", "--to-prefix", target, "--wait", "60"]) == 2
+    assert says in _one_line(capsys)
+
+
+@pytest.mark.parametrize("argv", [["copy-inputs"],
+                                  ["copy-inputs", "--to-prefix", "g2/"],
+                                  ["copy-inputs", "--to-prefix", "g2.", "--batch-size", "0"]])
+def test_usage_errors_are_status_2(argv: list[str],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip()
