@@ -13,7 +13,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
+from onewindow.cli_options import (
+    add_common,
+    positive_float,
+    positive_int,
+    postgres_url,
+    settings_from,
+    writable_file,
+)
+from onewindow.errors import ConfigError
+from onewindow_cli.bench import cluster as bench_cluster
 from onewindow_cli.bench import gateway as bench_gateway
 from onewindow_cli.bench import reprocess as bench_reprocess
 from onewindow_cli.bench import step as bench_step
@@ -22,11 +31,33 @@ from onewindow_cli.bench.case_state import HOLD_CASES, run
 from onewindow_cli.bench.materials import BenchOptions, run_bench
 from onewindow_cli.bench.materials_pure import PRE_INDEX_COMMIT
 
+#: `onewindow bench`'s events pre-loaded per round on one broker
+EVENTS = 50_000
+
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.all and args.scale is not None:
+        raise SystemExit("onewindow bench: --all and --scale are two runs: give one")
+    _refuse_options_of_other_runs(args)
+    bench_cluster.refuse_other_options(args)
+    if args.brokers == bench_cluster.BROKERS:  # three brokers, several workers (issue 17)
+        return bench_cluster.cmd(args, settings_from(args))
+    args.events = EVENTS if args.events is None else args.events
+    args.hold_cases = HOLD_CASES if args.hold_cases is None else args.hold_cases
     s = settings_from(args)
     if args.scale is not None:  # a year of a city (issue 15, point 6)
         return cmd_bench_scale(args, s)
+    if args.all:  # every path of issue 15 in one table
+        from onewindow_cli.bench import overview  # noqa: PLC0415 - SQLAlchemy, only here
+
+        parts = overview.run(s, overview.OverviewOptions(
+            rounds=args.rounds, case_events=args.events, hold_cases=args.hold_cases,
+            postgres_url=args.postgres_url, out_dir=Path(args.out),
+            profile_dir=None if args.profile is None else Path(args.profile),
+            external_broker=args.bootstrap is not None),
+            say=lambda m: print(m, flush=True))  # noqa: T201
+        print(overview.render(parts))  # noqa: T201
+        return 0
     summary = run(s, events=args.events, rounds=args.rounds, out_dir=Path(args.out),
                   latency_events=args.latency_events, latency_rate=args.latency_rate,
                   hold=args.hold_cases, plaintext_baseline=args.plaintext_baseline,
@@ -35,13 +66,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the options of `bench --scale` alone (None when not given), and where they apply
+_SCALE_ONLY = {"scale_steps": "--scale-steps", "scale_seed": "--scale-seed",
+               "jobs": "--jobs", "json": "--json"}
+
+
+def _refuse_options_of_other_runs(args: argparse.Namespace) -> None:
+    """Raise `ConfigError` (one line, exit 2, before anything starts) for an option the
+    run asked for would ignore: those of `--scale` without it, `--postgres-url` without
+    `--scale` or `--all` (the case-state run has no database)."""
+    if args.scale is None:
+        given = [flag for dest, flag in _SCALE_ONLY.items() if getattr(args, dest) is not None]
+        if given:
+            raise ConfigError(f"{given[0]} applies to --scale N only (the case-state run "
+                              "has no such setting): add --scale N or leave it out")
+        if args.postgres_url is not None and not getattr(args, "all", False):
+            raise ConfigError("--postgres-url applies to --scale N (or --all) only: the "
+                              "case-state run uses no database")
+
+
 def cmd_bench_scale(args: argparse.Namespace, s: Any) -> int:
-    """`onewindow bench --scale N` (`onewindow_cli.bench.scale`)."""
+    """`onewindow bench --scale N` (`onewindow_cli.bench.scale`); `ConfigError` before
+    anything starts for more steps than cases."""
     from onewindow_cli.bench import scale  # noqa: PLC0415 - SQLAlchemy, only here
 
-    summary = scale.run(s, scale.ScaleOptions(
-        cases=args.scale, steps=args.scale_steps, seed=args.scale_seed, jobs=args.jobs,
-        postgres_url=args.postgres_url, out_dir=Path(args.out)))
+    given = {k: getattr(args, d) for k, d in (("steps", "scale_steps"), ("seed", "scale_seed"),
+                                              ("jobs", "jobs"))
+             if getattr(args, d) is not None}
+    opts = scale.ScaleOptions(cases=args.scale, postgres_url=args.postgres_url,
+                              out_dir=Path(args.out), **given)
+    if opts.steps > opts.cases:
+        raise ConfigError(f"--scale-steps {opts.steps} is more than --scale {opts.cases}: "
+                          "each step loads at least one case")
+    summary = scale.run(s, opts)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
     print(scale.render(summary))  # noqa: T201
@@ -153,16 +210,19 @@ def register(sub: Any) -> None:
     action)."""
     p = sub.add_parser("bench", help="benchmark suite: throughput against baselines, "
                                      "latency percentiles, recovery")
-    p.add_argument("--events", type=int, default=50_000, help="events pre-loaded per round")
+    p.add_argument("--events", type=positive_int, default=None,
+                   help=f"events pre-loaded per round (default {EVENTS}; with --brokers "
+                        f"{bench_cluster.BROKERS}, {bench_cluster.EVENTS} a run)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--latency-events", type=positive_int, default=10_000,
                    help="events of the steady stream whose latency is measured "
                         "(default 10000)")
     p.add_argument("--latency-rate", type=positive_float, default=1000.0,
                    help="events/s of that stream (default 1000)")
-    p.add_argument("--hold-cases", dest="hold_cases", type=positive_int, default=HOLD_CASES,
+    p.add_argument("--hold-cases", dest="hold_cases", type=positive_int, default=None,
                    help="cases the worker holds when its restarts are timed (default "
-                        f"{HOLD_CASES}; written straight into its table's changelog)")
+                        f"{HOLD_CASES}; with --brokers {bench_cluster.BROKERS} "
+                        f"{bench_cluster.HOLD}; written straight into its table's changelog)")
     p.add_argument("--profile", default=None, metavar="DIR",
                    help="also profile the first round's do-nothing agent and worker "
                         "(throughput phase) with py-spy; the raw profiles go to DIR and "
@@ -171,22 +231,30 @@ def register(sub: Any) -> None:
     p.add_argument("--plaintext-baseline", action="store_true",
                    help="also run every round on an open (PLAINTEXT) broker and report the "
                         "secured worker's throughput as a ratio of it")
+    p.add_argument("--all", action="store_true",
+                   help="every path of issue 15 in turn (these case-state paths, the pure "
+                        "step against its baseline, reprocess, rebuild into SQLite and "
+                        "PostgreSQL, the materials worker), then one table with each "
+                        "target and whether it is met (docs/benchmarks.md; about 30 min)")
     p.add_argument("--scale", type=positive_int, default=None, metavar="N",
                    help="instead: load N cases (about 15 events each) through onewindow "
                         "reprocess, hold them in both live workers' RocksDB, rebuild them "
                         "into PostgreSQL; report memory, disk per million cases and the time "
                         "a year of 500 million events takes (docs/benchmarks.md)")
-    p.add_argument("--scale-steps", dest="scale_steps", type=positive_int, default=2,
+    p.add_argument("--scale-steps", dest="scale_steps", type=positive_int, default=None,
                    help="--scale loads its cases in this many equal steps, memory and disk "
                         "measured after each (default 2: the slope)")
-    p.add_argument("--scale-seed", dest="scale_seed", type=int, default=2028)
-    p.add_argument("--jobs", type=positive_int, default=1,
+    p.add_argument("--scale-seed", dest="scale_seed", type=int, default=None,
+                   help="--scale: the seed of its generated cases (default 2028)")
+    p.add_argument("--jobs", type=positive_int, default=None,
                    help="--scale: the reprocess --jobs (default 1)")
-    p.add_argument("--postgres-url", dest="postgres_url", default=None,
-                   help="--scale: a PostgreSQL server whose role may CREATE DATABASE "
+    p.add_argument("--postgres-url", dest="postgres_url", type=postgres_url, default=None,
+                   help="--scale, --all: a PostgreSQL server whose role may CREATE DATABASE "
                         "(default: a throwaway cluster from the machine's binaries)")
-    p.add_argument("--json", default=None, metavar="FILE",
-                   help="--scale: also write the report as JSON to this file")
+    p.add_argument("--json", type=writable_file, default=None, metavar="FILE",
+                   help="--scale: also write the report as JSON to this file (checked "
+                        "before the run: its directory must exist)")
+    bench_cluster.add_options(p)  # --brokers 3 --workers 1,2 (issue 17)
     add_common(p)
     p.set_defaults(func=cmd_bench)
 
@@ -257,7 +325,7 @@ def register_rebuild(sub: Any) -> None:
                         "about 170,000 output records)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--postgres-url", dest="postgres_url", default=None,
+    p.add_argument("--postgres-url", dest="postgres_url", type=postgres_url, default=None,
                    help="a PostgreSQL server whose role may CREATE DATABASE (default: a "
                         "throwaway cluster from the machine's binaries)")
     p.add_argument("--sink-rounds", dest="sink_rounds", type=int, default=1,

@@ -209,6 +209,24 @@ class BenchOptions:
 
 
 def run_bench(settings: Settings, opts: BenchOptions) -> int:
+    """`onewindow bench-materials`: :func:`run`, then its tables; raises
+    :class:`BenchError` when the stream's links differ from the pure rules."""
+    result = run(settings, opts)
+    if "pure" in result:
+        print("\n".join(materials_pure.report(result["pure"])))  # noqa: T201
+    if opts.worker:
+        _print_table(result)
+    print(f"results: {result['path']}")  # noqa: T201
+    if not result.get("equal_to_pure_rules", True):
+        raise BenchError("the stream's links differ from the pure rules; see "
+                         + result["path"])
+    return 0
+
+
+def run(settings: Settings, opts: BenchOptions) -> dict[str, Any]:
+    """Every measurement: the pure part (with its baseline) and the worker on a broker
+    (with the baseline commit's worker on the same broker); the result, also written as
+    JSON into ``opts.out_dir`` (its ``path``)."""
     settings = with_new_key(settings)  # an ephemeral ID hash key for this run
     tmp = Path(tempfile.mkdtemp(prefix="onewindow-bench-materials-"))
     broker = None
@@ -264,14 +282,8 @@ def run_bench(settings: Settings, opts: BenchOptions) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"materials-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    if "pure" in result:
-        print("\n".join(materials_pure.report(result["pure"])))  # noqa: T201
-    if opts.worker:
-        _print_table(result)
-    print(f"results: {path}")  # noqa: T201
-    if not result.get("equal_to_pure_rules", True):
-        raise BenchError("the stream's links differ from the pure rules; see " + str(path))
-    return 0
+    result["path"] = str(path)
+    return result
 
 
 def _run(settings: Settings, opts: BenchOptions, tmp: Path,  # noqa: C901, PLR0915 - one linear script

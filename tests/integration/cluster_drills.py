@@ -218,8 +218,11 @@ class DrillStack:
                    [self.topics.case_activity, material_index_topic(self.topics)])]
         took = 0.0
         for group, topics in groups:
-            took += wait_until(lambda g=group, t=topics: not self.behind(g, t),
-                               f"{group} to commit every record", procs=self.running())
+            try:
+                took += wait_until(lambda g=group, t=topics: not self.behind(g, t),
+                                   f"{group} to commit every record", procs=self.running())
+            except AssertionError as exc:  # say which partitions stood where
+                raise AssertionError(f"{exc}: behind {self.behind(group, topics)}") from None
         engine = make_engine(self.db_url)
         try:
             took += wait_until(lambda: self._sink_caught_up(engine),
