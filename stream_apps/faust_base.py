@@ -1,7 +1,8 @@
 """What every onewindow Faust app shares: its settings and how a worker is run.
 
 One place for the choices that keep Faust safe and fast here (docs/architecture.md):
-RocksDB tables within one memory budget (`stream_apps.table_store`), at-least-once with
+RocksDB tables within one memory budget (`stream_apps.table_store`; what RocksDB's threads
+free given back to the system every 15 s, `release_memory`), at-least-once with
 `acks=all`, offsets committed every second, static group membership so a restarted worker
 takes its own partitions back at once (`group_instance_id`), a 15-second session timeout
 so a killed worker's partitions move quickly, standby replicas as configured
@@ -17,6 +18,7 @@ rebalance (`KeepCurrentFlowControl`), and a stop that ends within
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -42,7 +44,12 @@ from onewindow.config import Settings
 from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
 from stream_apps.faust_transport import SCHEME
 from stream_apps.health import add_health, health_of
-from stream_apps.table_store import STORE_URL, configure
+from stream_apps.table_store import (
+    RELEASE_INTERVAL_SECONDS,
+    STORE_URL,
+    configure,
+    release_free_memory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +254,13 @@ def new_app(settings: Settings, *, app_id: str, worker_name: str, web_port: int,
     conf.update(overrides)
     app = _App(app_id, **conf)
     add_health(app, settings)
+
+    @app.timer(RELEASE_INTERVAL_SECONDS)
+    async def release_memory() -> None:
+        # what RocksDB's threads freed back to the system (table_store); off the loop:
+        # it walks every heap, milliseconds
+        await asyncio.to_thread(release_free_memory)
+
     return app
 
 

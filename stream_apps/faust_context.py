@@ -15,6 +15,7 @@ from typing import Any
 from faust.streams import _current_event  # noqa: PLC2701 - no public setter exists
 
 from stream_apps.records import InRecord
+from stream_apps.table_store import scan_options
 
 
 def use_event(event: Any) -> None:
@@ -50,9 +51,12 @@ class TableAccess:
         """The keys in this worker's open partitions, read straight from RocksDB (Faust's
         own offset bookkeeping keys and the reserved ``@`` keys excluded). O(keys): run it
         off the event loop (`asyncio.to_thread`); RocksDB reads are safe beside the loop's
-        writes."""
+        writes. The scan's blocks stay out of the block cache (`table_store.scan_options`):
+        a scan every 15 s kept every block of the table in memory (docs/benchmarks.md,
+        "Where a held case's memory went")."""
         dbs = list(getattr(self.table.data, "_dbs", {}).values())  # partition -> db
-        return sum(1 for db in dbs for key in db.keys() if not _reserved(key))
+        return sum(1 for db in dbs for key in db.keys(read_opt=scan_options())
+                   if not _reserved(key))
 
     def case_ids(self, rec: InRecord) -> Iterator[str]:
         """The case ids stored in the table partition of ``rec`` (a calendar check),
@@ -60,7 +64,7 @@ class TableAccess:
         db = getattr(self.table.data, "_dbs", {}).get(rec.partition)
         if db is None:
             return
-        for key in db.keys():
+        for key in db.keys(read_opt=scan_options()):
             if not _reserved(key):
                 yield key.decode("utf-8")
 

@@ -15,7 +15,13 @@ alias is registered in Faust's store registry when this module is imported.
 
 `configure` also fixes glibc's mmap threshold (`return_freed_blocks`): RocksDB's memtable
 blocks, freed after each flush, otherwise stay in the heap as free holes and the
-worker's resident memory creeps up by them (docs/benchmarks.md, "What still grew").
+worker's resident memory creeps up by them (docs/benchmarks.md, "What still grew"); and
+the workers give the free pages of glibc's heaps back every 15 s (`release_free_memory`).
+
+A reopened database keeps the shared cache (`BoundedRocksDBOptions.open`), and full scans
+of a partition read past the cache (`scan_options`): before both, a restarted worker
+held up to 8 MiB of blocks per partition outside the budget (docs/benchmarks.md, "Where
+a held case's memory went").
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import ctypes
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import rocksdict
@@ -43,6 +50,12 @@ MEMTABLE_SHARE = 0.25
 #: the write-buffer manager's share of the budget is reached, whichever comes first.
 WRITE_BUFFER_SIZE = 2 * 1024 * 1024
 MAX_WRITE_BUFFER_NUMBER = 2
+
+#: Seconds between two `release_free_memory` calls of a worker.
+RELEASE_INTERVAL_SECONDS = 15.0
+
+#: RocksDB's name of the column family every Faust table partition uses.
+DEFAULT_COLUMN_FAMILY = "default"
 
 #: glibc's ``M_MMAP_THRESHOLD`` (malloc.h) and the threshold set: allocations of this size
 #: and more are mmapped, and unmapped when freed. 128 KiB is glibc's own starting value;
@@ -64,6 +77,22 @@ def return_freed_blocks() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages of every glibc heap back to the system (``malloc_trim(0)``):
+    RocksDB's flush and compaction threads allocate from heaps of their own, and what
+    they free stays resident there, below memory still in use, until they need it again
+    (some 25 MiB after a table's restore: docs/benchmarks.md, "Where a held case's memory
+    went"). Milliseconds; the worker calls it off its event loop every
+    ``RELEASE_INTERVAL_SECONDS`` (`stream_apps.faust_base`). Returns True if memory was
+    returned, False if none was or the C library has no ``malloc_trim`` (not glibc)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    return bool(trim(0))
 
 
 @dataclass(frozen=True)
@@ -143,6 +172,32 @@ class BoundedRocksDBOptions(RocksDBOptions):
         table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
         options.set_block_based_table_factory(table)
         return options
+
+    def open(self, path: Path, *, read_only: bool = False) -> Any:
+        """Open (or create) the database at ``path`` with `as_options` for the database
+        *and* its column family. Faust's `RocksDBOptions.open` passes the options alone,
+        and rocksdict (`Rdict.__new__`, src/rdict.rs) then opens an existing database's
+        column family with the options of its OPTIONS file, given a new 8 MiB block
+        cache: every reopened partition (a restart) had a cache of its own outside the
+        budget (docs/benchmarks.md, "Where a held case's memory went"). ``read_only`` is
+        ignored, as by Faust with rocksdict."""
+        options = self.as_options()
+        access = (rocksdict.AccessType.read_write() if self.ttl is None
+                  else rocksdict.AccessType.with_ttl(self.ttl))
+        db = rocksdict.Rdict(str(path), options=options,
+                             column_families={DEFAULT_COLUMN_FAMILY: options},
+                             access_type=access)
+        db.set_read_options(rocksdict.ReadOptions())  # as Faust's open
+        return db
+
+
+def scan_options() -> Any:
+    """Read options of a full scan of a table partition (`rocksdict.ReadOptions`): its
+    blocks are not put into the block cache, so a scan neither evicts the cases being
+    worked on nor keeps the whole partition's blocks in memory."""
+    options = rocksdict.ReadOptions()
+    options.fill_cache(False)
+    return options
 
 
 class BoundedRocksDBStore(RocksDBStore):
