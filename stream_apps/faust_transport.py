@@ -9,18 +9,20 @@ at least once (docs/architecture.md), so the worker consumer is built here with
 plug-in point, the `faust.transports` entry point (pyproject.toml), so the broker URL
 selects it. Its consumer thread also stops when aiokafka's own stop raises, its seek
 to the committed offsets rewinds a partition that has none, and its fetch requests wait
-at most `FETCH_MAX_WAIT_MS` at the broker (all below); everything else is Faust's
-aiokafka driver unchanged.
+at most `FETCH_MAX_WAIT_MS` at the broker; the consumer delivers no record of an agent's
+partition while that seek is awaited and keeps a commit that landed meanwhile (issue 17;
+all below); everything else is Faust's aiokafka driver unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import aiokafka
+from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 SCHEME = "onewindow"
@@ -104,9 +106,72 @@ async def seek_to_committed_or_beginning(
     return committed
 
 
+def settle_seek(read_offset: MutableMapping[Any, int | None],
+                committed_offset: MutableMapping[Any, int | None],
+                sought: Mapping[Any, int | None],
+                committed_before: Mapping[Any, int | None]) -> None:
+    """Faust's bookkeeping after a seek to the committed offsets (``sought``:
+    TopicPartition -> committed offset or None, as `seek_to_committed` returns;
+    ``committed_before``: the committed offsets Faust held when the seek began): each
+    partition's read offset is the one sought (as in Faust), and its committed offset too
+    unless the worker committed further while the seek was awaited, which it keeps.
+
+    Faust's `Consumer.perform_seek` (faust-streaming 0.15.3) sets the committed offset
+    to the one the seek returned after awaiting it; a commit of records acked before the
+    seek can land meanwhile, and Faust takes acked offsets off its list when it commits
+    them: set back below them, the committed offset sat more than one below the first
+    ack left, and `Consumer._new_offset` returns None for good ("gap at the head":
+    faust-streaming issues #312, #313, #606; robinhood/faust #681): issue 17."""
+    for tp, offset in sought.items():
+        read_offset[tp] = offset if offset is not None and offset >= 0 else None
+        mine = committed_offset.get(tp)
+        if mine is not None and mine != committed_before.get(tp) \
+                and (offset is None or mine > offset):
+            continue  # committed while the seek was awaited: further than it found
+        if offset is not None:
+            committed_offset[tp] = offset if offset else None
+
+
 class ReadCommittedConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ReadCommittedConsumerThread:
         return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every assigned partition to its committed offset, with no
+        record of the agents' partitions delivered while it is awaited (issue 17).
+
+        Faust's table recovery (`Recovery.on_recovery_completed`, faust-streaming 0.15.3)
+        resumes the stream partitions and the flow, then awaits this seek; the seek runs
+        in the consumer thread, and its bookkeeping (each partition's read offset, the
+        last one delivered, and committed offset) is set when the await returns, under
+        load seconds later. Records delivered meanwhile met stale bookkeeping (the drill
+        of a worker SIGKILL, issue 17):
+        - a seek back (to the beginning, where nothing was committed yet) and records of
+          the sought position fetched again while the read offset still stood at the
+          records delivered before it: `Consumer._drain_messages` dropped them as read
+          already ("DROPPED MESSAGE"), never processed, and the offsets after them were
+          committed: records lost (compare robinhood/faust #221, prefetched records after a
+          rebalance);
+        - records delivered, acked and committed, then the committed offset set back to
+          the one the seek found: the partition's commits stopped (`settle_seek`).
+        So the agents' partitions are paused (Faust's own `pause_partitions`: not fetched,
+        and records of them already fetched not delivered) until the seek and its
+        bookkeeping are done; a record not delivered is fetched again from the offset
+        sought. They are resumed unless a rebalance came meanwhile (its recovery resumes
+        them after its own seek)."""
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        held = {tp for tp in self._get_active_partitions() if acks_enabled_for(tp.topic)}
+        generation = self.app.consumer_generation_id
+        committed_before = dict(self._committed_offset)
+        self.pause_partitions(held)
+        try:
+            sought = await self.seek_to_committed()
+            settle_seek(self._read_offset, self._committed_offset,
+                        {ensure_TP(tp): offset for tp, offset in sought.items()},
+                        committed_before)
+        finally:
+            if self.app.consumer_generation_id == generation:
+                self.resume_partitions(held & self.assignment())
 
 
 class Transport(faust_aiokafka.Transport):
