@@ -48,7 +48,7 @@ from onewindow.security.kafka_auth import (
     department_principal,
     producer_config,
 )
-from onewindow.topics import Topics, durability_config
+from onewindow.topics import Topics, durability_config, replication_for
 
 
 class ProvisionError(OneWindowError):
@@ -477,6 +477,19 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
     return report
 
 
+def replication_of(settings: Settings, admin_conf: dict[str, object],
+                   timeout: float = 30.0) -> int:
+    """The copies of each topic created: ``ONEWINDOW_REPLICATION_FACTOR`` when set, else
+    `onewindow.topics.replication_for` the live brokers the cluster lists (min(3, n), as
+    `onewindow up --brokers N` sets): a generation provisioned on a three-broker cluster
+    without the variable gets three copies, not one (a newcomer's finding, issue 17).
+    Raises KafkaException when the cluster does not answer within ``timeout`` s."""
+    if "replication_factor" in settings.model_fields_set:
+        return settings.replication_factor
+    brokers = AdminClient(dict(admin_conf)).list_topics(timeout=timeout).brokers
+    return replication_for(max(1, len(brokers)))
+
+
 def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterable[str] = (),
               timeout: float = 30.0, wait: float = 30.0,
               say: Callable[[str], None] | None = None) -> tuple[list[str], SecurityReport | None]:
@@ -493,7 +506,8 @@ def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterabl
     wait_for_broker(conf, timeout=wait, say=say)
     try:
         created = ensure_topics(conf, plan(topics, departments, settings.partitions),
-                                replication=settings.replication_factor, timeout=timeout)
+                                replication=replication_of(settings, conf, timeout),
+                                timeout=timeout)
     except KafkaException as exc:
         err = exc.args[0] if exc.args else None
         raise BrokerUnreachable(f"Kafka on {settings.kafka_bootstrap} stopped answering: "

@@ -21,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as TP
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.inputs import INPUT_PRODUCER_CONFIG
 from onewindow.kafka_local import LocalKafkaCluster, leader_of_most, partition_leaders, wait_in_sync
@@ -31,6 +32,7 @@ from onewindow.provision import (
     ensure_security,
     plan,
     provision,
+    replication_of,
 )
 from onewindow.security.kafka_auth import (
     ADMIN,
@@ -339,3 +341,16 @@ def test_provisioning_returns_once_every_broker_enforces_the_acls(
     got = dept.list_topics(topics.input(codes[0]), timeout=30).topics[topics.input(codes[0])]
     assert got.error is not None and got.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, \
         got.error
+
+
+def test_without_a_replication_factor_set_a_generation_gets_a_copy_on_three_brokers(
+        kafka_cluster: LocalKafkaCluster, topic_prefix: str) -> None:
+    """`onewindow provision` on a cluster, ONEWINDOW_REPLICATION_FACTOR unset: min(3,
+    live brokers) copies, as `up --brokers 3` sets (a newcomer provisioning a new
+    generation by the growing procedure got one copy a partition); set, it wins."""
+    s = cluster_settings(kafka_cluster, topic_prefix=topic_prefix, partitions=PARTITIONS)
+    values = {**s.model_dump(), "replication_factor": 1}
+    unset = Settings.model_construct(s.model_fields_set - {"replication_factor"}, **values)
+    conf = producer_config(s, ADMIN)
+    assert replication_of(unset, conf) == 3
+    assert replication_of(Settings.model_construct(s.model_fields_set, **values), conf) == 1
