@@ -213,7 +213,7 @@ def register(sub: Any) -> None:
     p.add_argument("--events", type=positive_int, default=None,
                    help=f"events pre-loaded per round (default {EVENTS}; with --brokers "
                         f"{bench_cluster.BROKERS}, {bench_cluster.EVENTS} a run)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=positive_int, default=3)
     p.add_argument("--latency-events", type=positive_int, default=10_000,
                    help="events of the steady stream whose latency is measured "
                         "(default 10000)")
@@ -323,7 +323,7 @@ def register_rebuild(sub: Any) -> None:
     p.add_argument("--events", type=int, default=60_000,
                    help="input events whose output records are loaded (default 60000: "
                         "about 170,000 output records)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=positive_int, default=3)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--postgres-url", dest="postgres_url", type=postgres_url, default=None,
                    help="a PostgreSQL server whose role may CREATE DATABASE (default: a "

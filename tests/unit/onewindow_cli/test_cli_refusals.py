@@ -102,3 +102,19 @@ def test_topic_prefixes() -> None:
     for bad in ("bad prefix!", "a/b", "é.", "x" * 206):
         with pytest.raises(argparse.ArgumentTypeError, match="not a valid topic prefix"):
             topic_prefix(bad)
+
+
+@pytest.mark.parametrize("argv", [["bench", "--rounds", "0"],
+                                  ["bench", "--brokers", "3", "--rounds", "0"]])
+def test_no_rounds_is_refused_before_a_broker_starts(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # `bench --brokers 3 --rounds 0` started a cluster, then failed in its report
+    line = _refused(argv, capsys)
+    assert "argument --rounds: " in line
+
+
+def test_bench_rebuild_refuses_no_rounds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench-rebuild", "--rounds", "-1"])
+    assert exit_.value.code == 2
+    assert "onewindow bench-rebuild: error: argument --rounds: " in capsys.readouterr().err
