@@ -97,6 +97,7 @@ def test_a_worker_of_three_sigkilled_its_partitions_taken_over_from_standbys(
           f"{caught_up:.1f}s after the last event")
 
 
+@pytest.mark.cluster_unsettled  # docs/operations.md, Failure drills
 def test_the_broker_leading_most_partitions_sigkilled_then_restarted(
         kafka_cluster: LocalKafkaCluster, topic_prefix: str, tmp_path: Path) -> None:
     cluster = kafka_cluster
@@ -124,6 +125,7 @@ def test_the_broker_leading_most_partitions_sigkilled_then_restarted(
           f"{len(load.events)} events; caught up {caught_up:.1f}s after the last event")
 
 
+@pytest.mark.cluster_unsettled  # docs/operations.md, Failure drills
 def test_the_sink_stopped_during_a_broker_restart(
         kafka_cluster: LocalKafkaCluster, topic_prefix: str, tmp_path: Path) -> None:
     cluster = kafka_cluster

@@ -283,6 +283,7 @@ def _acls(address: str, conf: dict[str, Any]) -> frozenset[Grant]:
         return frozenset()
 
 
+@pytest.mark.cluster_unsettled  # docs/operations.md, Failure drills
 def test_provisioning_returns_once_every_broker_enforces_the_acls(
         kafka_cluster: LocalKafkaCluster, topic_prefix: str) -> None:
     """Issue 17: a drill's department producer, started right after provisioning, was
