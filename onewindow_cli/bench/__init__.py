@@ -37,7 +37,7 @@ EVENTS = 50_000
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.all and args.scale is not None:
-        raise SystemExit("onewindow bench: --all and --scale are two runs: give one")
+        raise ConfigError("--all and --scale are two runs: give one")
     _refuse_options_of_other_runs(args)
     bench_cluster.refuse_other_options(args)
     if args.brokers == bench_cluster.BROKERS:  # three brokers, several workers (issue 17)

@@ -118,3 +118,9 @@ def test_bench_rebuild_refuses_no_rounds(capsys: pytest.CaptureFixture[str]) -> 
         main(["bench-rebuild", "--rounds", "-1"])
     assert exit_.value.code == 2
     assert "onewindow bench-rebuild: error: argument --rounds: " in capsys.readouterr().err
+
+
+def test_all_and_scale_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # it exited 1 with its own prefix, unlike every other refusal of the command
+    line = _refused(["bench", "--all", "--scale", "3"], capsys)
+    assert line == "onewindow bench: --all and --scale are two runs: give one"
