@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from counter import staff_migrations
-from onewindow.cli_options import add_common, settings_from
+from onewindow.cli_options import add_common, log_level, settings_from
 from onewindow.config import Settings
 from onewindow.errors import ConfigError
 from onewindow.logs import configure_logging
@@ -128,7 +128,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("counter", help="serve the counter web API (read model, JSON, /docs)")
     p.add_argument("--port", type=int, help="port (ONEWINDOW_COUNTER_PORT)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--loglevel", default=None)
+    p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p, database=True)
     p.set_defaults(func=cmd_counter)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from gateway import key_migrations, keys
-from onewindow.cli_options import add_common, settings_from
+from onewindow.cli_options import add_common, log_level, settings_from
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.errors import ConfigError
@@ -126,7 +126,7 @@ def register(sub: Any) -> None:
                                        "without a Kafka client; /docs)")
     p.add_argument("--port", type=int, help="port (ONEWINDOW_GATEWAY_PORT)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--loglevel", default=None)
+    p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p, database=True)
     p.set_defaults(func=cmd_gateway)
 

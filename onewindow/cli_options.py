@@ -93,6 +93,21 @@ def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
     return checked
 
 
+#: the levels `--loglevel` takes (any case), as Python's logging names them
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: str) -> str:
+    """An argparse type: one of `LOG_LEVELS` in any case, returned in capitals (what
+    `onewindow.logs.configure_logging` and Faust take); anything else is refused, where
+    it once fell back to INFO unsaid."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: one of "
+                                         f"{', '.join(LOG_LEVELS)} (any case)")
+    return level
+
+
 def topic_prefix(text: str) -> str:
     """An argparse type: a topic prefix Kafka takes in front of every topic name of the
     generation (`onewindow.topics.prefix_problem`; the empty prefix is the default)."""

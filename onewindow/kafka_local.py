@@ -358,10 +358,18 @@ class LocalKafka:
         Started again on the same data directory and ports after it died, it recovers its
         logs and carries on (`onewindow up` does that). `stop`, once set, ends the wait
         early and leaves the broker running (stop() it). Already launched (`launch`, as a
-        cluster starts its nodes together), it only waits."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.launch()
-        self.wait_ready(timeout, stop=stop)
+        cluster starts its nodes together), it only waits. Anything raised meanwhile (a
+        broker that does not answer, Ctrl-C, `onewindow.stopping.Stopped`) stops a JVM
+        still running first: the caller has no broker to stop yet (one that exited keeps
+        its ``proc``, for its status)."""
+        try:
+            if self.proc is None or self.proc.poll() is not None:
+                self.launch()
+            self.wait_ready(timeout, stop=stop)
+        except BaseException:
+            if self.proc is not None and self.proc.poll() is None:
+                self.stop()
+            raise
         return self
 
     def launch(self) -> None:
@@ -622,11 +630,12 @@ class LocalKafkaCluster:
             LocalKafkaCluster:
         """Launch every node, then wait until each answers and names all of them as live
         brokers (or `stop` is set). A node that fails stops the whole cluster and raises
-        KafkaLocalError."""
-        self.launch()
+        KafkaLocalError; anything else raised meanwhile (Ctrl-C,
+        `onewindow.stopping.Stopped`) stops it too before it goes on."""
         try:
+            self.launch()
             self.wait_ready(timeout, stop=stop)
-        except KafkaLocalError:
+        except BaseException:
             self.stop()
             raise
         return self

@@ -8,7 +8,13 @@ import sys
 from typing import Any
 
 from onewindow.broker_wait import waiting_line
-from onewindow.cli_options import add_common, positive_float, positive_int, settings_from
+from onewindow.cli_options import (
+    add_common,
+    log_level,
+    positive_float,
+    positive_int,
+    settings_from,
+)
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.observability.health import serve_http
 from onewindow.read_model.engine import wait_for_database
@@ -87,7 +93,7 @@ def register(sub: Any) -> None:
                    help="seconds a batch waits for more records after its first")
     p.add_argument("--commit-delay", type=float, default=0.0, dest="commit_delay",
                    help=argparse.SUPPRESS)  # tests: widen the window before COMMIT
-    p.add_argument("--loglevel", default=None)
+    p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p, database=True)
     p.set_defaults(func=cmd_sink)
 
@@ -101,6 +107,6 @@ def register(sub: Any) -> None:
     p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
                    help="how long to wait for the broker to answer (default 30); then exit "
                         "status 1, the model untouched")
-    p.add_argument("--loglevel", default=None)
+    p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p, database=True)
     p.set_defaults(func=cmd_rebuild)

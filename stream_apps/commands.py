@@ -15,6 +15,7 @@ from onewindow.broker_wait import wait_for_broker, waiting_line
 from onewindow.cli_options import (
     add_common,
     directory_problem,
+    log_level,
     positive_float,
     positive_int,
     settings_from,
@@ -197,7 +198,8 @@ def register(sub: Any) -> None:
         p = sub.add_parser(command, help=help_text)
         p.add_argument("--name", default=name, help="worker name: its RocksDB directory")
         p.add_argument("--web-port", type=int, help="port of its /metrics page")
-        p.add_argument("--loglevel", default=None, help="log level (ONEWINDOW_LOG_LEVEL)")
+        p.add_argument("--loglevel", type=log_level, default=None,
+                       help="log level (ONEWINDOW_LOG_LEVEL)")
         add_common(p)
         p.set_defaults(func=cmd_worker)
     p = sub.add_parser(
@@ -236,7 +238,7 @@ def register(sub: Any) -> None:
     p.add_argument("--report", type=writable_file, default=None, metavar="FILE",
                    help="also write what was done (records, seconds and counts per stage) "
                         "as JSON to FILE")
-    p.add_argument("--loglevel", default=None)
+    p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p)
     p.set_defaults(func=cmd_reprocess)
 
@@ -257,6 +259,6 @@ def register(sub: Any) -> None:
                         "status 1")
     p.add_argument("--progress", type=positive_float, default=10.0, metavar="SECONDS",
                    help="seconds between two progress lines (default 10)")
-    p.add_argument("--loglevel", default=None)
+    p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p)
     p.set_defaults(func=cmd_copy_inputs)

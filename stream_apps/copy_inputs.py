@@ -68,8 +68,8 @@ from onewindow.security.kafka_auth import ADMIN, client_config, producer_config
 from onewindow.topics import Topics, copied_partition, partition_for, prefix_problem
 from stream_apps.reprocess_run import REQUEST_SECONDS, broker_error, print_line, retrying
 
-__all__ = ["BATCH", "COPY_GROUP", "CopyPlan", "CopyReport", "TopicCopy", "TopicCopier",
-           "copy_inputs", "plan_copy"]
+__all__ = ["BATCH", "COPY_GROUP", "CopyPlan", "CopyReport", "ForeignRecords", "TopicCopy",
+           "TopicCopier", "copy_inputs", "foreign_refusal", "plan_copy", "refuse_foreign"]
 
 #: records per batch by default (a batch is also cut at :data:`BATCH_BYTES`)
 BATCH = 5_000
@@ -190,7 +190,10 @@ def copy_inputs(settings: Settings, *, target_prefix: str, batch_max: int = BATC
                              "queue.buffering.max.kbytes": 2 * BATCH_BYTES // 1024 + 4096})
         copiers = [TopicCopier(settings, plan, source, target, consumer, producer, stop)
                    for source, target in plan.pairs]
-        progress = _Progress(out, progress_every, sum(c.resume() for c in copiers))
+        # every topic's progress read and checked first: one refusal names them all
+        progress = _Progress(out, progress_every,
+                             sum(c.resume(refuse=False) for c in copiers))
+        refuse_foreign(copiers)
         print_line(out, f"copy-inputs: {len(plan.pairs)} input topics of generation "
                         f"{plan.source_prefix!r} ({plan.source_partitions} partitions) -> "
                         f"{plan.target_prefix!r} ({plan.target_partitions} partitions), "
@@ -291,6 +294,9 @@ class TopicCopier:
         self.pending: dict[int, int] = {}
         #: per target partition, the records of the interrupted batch already written
         self._landed: dict[int, int] = {}
+        #: per target partition, records the copy did not write found by `resume` while
+        #: the source has more to copy (`refuse_foreign`)
+        self.foreign_ahead: dict[int, int] = {}
         self._assigned = False
         #: murmur2 in Python, once per key (and source partition) while it recurs
         self._home = lru_cache(maxsize=8192)(lambda key: partition_for(key, self.n))
@@ -299,10 +305,12 @@ class TopicCopier:
 
     # ------------------------------------------------------------------ progress
 
-    def resume(self) -> int:
+    def resume(self, *, refuse: bool = True) -> int:
         """Read the copy's progress from its group and the target's end offsets; check
         that nobody else wrote the target (`OneWindowError` otherwise, when there is
-        something to copy). Returns the records left to copy."""
+        something to copy; with ``refuse`` false only noted in ``foreign_ahead``, for
+        `refuse_foreign` to name every topic's at once). Returns the records left to
+        copy."""
         source_tps = [TopicPartition(self.source, p) for p in range(self.n)]
         target_tps = [TopicPartition(self.target, q) for q in range(self.m)]
         got = retrying(lambda: self.consumer.committed([*source_tps, *target_tps],
@@ -342,18 +350,10 @@ class TopicCopier:
         else:
             self.report.foreign = sum(extra.values())
             if self.report.foreign and self.pending:
-                self._refuse_foreign(extra)
+                self.foreign_ahead = {q: n for q, n in sorted(extra.items()) if n}
+        if refuse:
+            refuse_foreign([self])
         return left
-
-    def _refuse_foreign(self, extra: dict[int, int]) -> None:
-        q = next(q for q, n in extra.items() if n)
-        left = sum(end - self.next[p] for p, end in self.pending.items())
-        raise OneWindowError(
-            f"{self.target}[{q}] holds {extra[q]} record(s) the copy did not write (its "
-            f"department publishes to {self.plan.target_prefix!r} already?) while "
-            f"{self.source} has {left} more to copy, which cannot come after them: have "
-            f"the department send those to {self.plan.target_prefix!r} again and skip them "
-            "here (docs/operations.md, growing the partition count, step 5)")
 
     def _watermarks(self, topic: str, partitions: int, *, low: bool = False
                     ) -> dict[int, int]:
@@ -395,7 +395,8 @@ class TopicCopier:
         landed = self._landed
         for q, n in landed.items():
             if n > len(seqs.get(q, [])):
-                self._refuse_foreign({q: n - len(seqs.get(q, []))})
+                self.foreign_ahead = {q: n - len(seqs.get(q, []))}
+                refuse_foreign([self])
             if n:
                 self._check_landed(q, seqs[q][:n])
         self.send(seqs, landed)
@@ -585,6 +586,44 @@ class TopicCopier:
             except KafkaException as exc:
                 raise broker_error(exc, self.settings, f"writing to {self.target}") from exc
         self.report.copied += 1
+
+
+@dataclass(frozen=True)
+class ForeignRecords:
+    """Records in ``target`` the copy did not write (``partitions``: target partition ->
+    how many) while ``source`` has ``left`` records more to copy into it."""
+
+    source: str
+    target: str
+    partitions: dict[int, int]
+    left: int
+
+
+def foreign_refusal(target_prefix: str, found: list[ForeignRecords]) -> str:
+    """The one line `onewindow copy-inputs` refuses with (exit status 2) when target
+    topics hold records it did not write ahead of records it has still to copy: every
+    such partition of every topic in ``found``, so that the operator deals with them all
+    before the next run (docs/operations.md, growing the partition count, step 5)."""
+    total = sum(n for f in found for n in f.partitions.values())
+    where = "; ".join(
+        ", ".join(f"{f.target}[{q}]: {n}" for q, n in sorted(f.partitions.items()) if n)
+        + f" ({f.source} has {f.left} more to copy)" for f in found)
+    return (f"{total} record(s) the copy did not write are in the target ahead of records "
+            f"still to copy, which cannot come after them: {where}. Their departments "
+            f"publish to {target_prefix!r} already? Have them send those to "
+            f"{target_prefix!r} again and skip them here (docs/operations.md, growing the "
+            "partition count, step 5)")
+
+
+def refuse_foreign(copiers: list[TopicCopier]) -> None:
+    """`OneWindowError` (`foreign_refusal`) naming every copier's ``foreign_ahead``, if
+    any; nothing otherwise."""
+    blocked = [c for c in copiers if c.foreign_ahead]
+    if blocked:
+        raise OneWindowError(foreign_refusal(blocked[0].plan.target_prefix, [
+            ForeignRecords(c.source, c.target, c.foreign_ahead,
+                           sum(end - c.next[p] for p, end in c.pending.items()))
+            for c in blocked]))
 
 
 def _identity(msg: Message) -> tuple[Any, ...]:

@@ -301,6 +301,15 @@ def register(sub: Any) -> None:
     register_rebuild(sub)  # bench-rebuild: onewindow rebuild, bulk (issue 15)
     bench_reprocess.register(sub)  # bench-reprocess: onewindow reprocess (issue 15)
     bench_supervision.register(sub)  # bench-supervision: the supervisor view (issue 16)
+    for name in BENCHES:  # each starts processes of its own, stopped by its `finally`s
+        sub.choices[name].set_defaults(unwind_on_stop=True)
+
+
+#: every bench command: SIGTERM or SIGINT unwinds it (`onewindow.stopping.
+#: raise_on_signals`, `onewindow_cli.cli.main`), so the brokers, PostgreSQL clusters and
+#: workers it started are stopped before it exits (it left its Kafka JVMs running)
+BENCHES = ("bench", "bench-materials", "bench-gateway", "bench-step", "bench-rebuild",
+           "bench-reprocess", "bench-supervision")
 
 
 def cmd_bench_rebuild(args: argparse.Namespace) -> int:

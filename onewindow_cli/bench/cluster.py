@@ -814,6 +814,7 @@ def _one_run(b: _Bench, spec: RunSpec, rnd: int) -> dict[str, Any]:
         phases[name] = marks[-1] - marks[-2]
 
     phase("provision_and_hold")
+    ended = False
     try:
         started = time.monotonic()
         for w in workers:
@@ -854,12 +855,15 @@ def _one_run(b: _Bench, spec: RunSpec, rnd: int) -> dict[str, Any]:
             phase("broker")
         if steady is not None:
             out["steady_events"] = steady.sent
+        ended = True
     finally:
         try:
             if steady is not None:
                 steady.stop()
         finally:
-            _stop_all(b, workers, reader, down)
+            # a node killed here is started again for the next run only: a run that
+            # raised (a timeout, Ctrl-C, SIGTERM) ends the bench, whose cluster is stopped
+            _stop_all(b, workers, reader, down if ended else [])
     phase("stop")
     out["load_average"] = [load_before, os.getloadavg()[0]]
     return out

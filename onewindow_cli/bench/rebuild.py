@@ -251,17 +251,27 @@ def _watch(proc: subprocess.Popen[bytes], tick: Any = None, every: float = 0.1
            ) -> tuple[int, Any, int]:
     """Wait for ``proc``, sampling its peak resident memory (``VmHWM``: its own address
     space, not the parent's it was forked from) and calling ``tick()`` meanwhile; its
-    exit code, resource usage (CPU times) and peak in KiB."""
+    exit code, resource usage (CPU times) and peak in KiB. Left by an exception (Ctrl-C,
+    `onewindow.stopping.Stopped`), it stops ``proc`` first (SIGTERM, SIGKILL after 30 s)."""
     peak = 0
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage, peak
-        peak = max(peak, _hwm_kib(proc.pid))
-        if tick is not None:
-            tick()
-        time.sleep(every)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return proc.returncode, usage, peak
+            peak = max(peak, _hwm_kib(proc.pid))
+            if tick is not None:
+                tick()
+            time.sleep(every)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 def _hwm_kib(pid: int) -> int:

@@ -255,20 +255,31 @@ def reprocess_process(settings: Settings, target: str, jobs: int, batch: int, lo
 
 def _watch(proc: subprocess.Popen[bytes]) -> tuple[int, Any, int]:
     """Wait for ``proc``, sampling its peak resident memory (``VmHWM``, KiB); its exit code,
-    resource usage (its waited-for children included) and that peak."""
+    resource usage (its waited-for children included) and that peak. Left by an
+    exception (Ctrl-C, `onewindow.stopping.Stopped`), it stops ``proc`` first (its
+    SIGTERM handling stops its jobs; SIGKILL after 30 s)."""
     peak = 0
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage, peak
-        try:
-            text = Path(f"/proc/{proc.pid}/status").read_text()
-            peak = max(peak, next(int(line.split()[1]) for line in text.splitlines()
-                                  if line.startswith("VmHWM:")))
-        except (OSError, StopIteration):
-            pass
-        time.sleep(0.1)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return proc.returncode, usage, peak
+            try:
+                text = Path(f"/proc/{proc.pid}/status").read_text()
+                peak = max(peak, next(int(line.split()[1]) for line in text.splitlines()
+                                      if line.startswith("VmHWM:")))
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 

@@ -2,10 +2,10 @@
 the partition count*; issue 17, point 3): a generation of 2 partitions copied by
 `onewindow copy-inputs` into one of 5 (a run killed inside a batch, then finished; again
 with nothing new; again with what the departments published meanwhile), derived there by
-`onewindow reprocess` in place, the departments moved over (a record sent to the old
-generation afterwards refused by the copy), the new generation going on from there, and
-its read model (`onewindow rebuild`) equal to the pure fold and the pure link rules of
-everything produced.
+`onewindow reprocess` in place, the departments moved over (a record two departments
+each sent to the old generation afterwards refused by the copy, both in one line), the
+new generation going on from there, and its read model (`onewindow rebuild`) equal to the
+pure fold and the pure link rules of everything produced.
 
 The copy itself is checked record by record: every source record once in the target with
 its key, value, headers and timestamp, on its key's partition of the new count (the one
@@ -244,17 +244,23 @@ def test_a_generation_grown_by_copy_and_reprocess_holds_the_pure_fold(
     derived = reprocess(new_settings, wait=30.0)
     assert not derived.stopped and derived.input_records == cut2 + 1
     publish(kafka, new, events[cut2:])
-    publish(kafka, old, events[cut2:cut2 + 1])
+    # two departments each send one record to the old one: one refusal names both
+    late_events = [events[cut2], next(e for e in events[cut2:]
+                                      if e["department"] != events[cut2]["department"])]
+    publish(kafka, old, late_events)
     status, out, err = _copy_cli(old_settings, new, monkeypatch, capsys)
     assert status == 2, out + err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "record(s) the copy did not write" in lines[0], lines
-    # the remedy of docs/operations.md (the department sends it to the new generation,
-    # which it did here): the copy's progress on that topic moved to its end, as
+    late = [old.input(e["department"]) for e in late_events]
+    for source, e in zip(late, late_events, strict=True):
+        assert f"{source} has 1 more to copy" in lines[0], lines
+        assert f"{new.input(e['department'])}[" in lines[0], lines
+    # the remedy of docs/operations.md (the departments send them to the new generation,
+    # which they did here): the copy's progress on those topics moved to their ends, as
     # `kafka-consumer-groups.sh --reset-offsets --to-latest` does
-    late = old.input(events[cut2]["department"])
     group = f"{new.prefix}onewindow-copy-inputs"
-    ends = [TopicPartition(late, p, end) for (t, p), end in _ends(kafka, [late]).items()]
+    ends = [TopicPartition(t, p, end) for (t, p), end in _ends(kafka, late).items()]
     admin = AdminClient(producer_conf(kafka))  # held until the answer comes
     admin.alter_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group, ends)])[group].result(timeout=30)

@@ -1,6 +1,7 @@
 """`onewindow copy-inputs` without a broker: the placement rule of a copied record
-(`onewindow.topics.copied_partition`), and each refusal in one line with its exit status
-(2: what the operator can fix, 1: the broker) before anything is read or written."""
+(`onewindow.topics.copied_partition`), each refusal in one line with its exit status
+(2: what the operator can fix, 1: the broker) before anything is read or written, and
+the refusal for records others wrote naming all of them at once."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ from hypothesis import strategies as st
 
 import stream_apps.commands
 from onewindow.config import Settings
+from onewindow.errors import OneWindowError
 from onewindow.topics import copied_partition, partition_for
 from onewindow_cli.cli import main
+from stream_apps.copy_inputs import (
+    CopyPlan,
+    ForeignRecords,
+    TopicCopier,
+    foreign_refusal,
+    refuse_foreign,
+)
 
 
 @given(key=st.binary(max_size=40), n=st.integers(1, 12), extra=st.integers(0, 40),
@@ -83,3 +92,37 @@ def test_usage_errors_are_status_2(argv: list[str],
         main(argv)
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip()
+
+
+def _copier(plan: CopyPlan, source: str, target: str, foreign: dict[int, int],
+            pending: dict[int, int], next_: dict[int, int]) -> TopicCopier:
+    """A copier as `TopicCopier.resume(refuse=False)` leaves it (its clients unused:
+    `refuse_foreign` reads only what resume noted)."""
+    copier = TopicCopier(Settings(), plan, source, target, consumer=None,  # type: ignore[arg-type]
+                         producer=None)  # type: ignore[arg-type]
+    copier.foreign_ahead, copier.pending, copier.next = foreign, pending, next_
+    return copier
+
+
+def test_the_refusal_names_every_blocked_partition_of_every_topic_in_one_line() -> None:
+    """A newcomer fixed the foreign records one run at a time: the copy named only the
+    first partition of the first topic. Now one line names them all (and only them)."""
+    pairs = tuple((f"g1.dept.{c}.events", f"g2.dept.{c}.events") for c in ("a", "b", "c"))
+    plan = CopyPlan("g1.", "g2.", 2, 3, pairs, {})
+    copiers = [
+        _copier(plan, *pairs[0], {0: 3, 2: 1}, {0: 15, 1: 9}, {0: 5, 1: 9}),  # 10 left
+        _copier(plan, *pairs[1], {}, {1: 4}, {1: 0}),  # nothing foreign: not named
+        _copier(plan, *pairs[2], {1: 5}, {1: 7}, {1: 3}),  # 4 left
+    ]
+    with pytest.raises(OneWindowError) as refused:
+        refuse_foreign(copiers)
+    line = str(refused.value)
+    assert "\n" not in line
+    assert line.startswith("9 record(s) the copy did not write are in the target"), line
+    assert ("g2.dept.a.events[0]: 3, g2.dept.a.events[2]: 1 (g1.dept.a.events has 10 more "
+            "to copy); g2.dept.c.events[1]: 5 (g1.dept.c.events has 4 more to copy)") in line
+    assert "dept.b" not in line and "'g2.'" in line
+    refuse_foreign([copiers[1]])  # none blocked: no refusal
+    assert foreign_refusal("g2.", [ForeignRecords("s", "t", {0: 0, 1: 2}, 1)]).startswith(
+        "2 record(s) the copy did not write are in the target ahead of records still to "
+        "copy, which cannot come after them: t[1]: 2 (s has 1 more to copy).")
