@@ -39,13 +39,11 @@ run: deps-run $(STAMP)
 ## Two pytest-xdist workers, a test module each at a time (each worker starts its own
 ## broker, PostgreSQL and Keycloak when a test asks): most integration tests wait on
 ## processes, so two share the 2-core machines well (docs/testing.md). The three-node
-## cluster tests and the worker drill (docs/operations.md, "Failure drills") are part of
-## it; the tests marked `cluster_unsettled` (two drills and a provisioning test that failed
-## intermittently in a fresh-clone check) are not, until fixed: `make test-cluster`.
+## cluster tests and the failure drills (docs/operations.md, "Failure drills") are part of
+## it.
 TEST_WORKERS ?= 2
 test: deps-test $(STAMP) lint keycloak
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
-		-m "not cluster_unsettled" tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
@@ -56,9 +54,9 @@ test-integration: deps-test $(STAMP) keycloak
 test-e2e: deps-test $(STAMP) keycloak
 	$(BIN)/python -m pytest -q tests/e2e
 
-## The tests on three brokers alone (marker `cluster`; all but `cluster_unsettled` also
-## part of `make test`): the local KRaft cluster from the jars, docker-compose.cluster.yml's nodes and
-## the failure drills (docs/operations.md). `CLUSTER_TESTS=cluster_drill`: the drills only.
+## The tests on three brokers alone (marker `cluster`; also part of `make test`): the
+## local KRaft cluster from the jars, docker-compose.cluster.yml's nodes and the failure
+## drills (docs/operations.md). `CLUSTER_TESTS=cluster_drill`: the drills only.
 CLUSTER_TESTS ?= cluster
 test-cluster: deps-test $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(CLUSTER_TESTS)" tests

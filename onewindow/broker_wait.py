@@ -27,6 +27,10 @@ __all__ = ["BrokerUnreachable", "wait_for_broker", "waiting_line"]
 #: how long one metadata request may take (a stopping process waits at most this long)
 ATTEMPT_SECONDS = 3.0
 
+#: librdkafka's codes of a broker that answered and refused the credentials
+_SIGN_IN_REFUSED = frozenset({KafkaError._AUTHENTICATION,  # noqa: SLF001
+                              KafkaError.SASL_AUTHENTICATION_FAILED})
+
 
 class BrokerUnreachable(DeliveryError):
     """No broker answered within the wait (exit status 1 on the command line)."""
@@ -58,17 +62,20 @@ def wait_for_broker(conf: dict[str, Any], *, stop: threading.Event | None = None
 
     Returns True once it answers, False if ``stop`` is set first. With ``timeout``
     (seconds) it raises :class:`BrokerUnreachable` (one line: the bootstrap and the last
-    error) when nothing answered by then; without, it waits as long as it takes. Each
+    error, or that the broker refused the sign-in) when nothing answered by then; without, it waits as long as it takes. Each
     failed attempt is reported through ``say`` in one line; attempts are
     ``attempt_seconds`` long and ``backoff`` (1 s doubling to 30 s) apart."""
     backoff = backoff or Backoff(first=1.0, cap=30.0)
     last: list[str] = []
+
+    refused: list[bool] = [False]  # the last cause was a refused sign-in
 
     def on_error(err: KafkaError) -> None:
         # `_ALL_BROKERS_DOWN` ("1/1 brokers are down") follows the real cause (connection
         # refused, authentication failed): keep the cause
         if err.code() != KafkaError._ALL_BROKERS_DOWN or not last:
             last[:] = [err.str()]
+            refused[0] = err.code() in _SIGN_IN_REFUSED
 
     admin = AdminClient({**conf, "error_cb": on_error})
     bootstrap = conf.get("bootstrap.servers", "?")
@@ -93,6 +100,11 @@ def wait_for_broker(conf: dict[str, Any], *, stop: threading.Event | None = None
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
+                if refused[0]:  # it answered: "no broker answered" sent a newcomer astray
+                    raise BrokerUnreachable(
+                        f"Kafka on {bootstrap} refused the sign-in as "
+                        f"{conf.get('sasl.username', '?')} for {timeout:g}s ({reason}): "
+                        "check the password (or run `onewindow provision`)")
                 raise BrokerUnreachable(f"no Kafka broker answered on {bootstrap} within "
                                         f"{timeout:g}s ({reason})")
             delay = min(delay, left)

@@ -78,7 +78,8 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     Faust would create them at a worker's first start: a worker then finds them on every
     broker. Left to Faust on a fresh cluster, the worker created its changelog and asked
     a broker that had not heard of it yet, which answered 0 partitions, and Faust's
-    partition check stopped the worker (`PartitionsMismatch`, issue 17)."""
+    partition check stopped the worker (`PartitionsMismatch`, issue 17). So are both
+    apps' leader topics (one partition each; `Topics.leader_topics`)."""
     out = [TopicPlan(topics.input(d), partitions, {}) for d in sorted(departments)]
     out.append(TopicPlan(topics.case_state, partitions,
                          {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
@@ -90,6 +91,7 @@ def plan(topics: Topics, departments: Iterable[str], partitions: int) -> list[To
     out.append(TopicPlan(topics.calendar_checks, partitions, {}))
     out += [TopicPlan(name, partitions, {"cleanup.policy": "compact"})
             for name in (topics.case_fold_changelog, topics.material_index_changelog)]
+    out += [TopicPlan(name, 1, {}) for name in topics.leader_topics]
     return out
 
 
@@ -224,18 +226,74 @@ _ANY = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, N
 _SCRAM = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
 
 
-def _result(fut: object, what: str) -> None:
-    try:
-        fut.result()  # type: ignore[attr-defined]
-    except KafkaException as exc:
-        raise ProvisionError(f"{what}: {exc.args[0].str() if exc.args else exc}") from exc
+#: librdkafka's codes of a request that may not have reached the cluster, or whose answer
+#: was lost: the admin request is sent again (every one provisioning sends is idempotent)
+_AGAIN = frozenset({KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,  # noqa: SLF001
+                    KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001
+                    KafkaError.NOT_CONTROLLER, KafkaError._WAIT_COORD})  # noqa: SLF001
+
+#: seconds each admin request is given before it is sent again
+REQUEST_TIMEOUT = 15.0
 
 
-def _existing_users(admin: AdminClient) -> set[str]:
-    try:
-        return set(admin.describe_user_scram_credentials(request_timeout=15).result())
-    except KafkaException as exc:
-        raise ProvisionError(f"listing SCRAM users: {exc}") from exc
+def _again(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and (err.code() in _AGAIN or err.retriable())
+
+
+def _admin_request(admin_conf: dict[str, object], send: Callable[[AdminClient, float], Any],
+                   what: str, *, timeout: float = 60.0,
+                   done_on_retry: Callable[[KafkaError], bool] = lambda _e: False,
+                   say: Callable[[str], None] | None = None) -> Any:
+    """Run ``send(admin, request_timeout)`` (an admin request given that many seconds; it
+    waits for its own futures and returns what they give) and return its result, sending
+    it again through a new client while it times out or meets a transport error, for up
+    to ``timeout`` s in all.
+
+    librdkafka sends an admin request to one broker it is connected to; a broker frozen
+    mid-connection (SIGSTOP, a stalled VM) still counts as connected until its socket
+    times out, and a request sent to it timed out (issue 17: provisioning on a cluster
+    with a node stopped failed on CreateAcls). A new client's connection to that node
+    never finishes its handshake, so the request goes to a live one. Every request
+    provisioning sends is idempotent (an upsertion, a creation of what is missing, a
+    listing); ``done_on_retry`` says which error of a retried request means the first
+    one took effect (a deletion answered "not found"). Each retry is told through
+    ``say`` in one line. Raises ProvisionError naming ``what`` for any other error (a
+    refusal: exit status 2), BrokerUnreachable when it still times out after
+    ``timeout`` (exit status 1, as for a broker that never answered)."""
+    deadline = time.monotonic() + timeout
+    admin, attempt = AdminClient(admin_conf), 0
+    while True:
+        attempt += 1
+        try:
+            return send(admin, max(1.0, min(REQUEST_TIMEOUT, deadline - time.monotonic())))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if attempt > 1 and isinstance(err, KafkaError) and done_on_retry(err):
+                return None
+            told = err.str() if isinstance(err, KafkaError) else str(exc)
+            if not _again(exc):
+                raise ProvisionError(f"{what}: {told}") from exc
+            if time.monotonic() + 1.0 >= deadline:
+                raise BrokerUnreachable(f"{what}: no broker answered within {timeout:g}s "
+                                        f"({told})") from exc
+            if say is not None:
+                say(f"{what}: {told}; asking again")
+        time.sleep(1.0)
+        admin = AdminClient(admin_conf)
+
+
+def _each(futures: Mapping[Any, Any]) -> list[Any]:
+    """The results of an admin request's futures, in order (raises the first error)."""
+    return [fut.result() for fut in futures.values()]
+
+
+def _existing_users(admin_conf: dict[str, object], timeout: float,
+                    say: Callable[[str], None] | None) -> set[str]:
+    return _admin_request(
+        admin_conf, lambda a, t: set(a.describe_user_scram_credentials(
+            request_timeout=t).result()),
+        "listing SCRAM users", timeout=timeout, say=say)
 
 
 # --------------------------------------------------------------------------- every broker
@@ -248,6 +306,8 @@ def _existing_users(admin: AdminClient) -> set[str]:
 
 #: seconds one broker is given to accept a connection and answer one request
 ASK_TIMEOUT = 5.0
+#: seconds of waiting on the brokers before provisioning says what it waits for
+SAY_AFTER = 3.0
 
 #: Kafka's protocol codes (ResourceType, PatternType, AclOperation; AclPermissionType
 #: ALLOW is 3): only what `Grant` names
@@ -376,14 +436,18 @@ async def _lacking(address: str, admin_conf: Mapping[str, object], wanted: froze
 
 def wait_on_every_broker(admin_conf: Mapping[str, object], wanted: Iterable[Grant], *,
                          gone: Iterable[Grant] = (), sign_ins: Mapping[str, str] | None = None,
-                         timeout: float = 30.0) -> None:
+                         timeout: float = 30.0,
+                         say: Callable[[str], None] | None = None) -> None:
     """Until every broker at `client_addresses(admin_conf)`, each asked itself, enforces
     the ACLs `wanted` and none of `gone`, and lets each principal of `sign_ins` (name ->
     password) sign in. An address that refuses connections is not waited for (no broker
     runs there; one that starts again catches up before it listens); one that accepts and
     does not answer is (a broker starting, or stalled: it would answer a client from a
-    stale copy). Raises ProvisionError after `timeout` seconds naming each broker that
-    does not. Not from inside a running asyncio event loop (it runs its own)."""
+    stale copy). Once it has waited `SAY_AFTER` s, says so through `say` in one line,
+    naming the brokers and what they lack (a newcomer saw provisioning sit silent for
+    30 s with a node stalled). Raises BrokerUnreachable (exit status 1) after `timeout`
+    seconds naming each broker that does not. Not from inside a running asyncio event
+    loop (it runs its own)."""
     want, drop = frozenset(wanted), frozenset(gone)
     users = dict(sign_ins or {})
     deadline = time.monotonic() + timeout
@@ -394,21 +458,28 @@ def wait_on_every_broker(admin_conf: Mapping[str, object], wanted: Iterable[Gran
                                        for a in addresses))
         return {a: why for a, why in zip(addresses, found, strict=True) if why is not None}
 
+    started, told = time.monotonic(), False
     while True:
         lacking = asyncio.run(ask(todo))
         if not lacking:
             return
+        lines = "; ".join(f"{a}: {why}" for a, why in sorted(lacking.items()))
         if time.monotonic() > deadline:
-            raise ProvisionError(
-                f"not every broker enforces the credentials and ACLs within {timeout:.0f}s: "
-                + "; ".join(f"{a}: {why}" for a, why in sorted(lacking.items())))
+            raise BrokerUnreachable(
+                f"not every broker enforces the credentials and ACLs within {timeout:g}s: "
+                + lines)
+        if say is not None and not told and time.monotonic() - started >= SAY_AFTER:
+            told = True
+            say(f"waiting up to {timeout:g}s for every broker to apply the credentials "
+                f"and ACLs ({lines})")
         todo = sorted(lacking)
         time.sleep(0.3)
 
 
 def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: Iterable[str],
                     store: CredentialStore, *, rotate: Iterable[str] = (),
-                    timeout: float = 30.0) -> SecurityReport:
+                    timeout: float = 30.0,
+                    say: Callable[[str], None] | None = None) -> SecurityReport:
     """Make the cluster's principals and ACLs those of `acl_plan`, idempotently.
 
     Every service and `dept-<code>` principal gets a SCRAM-SHA-512 credential (a random
@@ -420,14 +491,15 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
     each asked itself (`wait_on_every_broker`): a credential or an ACL is committed to
     the metadata log before each broker has applied it, and a broker that has not yet
     refuses (issue 17: a department's producer bootstrapped through a broker a second
-    behind was answered TOPIC_AUTHORIZATION_FAILED and its events failed). Raises
-    ProvisionError when one has not after `timeout` seconds, naming it."""
+    behind was answered TOPIC_AUTHORIZATION_FAILED and its events failed). Each admin
+    request is sent again while it times out (`_admin_request`). Raises ProvisionError
+    for a refusal; BrokerUnreachable when a request or a broker has not answered after
+    `timeout` seconds, naming it. Waits and retries are told through `say`."""
     departments = sorted(departments)
-    admin = AdminClient(admin_conf)
     report = SecurityReport()
     wanted_users = [*SERVICES, *(department_principal(c) for c in departments)]
     rotate = set(rotate)
-    existing = _existing_users(admin)
+    existing = _existing_users(admin_conf, timeout, say)
     sign_ins: dict[str, str] = {}  # the credentials set now: each broker must know them
     for user in wanted_users:
         had = store.get(user)
@@ -438,42 +510,45 @@ def ensure_security(admin_conf: dict[str, object], topics: Topics, departments: 
             continue
         # one alteration per user per request (KRaft refuses two for one user)
         up = UserScramCredentialUpsertion(user, _SCRAM, password.encode())
-        for _, fut in admin.alter_user_scram_credentials([up], request_timeout=15).items():
-            _result(fut, f"setting the credential of {user}")
+        _admin_request(admin_conf, lambda a, t, up=up: _each(a.alter_user_scram_credentials(
+            [up], request_timeout=t)),
+            f"setting the credential of {user}", timeout=timeout, say=say)
         report.users_created.append(user)
         sign_ins[user] = password
     gone = sorted(u for u in existing if department_of_principal(u) is not None
                   and u not in wanted_users)
     for user in gone:
         rm = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
-        for _, fut in admin.alter_user_scram_credentials([rm], request_timeout=15).items():
-            _result(fut, f"deleting the credential of {user}")
+        _admin_request(admin_conf, lambda a, t, rm=rm: _each(a.alter_user_scram_credentials(
+            [rm], request_timeout=t)),
+            f"deleting the credential of {user}", timeout=timeout, say=say,
+            done_on_retry=lambda e: e.code() == KafkaError.RESOURCE_NOT_FOUND)
         store.remove(user)
         report.users_deleted.append(user)
 
     plan = acl_plan(topics, departments)
-    try:
-        present = admin.describe_acls(_ANY, request_timeout=15).result()
-    except KafkaException as exc:
-        raise ProvisionError(f"listing ACLs: {exc}") from exc
+    present = _admin_request(
+        admin_conf, lambda a, t: a.describe_acls(_ANY, request_timeout=t).result(),
+        "listing ACLs", timeout=timeout, say=say)
     have = {_grant_of(b) for b in present}
     missing = [g for g in plan if g not in have]
     if missing:
-        for _, fut in admin.create_acls([g.binding() for g in missing],
-                                        request_timeout=15).items():
-            _result(fut, "creating ACLs")
+        _admin_request(admin_conf, lambda a, t: _each(a.create_acls(
+            [g.binding() for g in missing], request_timeout=t)),
+            "creating ACLs", timeout=timeout, say=say)
         report.acls_created = len(missing)
     wanted = set(plan)
     stale = [b for b in present if _managed(b, topics) and _grant_of(b) not in wanted]
     if stale:
         filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal,
                                     b.host, b.operation, b.permission_type) for b in stale]
-        for _, fut in admin.delete_acls(filters, request_timeout=15).items():
-            _result(fut, "deleting ACLs")
+        _admin_request(admin_conf, lambda a, t: _each(a.delete_acls(
+            filters, request_timeout=t)), "deleting ACLs", timeout=timeout,
+            say=say)
         report.acls_deleted = len(stale)
 
     wait_on_every_broker(admin_conf, wanted, gone={_grant_of(b) for b in stale},
-                         sign_ins=sign_ins, timeout=timeout)
+                         sign_ins=sign_ins, timeout=timeout, say=say)
     return report
 
 
@@ -492,14 +567,18 @@ def replication_of(settings: Settings, admin_conf: dict[str, object],
 
 def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterable[str] = (),
               timeout: float = 30.0, wait: float = 30.0,
-              say: Callable[[str], None] | None = None) -> tuple[list[str], SecurityReport | None]:
+              say: Callable[[str], None] | None = None,
+              tell: Callable[[str], None] | None = None,
+              ) -> tuple[list[str], SecurityReport | None]:
     """Topics, then (on a secured cluster) principals and ACLs, for `settings`'s prefix.
     Returns the topics created and the security report (None on a PLAINTEXT cluster).
 
     First waits up to `wait` seconds for the broker to answer (with backoff, each failed
     attempt told through `say` in one line: onewindow.broker_wait); raises
     BrokerUnreachable (exit status 1, one line) when it does not, or when it stops
-    answering midway."""
+    answering midway. Every later step may take `timeout` seconds (a request sent again,
+    the wait for every broker to apply the ACLs: `ensure_security`, which tells its
+    retries and waits through `tell`); after that, BrokerUnreachable too."""
     departments = sorted(departments)
     topics = Topics(settings.topic_prefix)
     conf = producer_config(settings, ADMIN)
@@ -515,5 +594,5 @@ def provision(settings: Settings, departments: Iterable[str], *, rotate: Iterabl
     if settings.kafka_security_protocol == "PLAINTEXT":
         return created, None
     report = ensure_security(conf, topics, departments, credential_store(settings),
-                             rotate=rotate, timeout=timeout)
+                             rotate=rotate, timeout=timeout, say=tell)
     return created, report

@@ -196,6 +196,15 @@ class Topics:
         """The changelog of the materials app's table ``material-index``."""
         return f"{self.materials_app}-material-index-changelog"
 
+    @property
+    def leader_topics(self) -> tuple[str, str]:
+        """Each stream app's leader topic (Faust's ``<app id>-__assignor-__leader``, one
+        partition), which every worker declares at its start: created by provisioning, so
+        that a worker starting while a broker is down finds it (Faust would create it
+        with the topics' replication, which two brokers of three cannot give: issue 17)."""
+        return tuple(f"{app}-__assignor-__leader"  # type: ignore[return-value]
+                     for app in (self.case_state_app, self.materials_app))
+
     def outputs(self) -> tuple[str, ...]:
         return (self.case_state, self.case_activity, self.material_links, self.dead_letters)
 

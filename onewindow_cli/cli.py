@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import counter.commands
 import gateway.commands
@@ -24,12 +23,13 @@ import producers.commands
 import sinks.commands
 import stream_apps.commands
 from onewindow.broker_wait import waiting_line
-from onewindow.cli_options import add_common, settings_from
+from onewindow.cli_options import add_common, positive_float, settings_from
 from onewindow.departments import load_registry
 from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.kafka_local import LocalKafka
 from onewindow.provision import acl_plan, provision
 from onewindow.security.kafka_auth import ADMIN, credentials_dir
+from onewindow.stopping import Stopped, raise_on_signals, stop_on_signals
 from onewindow.topics import Topics
 from onewindow_cli import bench, soak, stack
 
@@ -50,8 +50,11 @@ def cmd_provision(args: argparse.Namespace) -> int:
         print(f"super user: {ADMIN} (the broker itself); "  # noqa: T201
               "nobody else may create topics or change ACLs")
         return 0
-    created, report = provision(s, registry.codes, rotate=args.rotate, wait=args.wait,
-                                say=waiting_line("provision", args.wait, s.kafka_bootstrap))
+    created, report = provision(
+        s, registry.codes, rotate=args.rotate, wait=args.wait, timeout=args.wait,
+        say=waiting_line("provision", args.wait, s.kafka_bootstrap),
+        tell=lambda line: print(f"onewindow provision: {line}",  # noqa: T201
+                                file=sys.stderr, flush=True))
     print(f"topics ready on {s.kafka_bootstrap}; created {len(created)}: "  # noqa: T201
           + (", ".join(created) or "none"))
     if report is not None:
@@ -70,16 +73,15 @@ def cmd_kafka(args: argparse.Namespace) -> int:
                         controller_port=s.kafka_controller_port, version=s.kafka_version,
                         cache_dir=s.cache_dir, security=s.kafka_security_protocol,
                         credentials_dir=credentials_dir(s))
-    broker.start()
-    print(f"Kafka {s.kafka_version} on {broker.bootstrap}; Ctrl-C stops it", flush=True)  # noqa: T201
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        broker.stop()
+    with stop_on_signals() as stop:  # from the start on: a SIGTERM while it starts too
+        try:
+            broker.start(stop=stop)
+            if not stop.is_set():
+                print(f"Kafka {s.kafka_version} on {broker.bootstrap}; Ctrl-C stops it",  # noqa: T201
+                      flush=True)
+            stop.wait()
+        finally:
+            broker.stop()
     return 0
 
 
@@ -92,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true", help="print who may do what, change nothing")
     p.add_argument("--rotate", action="append", default=[], metavar="PRINCIPAL",
                    help="give PRINCIPAL (e.g. dept-gaj) a new password (repeatable)")
-    p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
-                   help="how long to wait for the broker to answer (default 30); then exit "
-                        "status 1")
+    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the broker to answer, and then for each "
+                        "step (a request timed out and sent again, every broker applying "
+                        "the ACLs) (default 30); then exit status 1")
     add_common(p)
     p.set_defaults(func=cmd_provision)
 
@@ -108,10 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit status (1 for a `DeliveryError`, 2 for any other
-    `OneWindowError`, 130 for Ctrl-C)."""
+    `OneWindowError`, 130 for Ctrl-C). A command that sets ``unwind_on_stop`` (the
+    benches: they start brokers, databases and workers of their own) runs under
+    `onewindow.stopping.raise_on_signals`: SIGTERM or SIGINT unwinds it through its
+    clean-up, then it ends with one line and 128 + the signal's number (143, 130)."""
     args = build_parser().parse_args(argv)
+    unwind = raise_on_signals() if getattr(args, "unwind_on_stop", False) else nullcontext()
     try:
-        return int(args.func(args) or 0)
+        with unwind:
+            return int(args.func(args) or 0)
+    except Stopped as exc:
+        print(f"onewindow {args.command}: stopped by {exc.name} before the end; the "  # noqa: T201
+              "processes it started are stopped, nothing was reported", file=sys.stderr)
+        return exc.exit_status
     except DeliveryError as exc:
         print(f"onewindow {args.command}: {exc}", file=sys.stderr)  # noqa: T201
         return 1

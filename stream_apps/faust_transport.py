@@ -17,11 +17,13 @@ all below); everything else is Faust's aiokafka driver unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import aiokafka
+import aiokafka.errors
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -174,7 +176,71 @@ class ReadCommittedConsumer(faust_aiokafka.Consumer):
                 self.resume_partitions(held & self.assignment())
 
 
+#: seconds a topic declaration keeps trying while brokers are unreachable: longer than a
+#: dead broker takes to be fenced (KRaft's broker.session.timeout.ms, 9 s) and dropped
+#: from the metadata clients get
+DECLARE_PATIENCE = 60.0
+
+
+def declare_again(exc: BaseException) -> bool:
+    """Whether a failed topic declaration may succeed if sent again: aiokafka's retriable
+    errors (a node not ready, a lost connection, a request timed out, not the
+    controller), and Faust's own words for "not the controller"."""
+    if isinstance(exc, aiokafka.errors.KafkaError):
+        return bool(getattr(exc, "retriable", False))
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Invalid controller")
+
+
 class Transport(faust_aiokafka.Transport):
-    """`onewindow://host:port`: Faust's aiokafka transport with a read_committed consumer."""
+    """`onewindow://host:port`: Faust's aiokafka transport with a read_committed consumer,
+    whose topic declarations outlast a broker down."""
 
     Consumer = ReadCommittedConsumer
+
+    async def _create_topic(self, owner: Any, client: aiokafka.AIOKafkaClient,
+                            topic: str, partitions: int, replication: int,
+                            **kwargs: Any) -> None:
+        """Faust's topic declaration (a CreateTopics request to the controller the first
+        broker of the client's metadata names; an existing topic is left alone), sent
+        again while it fails for a node down, until the topic exists, for up to
+        `DECLARE_PATIENCE` s.
+
+        Faust asks the first broker its metadata lists, whichever it is, and gives up on
+        the first error: a worker started while one broker of three was down died at
+        start-up on aiokafka's NodeNotReadyError, declaring its leader topic (the broker
+        drill, issue 17), though two brokers could serve it. And a request that outlasts
+        its timeout returns as if the worker were stopping (mode's `Service.wait` reports
+        a timeout as "stopped"), the topic not created and nothing said: so the topic's
+        existence is checked after each attempt. The metadata is refreshed between
+        attempts, so a fenced broker drops out of it. Raises the last error (or
+        KafkaTimeoutError when the topic never appeared) after `DECLARE_PATIENCE` s, any
+        other error at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DECLARE_PATIENCE
+        while True:
+            try:
+                await super()._create_topic(owner, client, topic, partitions, replication,
+                                            **kwargs)
+                if owner.should_stop or await _exists(client, topic):
+                    return
+                problem: BaseException = aiokafka.errors.KafkaTimeoutError(
+                    f"topic {topic} not created: the request got no answer in time")
+            except Exception as exc:
+                if not declare_again(exc):
+                    raise
+                problem = exc
+            if loop.time() >= deadline or owner.should_stop:
+                raise problem
+            log.warning("declaring topic %s: %r; asking again", topic, problem)
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):  # the next attempt says what is wrong
+                await client.force_metadata_update()
+
+
+async def _exists(client: aiokafka.AIOKafkaClient, topic: str) -> bool:
+    """Whether the cluster lists ``topic`` (fresh metadata of every topic; False when no
+    broker answers)."""
+    try:
+        return topic in (await client.fetch_all_metadata()).topics()
+    except aiokafka.errors.KafkaError:
+        return False

@@ -97,7 +97,6 @@ def test_a_worker_of_three_sigkilled_its_partitions_taken_over_from_standbys(
           f"{caught_up:.1f}s after the last event")
 
 
-@pytest.mark.cluster_unsettled  # docs/operations.md, Failure drills
 def test_the_broker_leading_most_partitions_sigkilled_then_restarted(
         kafka_cluster: LocalKafkaCluster, topic_prefix: str, tmp_path: Path) -> None:
     cluster = kafka_cluster
@@ -107,6 +106,7 @@ def test_the_broker_leading_most_partitions_sigkilled_then_restarted(
         stack.worker("w1")
         stack.materials()
         stack.sink()
+        stack.wait_flowing()
         load.start()
         load.wait_sent(0.3, procs=stack.running())
         victim = leader_of_most(stack.admin_conf, _all_topics(stack))
@@ -125,7 +125,6 @@ def test_the_broker_leading_most_partitions_sigkilled_then_restarted(
           f"{len(load.events)} events; caught up {caught_up:.1f}s after the last event")
 
 
-@pytest.mark.cluster_unsettled  # docs/operations.md, Failure drills
 def test_the_sink_stopped_during_a_broker_restart(
         kafka_cluster: LocalKafkaCluster, topic_prefix: str, tmp_path: Path) -> None:
     cluster = kafka_cluster
@@ -135,6 +134,7 @@ def test_the_sink_stopped_during_a_broker_restart(
         stack.worker("w1")
         stack.materials()
         sink = stack.sink("sink1")
+        stack.wait_flowing()
         load.start()
         load.wait_sent(0.3, procs=stack.running())
         victim = leader_of_most(stack.admin_conf, list(stack.topics.outputs()))

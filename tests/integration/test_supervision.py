@@ -365,6 +365,24 @@ def test_provision_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> Non
     assert took >= 1
 
 
+def test_provision_with_a_wrong_password_says_the_broker_refused_it(
+        kafka: str, tmp_path: Path) -> None:
+    """A newcomer's finding (issue 17): a wrong password was reported as "no Kafka broker
+    answered", and they looked for a broker that was running."""
+    env = clean_env(ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_KAFKA_BOOTSTRAP=kafka,
+                    ONEWINDOW_KAFKA_SECURITY_PROTOCOL=os.environ[
+                        "ONEWINDOW_KAFKA_SECURITY_PROTOCOL"],
+                    ONEWINDOW_KAFKA_USERNAME="admin", ONEWINDOW_KAFKA_PASSWORD="not-it")
+    r = subprocess.run([*CLI, "provision", "--wait", "3"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.splitlines()[-1]
+    assert re.fullmatch(rf"onewindow provision: Kafka on {re.escape(kafka)} refused the "
+                        rf"sign-in as admin for 3s \(.*[Aa]uthentication.*\): check the "
+                        rf"password \(or run `onewindow provision`\)", last), r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_rebuild_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
     """It was a traceback after librdkafka's own lines (issue 13, the leftovers)."""
     CredentialStore(tmp_path / "credentials").ensure("svc-sink")
