@@ -156,7 +156,9 @@ def cmd_copy_inputs(args: argparse.Namespace) -> int:
     """Copy a generation's input topics into a new generation of as many partitions or
     more (stream_apps.copy_inputs): 0 when all is copied, 130 when stopped before (what
     was copied is noted: run it again to go on); one line and 2 for what the operator can
-    fix, 1 for the broker."""
+    fix, 1 for the broker. With ``--skip-to-end TOPIC`` it copies nothing: the copy's
+    progress on each TOPIC moves to its end, one line per topic (0; 130 when stopped
+    while waiting for the broker)."""
     from stream_apps.copy_inputs import copy_inputs  # noqa: PLC0415 - Kafka clients, see above
     from stream_apps.copy_inputs import summary as copy_summary  # noqa: PLC0415
 
@@ -164,6 +166,8 @@ def cmd_copy_inputs(args: argparse.Namespace) -> int:
     configure_logging(s, level=args.loglevel or "WARNING")
     if args.loglevel is None:
         logging.getLogger(LIBRDKAFKA_LOGGER).propagate = False
+    if args.skip_to_end:
+        return _skip_to_end(args, s)
     with stop_on_signals() as stop:
         report = copy_inputs(s, target_prefix=args.to_prefix, batch_max=args.batch_size,
                              wait=args.wait,
@@ -172,6 +176,22 @@ def cmd_copy_inputs(args: argparse.Namespace) -> int:
     for line in copy_summary(report):
         print(line)  # noqa: T201
     return 130 if report.stopped else 0
+
+
+def _skip_to_end(args: argparse.Namespace, s: Settings) -> int:
+    """`onewindow copy-inputs --skip-to-end TOPIC ...` (`cmd_copy_inputs`)."""
+    from stream_apps.copy_inputs import skip_to_end, skipped_line  # noqa: PLC0415 - see above
+
+    with stop_on_signals() as stop:
+        skipped = skip_to_end(s, target_prefix=args.to_prefix, topics=args.skip_to_end,
+                              wait=args.wait, stop=stop,
+                              say=waiting_line("copy-inputs", args.wait, s.kafka_bootstrap))
+    if skipped is None:
+        print("copy-inputs: stopped while waiting for the broker; nothing skipped")  # noqa: T201
+        return 130
+    for one in skipped:
+        print(f"copy-inputs: {skipped_line(one)}")  # noqa: T201
+    return 0
 
 
 def summary(report: Any) -> list[str]:
@@ -259,6 +279,13 @@ def register(sub: Any) -> None:
                         "status 1")
     p.add_argument("--progress", type=positive_float, default=10.0, metavar="SECONDS",
                    help="seconds between two progress lines (default 10)")
+    p.add_argument("--skip-to-end", dest="skip_to_end", action="append", default=None,
+                   metavar="TOPIC",
+                   help="copy nothing: move the copy's progress on TOPIC, an input topic of "
+                        "the source generation, to its end, so that its records there now "
+                        "are never copied (a department's records sent to the source after "
+                        "it moved, and sent again to the target: docs/operations.md, "
+                        "growing the partition count, step 5); repeatable")
     p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p)
     p.set_defaults(func=cmd_copy_inputs)

@@ -34,7 +34,9 @@ new generation) is found before each batch by the offsets its records are acknow
 at and at the start of a run by the noted ends; a copy that would put older records of
 the source after it stops there (`OneWindowError`, exit status 2). A topic with nothing
 new in the source is left alone, so departments can move to the new generation one at a
-time (docs/operations.md).
+time (docs/operations.md). The records a department sent to the source after it moved
+(and sent again to the target) are skipped with `skip_to_end` (``--skip-to-end TOPIC``):
+the copy's progress on that topic moved to its end, so that no copy writes them.
 
 It signs in as the broker's own principal (``admin``), like `onewindow provision`: reading
 every department's topic and writing every department's topic of another generation is
@@ -45,7 +47,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TextIO
@@ -68,8 +70,9 @@ from onewindow.security.kafka_auth import ADMIN, client_config, producer_config
 from onewindow.topics import Topics, copied_partition, partition_for, prefix_problem
 from stream_apps.reprocess_run import REQUEST_SECONDS, broker_error, print_line, retrying
 
-__all__ = ["BATCH", "COPY_GROUP", "CopyPlan", "CopyReport", "ForeignRecords", "TopicCopy",
-           "TopicCopier", "copy_inputs", "foreign_refusal", "plan_copy", "refuse_foreign"]
+__all__ = ["BATCH", "COPY_GROUP", "CopyPlan", "CopyReport", "ForeignRecords", "Skipped",
+           "TopicCopy", "TopicCopier", "copy_inputs", "foreign_refusal", "plan_copy",
+           "refuse_foreign", "skip_to_end", "skip_topics_problem", "skipped_line"]
 
 #: records per batch by default (a batch is also cut at :data:`BATCH_BYTES`)
 BATCH = 5_000
@@ -157,24 +160,12 @@ def copy_inputs(settings: Settings, *, target_prefix: str, batch_max: int = BATC
     stop = stop or threading.Event()
     report = CopyReport()
     t0 = time.perf_counter()
-    codes = load_registry(settings.departments_file).codes
-    for name, prefix in (("the topic prefix (--topic-prefix, ONEWINDOW_TOPIC_PREFIX)",
-                          settings.topic_prefix), ("--to-prefix", target_prefix)):
-        problem = prefix_problem(prefix, codes)
-        if problem is not None:
-            raise OneWindowError(f"{name} {prefix!r} is not a valid topic prefix: {problem}")
-    if target_prefix == settings.topic_prefix:
-        raise OneWindowError(f"--to-prefix {target_prefix!r} is the source generation "
-                             "itself (--topic-prefix): name the new generation")
+    _check_prefixes(settings, target_prefix)
     if not wait_for_broker(producer_config(settings, ADMIN), timeout=wait, say=say,
                            stop=stop):
         report.stopped = True
         return report
-    consumer = Consumer({**client_config(settings, ADMIN),
-                         "group.id": f"{target_prefix}{COPY_GROUP}",
-                         "enable.auto.commit": False, "enable.auto.offset.store": False,
-                         "enable.partition.eof": False, "auto.offset.reset": "earliest",
-                         "fetch.wait.max.ms": 50})
+    consumer = _copy_consumer(settings, target_prefix)
     producer: Producer | None = None
     try:
         plan = plan_copy(settings, consumer, target_prefix)
@@ -217,6 +208,31 @@ def copy_inputs(settings: Settings, *, target_prefix: str, batch_max: int = BATC
         consumer.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _check_prefixes(settings: Settings, target_prefix: str) -> None:
+    """`OneWindowError` when either generation's prefix makes no topic name Kafka takes
+    with the registry's departments, or both are the same; before the broker is asked."""
+    codes = load_registry(settings.departments_file).codes
+    for name, prefix in (("the topic prefix (--topic-prefix, ONEWINDOW_TOPIC_PREFIX)",
+                          settings.topic_prefix), ("--to-prefix", target_prefix)):
+        problem = prefix_problem(prefix, codes)
+        if problem is not None:
+            raise OneWindowError(f"{name} {prefix!r} is not a valid topic prefix: {problem}")
+    if target_prefix == settings.topic_prefix:
+        raise OneWindowError(f"--to-prefix {target_prefix!r} is the source generation "
+                             "itself (--topic-prefix): name the new generation")
+
+
+def _copy_consumer(settings: Settings, target_prefix: str) -> Consumer:
+    """The copy's consumer, signed in as ``admin``, in the group of its progress
+    (``<target>onewindow-copy-inputs``): it assigns partitions itself and commits only
+    explicit offsets."""
+    return Consumer({**client_config(settings, ADMIN),
+                     "group.id": f"{target_prefix}{COPY_GROUP}",
+                     "enable.auto.commit": False, "enable.auto.offset.store": False,
+                     "enable.partition.eof": False, "auto.offset.reset": "earliest",
+                     "fetch.wait.max.ms": 50})
 
 
 def plan_copy(settings: Settings, consumer: Consumer, target_prefix: str) -> CopyPlan:
@@ -272,10 +288,12 @@ class TopicCopier:
     """Copies one input topic (``source`` into ``target``) with the run's ``consumer`` (in
     the copy's group) and ``producer``. The steps, in order: `resume` (read the copy's
     progress, check the target), `finish_interrupted` (a batch a killed run left),
-    `next_batch` and `write` until nothing is left, `commit`. ``report``: its counts."""
+    `next_batch` and `write` until nothing is left, `commit`. ``report``: its counts.
+    Without a ``producer`` it only reads and notes the progress (`resume`, `commit`:
+    `skip_to_end`)."""
 
     def __init__(self, settings: Settings, plan: CopyPlan, source: str, target: str,
-                 consumer: Consumer, producer: Producer,
+                 consumer: Consumer, producer: Producer | None,
                  stop: threading.Event | None = None) -> None:
         self.settings, self.plan = settings, plan
         #: ends a `next_batch` early (a shorter batch; the broker away, Ctrl-C)
@@ -548,7 +566,7 @@ class TopicCopier:
         for q, seq in sorted(seqs.items()):
             for i in range(skip.get(q, 0), len(seq)):
                 self._produce(q, seq[i], delivered)
-        left = self.producer.flush(_ACK_SECONDS + REQUEST_SECONDS)
+        left = self._producer.flush(_ACK_SECONDS + REQUEST_SECONDS)
         if errors or left:
             raise DeliveryError(f"writing to {self.plan.target_prefix!r} on "
                                 f"{self.settings.kafka_bootstrap}: "
@@ -562,6 +580,13 @@ class TopicCopier:
                 f"someone else writes to {self.plan.target_prefix!r} during the copy (a "
                 "department switched too early, or a second copy): stop it; the records "
                 "copied so far are noted")
+
+    @property
+    def _producer(self) -> Producer:
+        if self.producer is None:
+            raise RuntimeError(f"the copier of {self.source} has no producer: it only "
+                               "notes progress")
+        return self.producer
 
     def _produce(self, q: int, msg: Message,
                  on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
@@ -579,10 +604,10 @@ class TopicCopier:
             kwargs["headers"] = headers
         while True:
             try:
-                self.producer.produce(self.target, msg.value(), key, **kwargs)
+                self._producer.produce(self.target, msg.value(), key, **kwargs)
                 break
             except BufferError:
-                self.producer.poll(0.1)
+                self._producer.poll(0.1)
             except KafkaException as exc:
                 raise broker_error(exc, self.settings, f"writing to {self.target}") from exc
         self.report.copied += 1
@@ -611,8 +636,9 @@ def foreign_refusal(target_prefix: str, found: list[ForeignRecords]) -> str:
     return (f"{total} record(s) the copy did not write are in the target ahead of records "
             f"still to copy, which cannot come after them: {where}. Their departments "
             f"publish to {target_prefix!r} already? Have them send those to "
-            f"{target_prefix!r} again and skip them here (docs/operations.md, growing the "
-            "partition count, step 5)")
+            f"{target_prefix!r} again and skip them here (--skip-to-end "
+            f"{' --skip-to-end '.join(f.source for f in found)}; docs/operations.md, "
+            "growing the partition count, step 5)")
 
 
 def refuse_foreign(copiers: list[TopicCopier]) -> None:
@@ -624,6 +650,115 @@ def refuse_foreign(copiers: list[TopicCopier]) -> None:
             ForeignRecords(c.source, c.target, c.foreign_ahead,
                            sum(end - c.next[p] for p, end in c.pending.items()))
             for c in blocked]))
+
+
+# --------------------------------------------------------------------------- skipping
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source topic whose copy progress `skip_to_end` moved to its end: ``partitions``,
+    source partition -> records skipped there (the end minus the copy's next offset);
+    ``ends``, source partition -> the end, where the next copy of the topic starts."""
+
+    source: str
+    target: str
+    partitions: dict[int, int]
+    ends: dict[int, int]
+
+    @property
+    def records(self) -> int:
+        return sum(self.partitions.values())
+
+
+def skip_topics_problem(topics: Sequence[str], source_prefix: str, target_prefix: str,
+                        codes: Iterable[str]) -> str | None:
+    """The one line `onewindow copy-inputs --skip-to-end` refuses with (exit status 2)
+    when a topic of ``topics`` is not an input topic of the source generation
+    (``<source_prefix>dept.<code>.events`` for a department of ``codes``): each such
+    topic named, a target's input topic with the source's to name instead; None when
+    all are."""
+    source, target = Topics(source_prefix), Topics(target_prefix)
+    ordered = sorted(codes)
+    known = set(source.inputs(ordered))
+    wrong = []
+    for topic in dict.fromkeys(topics):
+        if topic in known:
+            continue
+        code = target.department_of(topic)
+        wrong.append(f"{topic} (an input topic of the target generation {target_prefix!r}: "
+                     f"name {source.input(code)})" if code in ordered else topic)
+    if not wrong:
+        return None
+    return (f"--skip-to-end {', '.join(wrong)}: not an input topic of the source "
+            f"generation {source_prefix!r} (--topic-prefix); the copy's progress is kept "
+            f"per source topic, {source_prefix}dept.<code>.events for a department of the "
+            f"registry ({', '.join(ordered)})")
+
+
+def skip_to_end(settings: Settings, *, target_prefix: str, topics: Sequence[str],
+                wait: float = 30.0, say: Callable[[str], None] | None = None,
+                stop: threading.Event | None = None) -> list[Skipped] | None:
+    """Instead of a copy: move the copy's progress (its group
+    ``<target>onewindow-copy-inputs``) on each of ``topics``, input topics of the source
+    generation (``settings.topic_prefix``), to the topic's end now, every partition, so
+    that no copy into ``target_prefix`` copies the records there: the records a
+    department sent to the source after it had moved to the target, and has sent again
+    to the target (docs/operations.md, growing the partition count, step 5).
+
+    The copy's own reading and noting of its progress (`plan_copy`, `TopicCopier.resume`
+    and `commit`, the same sign-in as ``admin``): every named topic is read and checked
+    before any is moved; the target partitions' written ends are kept, so the next copy
+    reports the target's own records as published to it directly. A batch an
+    interrupted copy noted on a topic is skipped with the rest (what it had written
+    stays in the target). Run it while no copy runs: a copy notes its own progress after
+    each batch.
+
+    Returns one `Skipped` per topic, in the order named (each once); None when ``stop``
+    came while waiting up to ``wait`` seconds for the broker (each failed attempt told
+    through ``say``). Raises `OneWindowError` (exit status 2) before the broker is asked
+    for a prefix the copy refuses or a topic that is not one of the source's input
+    topics (`skip_topics_problem`), and after for what the copy refuses too (a
+    generation not provisioned, a target copied from another generation);
+    `DeliveryError` (1) when the broker does not answer or refuses a read or the
+    commit."""
+    stop = stop or threading.Event()
+    _check_prefixes(settings, target_prefix)
+    named = list(dict.fromkeys(topics))
+    problem = skip_topics_problem(named, settings.topic_prefix, target_prefix,
+                                  load_registry(settings.departments_file).codes)
+    if problem is not None:
+        raise OneWindowError(problem)
+    if not wait_for_broker(producer_config(settings, ADMIN), timeout=wait, say=say,
+                           stop=stop):
+        return None
+    consumer = _copy_consumer(settings, target_prefix)
+    try:
+        plan = plan_copy(settings, consumer, target_prefix)
+        targets = dict(plan.pairs)
+        copiers = [TopicCopier(settings, plan, topic, targets[topic], consumer, None)
+                   for topic in named]
+        for copier in copiers:
+            copier.resume(refuse=False)
+        done = []
+        for copier in copiers:
+            ends = {p: max(plan.ends[(copier.source, p)], copier.next[p])
+                    for p in range(plan.source_partitions)}
+            skipped = {p: end - copier.next[p] for p, end in ends.items()}
+            copier.next.update(ends)
+            copier.commit()
+            done.append(Skipped(copier.source, copier.target, skipped, ends))
+        return done
+    finally:
+        consumer.close()
+
+
+def skipped_line(skipped: Skipped) -> str:
+    """The line `onewindow copy-inputs --skip-to-end` prints for each topic."""
+    per = ", ".join(f"{p}: {n:,}" for p, n in sorted(skipped.partitions.items()))
+    return (f"skipped {skipped.records:,} record(s) of {skipped.source} (per partition "
+            f"{per}), never to be copied into {skipped.target}: the next copy goes on "
+            "from its end")
 
 
 def _identity(msg: Message) -> tuple[Any, ...]:

@@ -3,8 +3,9 @@ the partition count*; issue 17, point 3): a generation of 2 partitions copied by
 `onewindow copy-inputs` into one of 5 (a run killed inside a batch, then finished; again
 with nothing new; again with what the departments published meanwhile), derived there by
 `onewindow reprocess` in place, the departments moved over (a record two departments
-each sent to the old generation afterwards refused by the copy, both in one line), the
-new generation going on from there, and its read model (`onewindow rebuild`) equal to the
+each sent to the old generation afterwards refused by the copy, both in one line, then
+skipped with `--skip-to-end` and not copied by the next run), the new generation going on
+from there, and its read model (`onewindow rebuild`) equal to the
 pure fold and the pure link rules of everything produced.
 
 The copy itself is checked record by record: every source record once in the target with
@@ -23,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, Producer, TopicPartition
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -125,13 +125,13 @@ def _assert_copied(kafka: str, old: Topics, new: Topics, misplaced: set[bytes]) 
 
 
 def _copy_cli(settings: Settings, new: Topics, monkeypatch: pytest.MonkeyPatch,
-              capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`onewindow copy-inputs --to-prefix NEW` of the generation of ``settings``: its exit
-    status, standard output and error."""
+              capsys: pytest.CaptureFixture[str], *more: str) -> tuple[int, str, str]:
+    """`onewindow copy-inputs --to-prefix NEW` (and ``more`` arguments) of the generation
+    of ``settings``: its exit status, standard output and error."""
     monkeypatch.setattr(stream_apps.commands, "settings_from", lambda _args: settings)
     capsys.readouterr()
     status = main(["copy-inputs", "--to-prefix", new.prefix, "--batch-size", "50",
-                   "--progress", "0.1"])
+                   "--progress", "0.1", *more])
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -255,18 +255,22 @@ def test_a_generation_grown_by_copy_and_reprocess_holds_the_pure_fold(
     late = [old.input(e["department"]) for e in late_events]
     for source, e in zip(late, late_events, strict=True):
         assert f"{source} has 1 more to copy" in lines[0], lines
+        assert f"--skip-to-end {source}" in lines[0], lines
         assert f"{new.input(e['department'])}[" in lines[0], lines
-    # the remedy of docs/operations.md (the departments send them to the new generation,
-    # which they did here): the copy's progress on those topics moved to their ends, as
-    # `kafka-consumer-groups.sh --reset-offsets --to-latest` does
-    group = f"{new.prefix}onewindow-copy-inputs"
-    ends = [TopicPartition(t, p, end) for (t, p), end in _ends(kafka, late).items()]
-    admin = AdminClient(producer_conf(kafka))  # held until the answer comes
-    admin.alter_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group, ends)])[group].result(timeout=30)
+    # the remedy of docs/operations.md, step 5 (the departments send them to the new
+    # generation, which they did here): the copy's progress on those topics moved to
+    # their ends (--skip-to-end); the next copy goes on without them
+    status, out, err = _copy_cli(old_settings, new, monkeypatch, capsys,
+                                 *(arg for t in late for arg in ("--skip-to-end", t)))
+    assert status == 0, out + err
+    for source in late:
+        assert f"copy-inputs: skipped 1 record(s) of {source} (per partition " in out, out
+    assert len(out.splitlines()) == len(late), out
+    before = _ends(kafka, new.inputs(codes))
     status, out, err = _copy_cli(old_settings, new, monkeypatch, capsys)
     assert status == 0, out + err
     assert "copied 0 records" in out and "published to the target directly" in out, out
+    assert _ends(kafka, new.inputs(codes)) == before  # the late records not copied
 
     # 4. the new generation goes on from there (a reprocess in place, as its workers
     # would: tests/integration/test_reprocess.py hands a reprocessed generation to them);

@@ -1,7 +1,8 @@
 """`onewindow copy-inputs` without a broker: the placement rule of a copied record
 (`onewindow.topics.copied_partition`), each refusal in one line with its exit status
-(2: what the operator can fix, 1: the broker) before anything is read or written, and
-the refusal for records others wrote naming all of them at once."""
+(2: what the operator can fix, 1: the broker) before anything is read or written, the
+refusal for records others wrote naming all of them at once, and ``--skip-to-end``'s
+refusal of a topic that is not one of the source's input topics."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from hypothesis import strategies as st
 
 import stream_apps.commands
 from onewindow.config import Settings
+from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
 from onewindow.topics import copied_partition, partition_for
 from onewindow_cli.cli import main
 from stream_apps.copy_inputs import (
     CopyPlan,
     ForeignRecords,
+    Skipped,
     TopicCopier,
     foreign_refusal,
     refuse_foreign,
+    skip_topics_problem,
+    skipped_line,
 )
 
 
@@ -122,7 +127,52 @@ def test_the_refusal_names_every_blocked_partition_of_every_topic_in_one_line() 
     assert ("g2.dept.a.events[0]: 3, g2.dept.a.events[2]: 1 (g1.dept.a.events has 10 more "
             "to copy); g2.dept.c.events[1]: 5 (g1.dept.c.events has 4 more to copy)") in line
     assert "dept.b" not in line and "'g2.'" in line
+    assert ("skip them here (--skip-to-end g1.dept.a.events --skip-to-end "
+            "g1.dept.c.events; docs/operations.md") in line
     refuse_foreign([copiers[1]])  # none blocked: no refusal
     assert foreign_refusal("g2.", [ForeignRecords("s", "t", {0: 0, 1: 2}, 1)]).startswith(
         "2 record(s) the copy did not write are in the target ahead of records still to "
         "copy, which cannot come after them: t[1]: 2 (s has 1 more to copy).")
+
+
+def test_skip_to_end_refuses_a_topic_not_of_the_source_in_one_line_before_the_broker(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_broker: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`--skip-to-end` moves the copy's progress only on the source generation's input
+    topics: a target's input topic (a newcomer's likely slip), a derived topic, an
+    unknown department's are refused with exit status 2 in one line naming each, before
+    the broker is asked (``--wait 60`` against nothing: asking it would end in 1)."""
+    code = sorted(load_registry().codes)[0]
+    _settings(monkeypatch, tmp_path, no_broker)
+    assert main(["copy-inputs", "--to-prefix", "g2.", "--wait", "60",
+                 "--skip-to-end", f"g1.dept.{code}.events",
+                 "--skip-to-end", f"g2.dept.{code}.events",
+                 "--skip-to-end", "g1.onewindow.case-state",
+                 "--skip-to-end", "g1.dept.nosuch.events"]) == 2
+    line = _one_line(capsys)
+    assert f"--skip-to-end g2.dept.{code}.events (an input topic of the target generation " \
+           f"'g2.': name g1.dept.{code}.events), g1.onewindow.case-state, " \
+           "g1.dept.nosuch.events: not an input topic of the source generation 'g1.'" in line
+    assert "g1.dept.<code>.events" in line and code in line
+
+
+def test_skip_topics_problem_names_only_the_wrong_ones_once() -> None:
+    codes = ["a", "b"]
+    assert skip_topics_problem(["g1.dept.a.events", "g1.dept.b.events"], "g1.", "g2.",
+                               codes) is None
+    assert skip_topics_problem(["dept.a.events"], "", "g2.", codes) is None
+    line = skip_topics_problem(["x", "g1.dept.a.events", "x", "dept.b.events"], "g1.", "",
+                               codes)
+    assert line is not None and "\n" not in line
+    assert line.startswith("--skip-to-end x, dept.b.events (an input topic of the target "
+                           "generation '': name g1.dept.b.events): not an input topic of "
+                           "the source generation 'g1.'"), line
+    assert line.endswith("(a, b)")
+
+
+def test_the_skipped_line_gives_the_records_of_each_partition() -> None:
+    line = skipped_line(Skipped("g1.dept.a.events", "g2.dept.a.events", {1: 2, 0: 1_000},
+                                {0: 5_000, 1: 7}))
+    assert line == ("skipped 1,002 record(s) of g1.dept.a.events (per partition 0: 1,000, "
+                    "1: 2), never to be copied into g2.dept.a.events: the next copy goes "
+                    "on from its end")
