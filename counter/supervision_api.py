@@ -99,7 +99,9 @@ def _scope(t: Now, registry: Departments,
                            "docs/supervisor.md)")] = None) -> Scope:
     last = last or (local_date(t) if first is None else
                     min(first + timedelta(days=DEFAULT_DAYS - 1), local_date(t)))
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    # a default never reaches before the first day a period may name (a newcomer's
+    # finding: `?to=2000-01-05` alone answered for a period from 1999-12-07)
+    first = first or max(FIRST_DAY, last - timedelta(days=DEFAULT_DAYS - 1))
     if first > last:
         raise _invalid("from", "`from` is after `to`")
     if (last - first).days + 1 > MAX_DAYS:

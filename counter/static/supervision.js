@@ -353,7 +353,12 @@ function start() {
     b.addEventListener("click", () => {
       const to = state.today || $("f-to").value;
       if (!to) return;
-      Object.assign(state.scope, { from: shiftDay(to, 1 - Number(b.dataset.days)), to });
+      // the period the button names, for the department and service the form shows (a
+      // newcomer chose a department, clicked 近7天 and got every department's charts)
+      Object.assign(state.scope, {
+        from: shiftDay(to, 1 - Number(b.dataset.days)), to,
+        department: $("f-department").value, service_code: $("f-service").value,
+      });
       loadAll();
     });
   }

@@ -25,7 +25,9 @@ import csv
 import io
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -178,6 +180,24 @@ def test_the_supervisor_sees_every_chart_its_table_and_its_csv(stack: Stack,
     card = opened.value
     card.locator("#case-status").wait_for(timeout=15_000)
     assert card.locator("#case-id").inner_text() == case_id
+
+    # a quick period is for the department the form shows, applied or not (a newcomer's
+    # finding: it kept the last applied one), and back to every department
+    dept = page.locator("#f-department option").nth(1).get_attribute("value")
+    assert dept
+    page.select_option("#f-department", dept)
+    loaded = page.evaluate("() => document.body.dataset.loaded")
+    page.click(".quick button[data-days='7']")
+    page.wait_for_function(f"() => document.body.dataset.loaded !== '{loaded}'")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["department"] == [dept], page.url
+    today = date.fromisoformat(query["to"][0])
+    assert query["from"] == [(today - timedelta(days=6)).isoformat()], page.url
+    page.select_option("#f-department", "")
+    loaded = page.evaluate("() => document.body.dataset.loaded")
+    page.click(".quick button[data-days='30']")
+    page.wait_for_function(f"() => document.body.dataset.loaded !== '{loaded}'")
+    assert "department" not in parse_qs(urlparse(page.url).query), page.url
 
     assert refused == [], refused
     assert errors == [], errors

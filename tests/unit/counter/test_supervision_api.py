@@ -76,6 +76,9 @@ def test_the_default_period_and_bad_parameters(client, clock) -> None:
     body = client.get("/api/supervision/cases").json()
     assert (body["scope"]["from"], body["scope"]["to"]) == ("2025-09-02", "2025-10-01")
     assert len(body["rows"]) == 30
+    # a default start never before the first day a period may name
+    early = client.get("/api/supervision/cases", params={"to": "2000-01-05"}).json()
+    assert (early["scope"]["from"], early["scope"]["to"]) == ("2000-01-01", "2000-01-05")
     # the links of this model were all found on 2026-01-01 (tests/read_model_support.py)
     conflicts = client.get("/api/supervision/conflicts",
                            params={"from": "2025-12-01", "to": "2026-01-01", "limit": 1})
