@@ -104,7 +104,8 @@ def wait_for_broker(conf: dict[str, Any], *, stop: threading.Event | None = None
                     raise BrokerUnreachable(
                         f"Kafka on {bootstrap} refused the sign-in as "
                         f"{conf.get('sasl.username', '?')} for {timeout:g}s ({reason}): "
-                        "check the password (or run `onewindow provision`)")
+                        "check the password (ONEWINDOW_KAFKA_PASSWORD, or the "
+                        "principal's file in the credentials directory)")
                 raise BrokerUnreachable(f"no Kafka broker answered on {bootstrap} within "
                                         f"{timeout:g}s ({reason})")
             delay = min(delay, left)

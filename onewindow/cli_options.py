@@ -56,6 +56,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+#: the longest wait a command takes (a day, in seconds): librdkafka's timeouts are
+#: milliseconds in 32 bits, and a wait of 2,147,484 s or more broke the first request
+#: (a newcomer's `provision --wait 1e300`: "Broker transport failure")
+MAX_WAIT_SECONDS = 86_400.0
+
+
+def wait_seconds(text: str) -> float:
+    """An argparse type: a `--wait` in seconds, greater than 0 and at most
+    `MAX_WAIT_SECONDS`."""
+    value = positive_float(text)
+    if value > MAX_WAIT_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text} is more than {MAX_WAIT_SECONDS:,.0f} seconds (a day)")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """An argparse type: a finite number of 0 or more (seconds where 0 means none)."""
     try:

@@ -122,22 +122,30 @@ def ensure_topics(admin_conf: dict[str, object], wanted: list[TopicPlan], replic
     missing = [t for t in wanted if t.name not in existing]
     if not missing:
         return []
-    futures = admin.create_topics(
-        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication,
-                  config={**durability_config(replication), **t.config}) for t in missing],
-        operation_timeout=timeout)
-    created = []
-    for name, fut in futures.items():
-        try:
-            fut.result()
-            created.append(name)
-        except Exception as exc:
-            err = exc.args[0] if exc.args else None
-            if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
-                continue  # raced with another provisioner: harmless
-            detail = err.str() if hasattr(err, "str") else str(exc)
-            raise ProvisionError(f"creating topic {name} failed: {detail}") from exc
-    return sorted(created)
+    made: set[str] = set()  # over every attempt: one sent again finds these existing
+
+    def create(client: AdminClient, request_timeout: float) -> None:
+        futures = client.create_topics(
+            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication,
+                      config={**durability_config(replication), **t.config})
+             for t in missing if t.name not in made],
+            operation_timeout=timeout, request_timeout=request_timeout)
+        for name, fut in futures.items():
+            try:
+                fut.result()
+                made.add(name)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and \
+                        err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue  # raced with another provisioner: harmless
+                if _again(exc):
+                    raise  # sent again (`_admin_request`)
+                detail = err.str() if isinstance(err, KafkaError) else str(exc)
+                raise ProvisionError(f"creating topic {name} failed: {detail}") from exc
+
+    _admin_request(admin_conf, create, "creating topics", timeout=timeout)
+    return sorted(made)
 
 
 # --------------------------------------------------------------------------- ACLs
@@ -230,7 +238,11 @@ _SCRAM = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
 #: was lost: the admin request is sent again (every one provisioning sends is idempotent)
 _AGAIN = frozenset({KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,  # noqa: SLF001
                     KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001
-                    KafkaError.NOT_CONTROLLER, KafkaError._WAIT_COORD})  # noqa: SLF001
+                    KafkaError.NOT_CONTROLLER, KafkaError._WAIT_COORD,  # noqa: SLF001
+                    # librdkafka 2.x drops a bootstrap address's handle once the metadata
+                    # names the broker otherwise; a request on it ends so (a newcomer saw
+                    # it on a cluster just started)
+                    KafkaError._DESTROY_BROKER})  # noqa: SLF001
 
 #: seconds each admin request is given before it is sent again
 REQUEST_TIMEOUT = 15.0

@@ -23,7 +23,7 @@ import producers.commands
 import sinks.commands
 import stream_apps.commands
 from onewindow.broker_wait import waiting_line
-from onewindow.cli_options import add_common, positive_float, settings_from
+from onewindow.cli_options import add_common, settings_from, wait_seconds
 from onewindow.departments import load_registry
 from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.kafka_local import LocalKafka
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true", help="print who may do what, change nothing")
     p.add_argument("--rotate", action="append", default=[], metavar="PRINCIPAL",
                    help="give PRINCIPAL (e.g. dept-gaj) a new password (repeatable)")
-    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--wait", type=wait_seconds, default=30.0, metavar="SECONDS",
                    help="how long to wait for the broker to answer, and then for each "
                         "step (a request timed out and sent again, every broker applying "
                         "the ACLs) (default 30); then exit status 1")

@@ -11,9 +11,9 @@ from onewindow.broker_wait import waiting_line
 from onewindow.cli_options import (
     add_common,
     log_level,
-    positive_float,
     positive_int,
     settings_from,
+    wait_seconds,
 )
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.observability.health import serve_http
@@ -104,7 +104,7 @@ def register(sub: Any) -> None:
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="processes loading a group of partitions each (default 1; the "
                         "row mapping takes most of the CPU: up to one per core)")
-    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--wait", type=wait_seconds, default=30.0, metavar="SECONDS",
                    help="how long to wait for the broker to answer (default 30); then exit "
                         "status 1, the model untouched")
     p.add_argument("--loglevel", type=log_level, default=None)

@@ -20,6 +20,7 @@ from onewindow.cli_options import (
     positive_int,
     settings_from,
     topic_prefix,
+    wait_seconds,
     writable_dir,
     writable_file,
 )
@@ -30,7 +31,7 @@ from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.stopping import stop_on_signals
-from onewindow.topics import prefix_problem
+from onewindow.topics import Topics, partition_count_problem, prefix_problem
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
     app = factory(s, args.name)
     if not broker_answers(s):
         return 0  # SIGTERM/SIGINT while waiting for the broker: nothing to stop
+    check_partition_count(s)
     run(app, s, args.loglevel)
     return 0
+
+
+def check_partition_count(settings: Settings) -> None:
+    """Refuse (ConfigError: one line, exit 2) to start a worker whose ONEWINDOW_PARTITIONS
+    differs from its generation's topics' partition count, read from the cluster as
+    `svc-stream` (`onewindow.topics.partition_count_problem`). A cluster that does not
+    answer within 15 s is left to Faust's own start."""
+    from confluent_kafka import KafkaException  # noqa: PLC0415 - as the worker's runtime
+    from confluent_kafka.admin import AdminClient  # noqa: PLC0415
+
+    try:
+        md = AdminClient(producer_config(settings, STREAM)).list_topics(timeout=15)
+    except KafkaException:
+        return
+    have = {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
+    problem = partition_count_problem(
+        have, Topics(settings.topic_prefix), load_registry(settings.departments_file).codes,
+        settings.partitions)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def broker_answers(settings: Settings) -> bool:
@@ -246,7 +268,7 @@ def register(sub: Any) -> None:
                         "one per core)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=10_000,
                    help="records per batch (default 10000)")
-    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--wait", type=wait_seconds, default=30.0, metavar="SECONDS",
                    help="how long to wait for the broker to answer (then exit status 1) and "
                         "for stopped workers to leave the target's groups (then 2); "
                         "default 30")
@@ -274,7 +296,7 @@ def register(sub: Any) -> None:
                         "partition count (ONEWINDOW_PARTITIONS)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=5_000,
                    help="records per batch (default 5000)")
-    p.add_argument("--wait", type=positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--wait", type=wait_seconds, default=30.0, metavar="SECONDS",
                    help="how long to wait for the broker to answer (default 30); then exit "
                         "status 1")
     p.add_argument("--progress", type=positive_float, default=10.0, metavar="SECONDS",

@@ -36,11 +36,13 @@ from onewindow.codec import get_codec
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import free_port
+from onewindow.provision import provision
 from onewindow.read_model.engine import make_engine
 from onewindow.security.kafka_auth import CredentialStore, department_principal, producer_config
 from onewindow.topics import Topics
 from producers.publisher import DepartmentPublishers
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
+from tests.kafka_support import settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -379,7 +381,8 @@ def test_provision_with_a_wrong_password_says_the_broker_refused_it(
     last = r.stderr.splitlines()[-1]
     assert re.fullmatch(rf"onewindow provision: Kafka on {re.escape(kafka)} refused the "
                         rf"sign-in as admin for 3s \(.*[Aa]uthentication.*\): check the "
-                        rf"password \(or run `onewindow provision`\)", last), r.stderr
+                        rf"password \(ONEWINDOW_KAFKA_PASSWORD, or the principal's file in "
+                        rf"the credentials directory\)", last), r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -400,3 +403,25 @@ def test_rebuild_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
     assert re.fullmatch(rf"onewindow rebuild: no Kafka broker answered on 127\.0\.0\.1:"
                         rf"{port} within 4s \(.*Connection refused.*\)", last), r.stderr
     assert r.stdout == ""
+
+
+def test_a_worker_set_for_another_partition_count_refuses_to_start(
+        kafka: str, topic_prefix: str, tmp_path: Path) -> None:
+    """A newcomer's finding (issue 17): a worker without ONEWINDOW_PARTITIONS=12 on a
+    generation of 12 partitions started, dead-lettered most records as WRONG_PARTITION
+    and committed past them. It now refuses in one line (exit 2) before Faust starts."""
+    provision(settings_for(kafka, topic_prefix=topic_prefix, partitions=3),
+              load_registry().codes)
+    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=topic_prefix,
+               ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_PARTITIONS="6",
+               ONEWINDOW_INSECURE_DEV_KEY="true")
+    for command in ("worker", "materials-worker"):
+        r = subprocess.run([*CLI, command, "--web-port", str(free_port())], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr[-3000:]
+        last = r.stderr.strip().splitlines()[-1]
+        assert re.fullmatch(
+            rf"onewindow {command}: the topics of prefix '{re.escape(topic_prefix)}' have 3 "
+            rf"partitions \(.+\), but this worker is set for 6 \(ONEWINDOW_PARTITIONS\): set "
+            rf"ONEWINDOW_PARTITIONS=3 .*", last), r.stderr[-3000:]
+        assert "Traceback" not in r.stderr
