@@ -71,6 +71,7 @@ from onewindow.provision import provision
 from onewindow.read_model.engine import make_engine
 from onewindow.security.kafka_auth import department_principal, kafka_env, producer_config
 from onewindow.topics import Topics
+from onewindow_cli.bench.children import stop
 from producers.publisher import DepartmentPublishers
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
 
@@ -157,12 +158,7 @@ def _gateway(ks: Settings, prefix: str, tmp: Path
             time.sleep(0.3)
         yield base, dept_keys, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 async def _post_all(base: str, dept_keys: dict[str, str],

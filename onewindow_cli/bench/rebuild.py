@@ -68,6 +68,7 @@ from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import STREAM, kafka_env, producer_config
 from onewindow.topics import Topics
+from onewindow_cli.bench.children import watch
 from onewindow_cli.bench.reporting import loadavg, profile_summary
 from onewindow_cli.local_postgres import LocalPostgres, create_database, drop_database
 from onewindow_cli.soak import compare_models, dump_model, machine_facts
@@ -247,45 +248,6 @@ def _env(settings: Settings, url: str) -> dict[str, str]:
                 ONEWINDOW_ID_HASH_KEY=resolve_id_hash_key(settings))
 
 
-def _watch(proc: subprocess.Popen[bytes], tick: Any = None, every: float = 0.1
-           ) -> tuple[int, Any, int]:
-    """Wait for ``proc``, sampling its peak resident memory (``VmHWM``: its own address
-    space, not the parent's it was forked from) and calling ``tick()`` meanwhile; its
-    exit code, resource usage (CPU times) and peak in KiB. Left by an exception (Ctrl-C,
-    `onewindow.stopping.Stopped`), it stops ``proc`` first (SIGTERM, SIGKILL after 30 s)."""
-    peak = 0
-    try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                return proc.returncode, usage, peak
-            peak = max(peak, _hwm_kib(proc.pid))
-            if tick is not None:
-                tick()
-            time.sleep(every)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-def _hwm_kib(pid: int) -> int:
-    """The peak resident memory (``VmHWM``) of a running process, in KiB (0 when gone)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def _cpu(usage: Any, records: int) -> dict[str, float]:
     cpu = usage.ru_utime + usage.ru_stime
     return {"cpu_s": cpu, "cpu_us_per_record": cpu / records * 1e6}
@@ -306,7 +268,7 @@ def rebuild_process(settings: Settings, url: str, log: Path,
     with log.open("wb") as f:
         proc = subprocess.Popen([*head, "-m", "onewindow_cli", "rebuild", "--jobs", str(jobs)],
                                 env=_env(settings, url), stdout=f, stderr=subprocess.STDOUT)
-        code, usage, peak = _watch(proc)
+        code, usage, peak = watch(proc)
     wall = time.perf_counter() - t0
     text = log.read_text("utf-8", "replace")
     m = _REPORT.search(text)
@@ -345,7 +307,7 @@ def sink_process(settings: Settings, url: str, log: Path,
                                  str(ROW_PATH_BATCH), "--metrics-port", "0"],
                                 env=_env(settings, url), stdout=f, stderr=subprocess.STDOUT)
         try:
-            code, usage, peak = _watch(proc, tick, every=0.05)
+            code, usage, peak = watch(proc, tick, every=0.05)
         finally:
             if proc.poll() is None:
                 proc.kill()

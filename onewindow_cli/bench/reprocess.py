@@ -57,6 +57,7 @@ from onewindow.security.id_key import resolve_id_hash_key, with_new_key
 from onewindow.security.id_protection import IdProtector
 from onewindow.security.kafka_auth import GATEWAY, STREAM, client_config, kafka_env, producer_config
 from onewindow.topics import Topics, partition_for
+from onewindow_cli.bench.children import watch
 from onewindow_cli.bench.reporting import loadavg, profile_summary
 from onewindow_cli.soak import machine_facts
 from producers.scenarios import ScenarioConfig, ScenarioGenerator
@@ -235,7 +236,7 @@ def reprocess_process(settings: Settings, target: str, jobs: int, batch: int, lo
                                  target, "--jobs", str(jobs), "--batch-size", str(batch),
                                  "--progress", "3600", "--report", str(report)],
                                 env=env, stdout=f, stderr=subprocess.STDOUT)
-        code, usage, peak = _watch(proc)
+        code, usage, peak = watch(proc)
     wall = time.perf_counter() - t0
     if code != 0 or not report.exists():
         raise OneWindowError(f"onewindow reprocess failed ({code}):\n"
@@ -251,39 +252,6 @@ def reprocess_process(settings: Settings, target: str, jobs: int, batch: int, lo
             "stage_records": {name: s["records"] for name, s in stages.items()},
             "counts": {k: v for k, v in stages["fold"]["counts"].items() if ":" not in k},
             "outputs": {name: s["outputs"] for name, s in stages.items()}}
-
-
-def _watch(proc: subprocess.Popen[bytes]) -> tuple[int, Any, int]:
-    """Wait for ``proc``, sampling its peak resident memory (``VmHWM``, KiB); its exit code,
-    resource usage (its waited-for children included) and that peak. Left by an
-    exception (Ctrl-C, `onewindow.stopping.Stopped`), it stops ``proc`` first (its
-    SIGTERM handling stops its jobs; SIGKILL after 30 s)."""
-    peak = 0
-    try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                return proc.returncode, usage, peak
-            try:
-                text = Path(f"/proc/{proc.pid}/status").read_text()
-                peak = max(peak, next(int(line.split()[1]) for line in text.splitlines()
-                                      if line.startswith("VmHWM:")))
-            except (OSError, StopIteration):
-                pass
-            time.sleep(0.1)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-
-
 
 
 # --------------------------------------------------------------------------- the run
