@@ -62,10 +62,17 @@ def positive_float(text: str) -> float:
 MAX_WAIT_SECONDS = 86_400.0
 
 
+#: the shortest: one metadata request's round trip must fit (`--wait 0.001` made a
+#: healthy broker look gone: "stopped answering")
+MIN_WAIT_SECONDS = 1.0
+
+
 def wait_seconds(text: str) -> float:
-    """An argparse type: a `--wait` in seconds, greater than 0 and at most
+    """An argparse type: a `--wait` in seconds, from `MIN_WAIT_SECONDS` to
     `MAX_WAIT_SECONDS`."""
     value = positive_float(text)
+    if value < MIN_WAIT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text} is less than {MIN_WAIT_SECONDS:g} second")
     if value > MAX_WAIT_SECONDS:
         raise argparse.ArgumentTypeError(
             f"{text} is more than {MAX_WAIT_SECONDS:,.0f} seconds (a day)")

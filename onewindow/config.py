@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     kafka_password_file: Path | None = None
     kafka_ssl_ca_file: Path | None = None
     topic_prefix: str = ""
-    partitions: int = 6
-    replication_factor: int = 1
+    # at least one (0 and -1 reached Faust and ended a worker in a traceback)
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
 
     database_url: str = "sqlite:///var/onewindow.db"
     departments_file: Path | None = None
