@@ -221,7 +221,10 @@ class Transport(faust_aiokafka.Transport):
             try:
                 await super()._create_topic(owner, client, topic, partitions, replication,
                                             **kwargs)
-                if owner.should_stop or await _exists(client, topic):
+                # the client's metadata first: Faust's own check, for a topic that
+                # existed (every start's case) no request is sent
+                if owner.should_stop or topic in client.cluster.topics() \
+                        or await _exists(client, topic):
                     return
                 problem: BaseException = aiokafka.errors.KafkaTimeoutError(
                     f"topic {topic} not created: the request got no answer in time")
