@@ -31,6 +31,7 @@ class Ingestor:
         self.codec = codec
         self.rows = rows
         self.metrics = metrics
+        self._counters: dict[tuple[str, str], Any] = {}
         self.kind = {topics.case_state: "CaseState", topics.case_activity: "CaseActivity",
                      topics.material_links: "MaterialLink", topics.dead_letters: "DeadLetter"}
 
@@ -40,7 +41,11 @@ class Ingestor:
 
     def _count(self, kind: str, result: str) -> None:
         if self.metrics is not None:
-            self.metrics.records.labels(SHORT[kind], result).inc()
+            child = self._counters.get((kind, result))
+            if child is None:  # labels() takes a lock and builds a key: once per pair
+                child = self._counters[(kind, result)] = \
+                    self.metrics.records.labels(SHORT[kind], result)
+            child.inc()
 
     def add(self, batch: Batch, topic: str, partition: int, offset: int,
             value: bytes | None, timestamp_ms: int | None = None) -> str:

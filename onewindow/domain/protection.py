@@ -414,12 +414,71 @@ def _protect_declared(fields: Mapping[Any, Any], keyed: KeyedHash,
 # ------------------------------------------------------------------ the read model's copy
 
 
-def _redact(value: Any, known: set[str]) -> Any:
+def _redact_all(value: Any, known: set[str]) -> Any:
     if isinstance(value, Mapping):
-        return {scrub(k, known): _redact(v, known) for k, v in value.items()}
+        return {scrub(k, known): _redact_all(v, known) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact(v, known) for v in value]
+        return [_redact_all(v, known) for v in value]
     return scrub(value, known)
+
+
+#: Joins the views of an event's strings for one search (:func:`_scrub_keeps_all`):
+#: neither a letter, a digit nor ``SEPARATOR``, so no token and no known number's match
+#: runs across it, and it bounds a token as the end of a string does (the lookarounds of
+#: ``_CANDIDATE``).
+_JOIN = "!"
+
+
+def _long_strings(value: Any, least: int, out: list[str]) -> None:
+    """Every string inside ``value`` (mapping keys included) of ``least`` characters or
+    more, appended to ``out``."""
+    if isinstance(value, str):
+        if len(value) >= least:
+            out.append(value)
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(k, str) and len(k) >= least:
+                out.append(k)
+            if type(v) is str:
+                if len(v) >= least:
+                    out.append(v)
+            elif isinstance(v, Mapping | list | tuple | str):
+                _long_strings(v, least, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _long_strings(v, least, out)
+
+
+def _scrub_keeps_all(value: Any, known: set[str]) -> bool:
+    """True when :func:`scrub` under ``known`` returns every string inside ``value``
+    (mapping keys included) unchanged, decided by one search over all of them instead of
+    one per string (issue 15: the read model redacts every event the stream apps already
+    protected, where it almost never finds anything).
+
+    Exact, not a guess: the strings :func:`scrub` returns at once (too short for a token
+    or a known number, no digit) are left out as it leaves them; the others' views
+    (:func:`~onewindow.domain.normalise.number_view`, each on its own) are joined by
+    ``_JOIN``, so a span :func:`scrub` would mask in one string (a known number's match,
+    or a token passing the check) is found at the same place in the joined text, and a
+    match there that crosses ``_JOIN`` only sends the caller to the full scrub."""
+    lengths = [len(k) for k in known if k and len(k) >= 6]
+    least = min([18, *lengths])
+    parts: list[str] = []
+    _long_strings(value, least, parts)
+    views = [number_view(text) for text in parts if _has_digit(text)]
+    if not views:
+        return True
+    mapped = _JOIN.join(views)
+    for number in known:
+        if number and len(number) >= 6 and _known_pattern(number).search(mapped):
+            return False
+    return not any(is_id_like(normalise_number(m.group(1)))
+                   for m in _CANDIDATE.finditer(mapped))
+
+
+def _unchanged(value: Any, known: set[str]) -> Any:
+    return value
 
 
 def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
@@ -435,11 +494,16 @@ def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
     of a record written before the mask showed less is narrowed). The protected form's
     comparison hashes (``declared_fields_hash``, the hash of a number kept readable) are
     not part of it.
+
+    The copy shares with ``obj`` every value it leaves as it was (a value in which
+    :func:`scrub` finds nothing, the usual case for a protected form): render it, do not
+    change it in place.
     """
     if is_protected(obj):
         obj = {k: v for k, v in obj.items() if k != DECLARED_HASH
                and not (k == NUMBER_HASH and obj.get("document_number") is not None)}
     known = known_ids(obj)
+    redact = _unchanged if _scrub_keeps_all(obj, known) else _redact_all
     mtype = obj.get("material_type") or obj.get("certificate_type")
     out: dict[str, Any] = {}
     for k, v in obj.items():
@@ -452,7 +516,7 @@ def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
                 elif pk == ID_MASKED and isinstance(pv, str):
                     party[pk] = mask_id(pv)  # narrows the wider mask of an older record
                 else:
-                    party[pk] = _redact(pv, known)
+                    party[pk] = redact(pv, known)
             out[k] = party
         elif (k == "document_number" and isinstance(v, str)
               and is_sensitive_number(v, mtype, known)):
@@ -461,5 +525,5 @@ def redact_event(obj: Mapping[str, Any], keyed: KeyedHash) -> dict[str, Any]:
         elif k == NUMBER_MASKED and isinstance(v, str):
             out[k] = mask_id(v)
         else:
-            out[k] = _redact(v, known)
+            out[k] = redact(v, known)
     return out
