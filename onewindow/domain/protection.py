@@ -143,6 +143,14 @@ def is_id_like(value: str | None) -> bool:
 # ------------------------------------------------------------------ free text
 
 
+@lru_cache(maxsize=ID_CACHE_ENTRIES)
+def _token_is_id_like(token: str) -> bool:
+    """:func:`is_id_like` of a candidate token of free text (in its number view): the
+    same tokens recur in the events of a case (a task id such as ``GZ20250303000001-HJ``
+    reads as one), so the answer is remembered."""
+    return is_id_like(normalise_number(token))
+
+
 @lru_cache(maxsize=1024)
 def _known_pattern(number: str) -> re.Pattern[str]:
     """A normalised number, matched with separators between its characters."""
@@ -197,7 +205,7 @@ def scrub(text: Any, known: Iterable[str] = ()) -> Any:
     for number in {k for k in known if k and len(k) >= 6}:
         spans.extend(m.span() for m in _known_pattern(number).finditer(mapped))
     for m in _CANDIDATE.finditer(mapped):
-        if is_id_like(normalise_number(m.group(1))):
+        if _token_is_id_like(m.group(1)):
             spans.append(m.span(1))
     if not spans:
         return text
@@ -473,7 +481,7 @@ def _scrub_keeps_all(value: Any, known: set[str]) -> bool:
     for number in known:
         if number and len(number) >= 6 and _known_pattern(number).search(mapped):
             return False
-    return not any(is_id_like(normalise_number(m.group(1)))
+    return not any(_token_is_id_like(m.group(1))
                    for m in _CANDIDATE.finditer(mapped))
 
 
