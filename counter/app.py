@@ -158,6 +158,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     # the read model not created yet (the sink not started): 503, not 500
     app.add_exception_handler(DBAPIError, readiness.database_error)  # type: ignore[arg-type]
+    app.middleware("http")(_refuse_nul)
     app.middleware("http")(_observe)
 
     for router in ROUTERS:
@@ -262,6 +263,26 @@ def _secure_headers(request: Request, response: Response) -> None:
         h.setdefault("Content-Security-Policy", pages.PAGE_HEADERS["Content-Security-Policy"])
     if html or not request.url.path.startswith(("/static/", "/static-docs/")):
         h.setdefault("Cache-Control", "no-store")
+
+
+async def _refuse_nul(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """A NUL character in the path or a query parameter is refused (422, as a validation
+    error) before any handler: PostgreSQL text cannot hold one, so a case id or a filter
+    holding ``%00`` reached the driver's error (a 500) there and nothing on SQLite."""
+    where: tuple[str, ...] | None = None
+    if "\x00" in request.url.path or "\x00" in request.scope.get("path", ""):
+        where = ("path",)
+    else:
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:
+                where = ("query", name.replace("\x00", "\ufffd"))
+                break
+    if where is None:
+        return await call_next(request)
+    return JSONResponse({"error": "invalid_request", "detail": [{
+        "loc": list(where), "msg": "a NUL character is not allowed", "type": "value_error"}]},
+        status_code=422)
 
 
 async def _observe(request: Request,

@@ -309,8 +309,14 @@ class CaseCardOut(BaseModel):
         description="copies of this case handed in although already on file")
 
 
+#: A request body's text holds no NUL: PostgreSQL text cannot hold one (the read model
+#: and the staff store would answer a 500); a path or query holding one is refused by
+#: the app (counter.app._refuse_nul).
+NO_NUL = r"^[^\x00]+$"
+
+
 class SearchQuery(BaseModel):
-    q: str = Field(min_length=1, max_length=64,
+    q: str = Field(min_length=1, max_length=64, pattern=NO_NUL,
                    description="a case number, or an applicant's ID number (any type)")
 
 
@@ -342,7 +348,7 @@ class DepartmentOut(BaseModel):
 
 class LookupQuery(BaseModel):
     case_id: str = Field(min_length=1, max_length=64, pattern=r"^\s*[0-9A-Za-z_-]+\s*$")
-    query_code: str = Field(min_length=8, max_length=16,
+    query_code: str = Field(min_length=8, max_length=16, pattern=NO_NUL,
                             description="the query code printed on the acceptance receipt "
                                         "(8 characters; case, blanks and hyphens ignored)")
 

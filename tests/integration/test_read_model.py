@@ -232,6 +232,12 @@ def test_end_to_end_through_produce_workers_sink_and_api_then_rebuild(
         assert doc["documents"][0]["avoidable_submissions"] == 1
         dead = client.get("/api/dead-letters").json()["items"]
         assert {d["reason"] for d in dead} == {"INVALID_ID_NUMBER", "FUTURE_TIMESTAMP"}
+        # a NUL in a filter or a case id: a 422, not the driver's error (PostgreSQL's text
+        # cannot hold one: it was a 500 there)
+        for path, params in (("/api/cases", {"service_code": "\x00"}),
+                             (f"/api/cases/{cases[0][0]['case_id']}%00", {})):
+            r = client.get(path, params=params)
+            assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
 
     # ---- privacy: no plaintext 18-character ID in any text column
     needles = plaintext_ids(flat + bad_events)

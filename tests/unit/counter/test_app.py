@@ -25,3 +25,31 @@ def test_an_offset_past_any_database_integer_is_a_422(client) -> None:
         assert r.status_code == 422, (path, r.status_code)
         assert r.json()["error"] == "invalid_request"
     assert client.get("/api/cases", params={"offset": 10_000_000}).status_code == 200
+
+
+def test_a_nul_character_in_the_path_or_a_query_is_a_422(client) -> None:
+    """issue: `/api/cases?service_code=%00` was a 500 on PostgreSQL (its text cannot hold
+    NUL); refused before any handler, on every database (the PostgreSQL side in
+    tests/integration/test_read_model.py)."""
+    for path, params, loc in (("/api/cases", {"service_code": "\x00"}, ["query", "service_code"]),
+                              ("/api/cases", {"status": "OPEN\x00x"}, ["query", "status"]),
+                              ("/api/cases/GZ%00X", {}, ["path"]),
+                              ("/api/materials/M%00", {}, ["path"])):
+        r = client.get(path, params=params)
+        assert r.status_code == 422, (path, params, r.status_code)
+        assert r.json() == {"error": "invalid_request", "detail": [{
+            "loc": loc, "msg": "a NUL character is not allowed", "type": "value_error"}]}
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/api/cases", params={"service_code": "S01"}).status_code == 200
+
+
+def test_a_nul_character_in_a_request_body_is_a_422(client, anon) -> None:
+    """The JSON bodies whose text reaches SQL: the search, the progress lookup, the
+    sign-in (each a 500 on PostgreSQL before)."""
+    for who, path, body in ((client, "/api/search", {"q": "GZ\x00"}),
+                            (anon, "/api/lookup", {"case_id": "GZ1", "query_code": "ABCD\x00EFG"}),
+                            (anon, "/auth/login", {"username": "clerk\x00", "password": "x"})):
+        r = who.post(path, json=body)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert r.json()["error"] == "invalid_request"
+        assert [e["type"] for e in r.json()["detail"]] == ["string_pattern_mismatch"], r.text
