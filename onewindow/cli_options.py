@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from onewindow.config import Settings, get_settings
+from onewindow.config import LOG_LEVELS, Settings, get_settings
 from onewindow.topics import prefix_problem
 
 #: Most workers of each kind `onewindow up --workers` starts on one machine (each a Faust
@@ -114,10 +114,6 @@ def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
 
     checked.__name__ = getattr(parse, "__name__", "value")  # argparse's error names it
     return checked
-
-
-#: the levels `--loglevel` takes (any case), as Python's logging names them
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def log_level(text: str) -> str:

@@ -14,11 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onewindow.domain.limits import MAX_MATERIALS_PER_KEY
 from onewindow.errors import ConfigError
+
+#: The log levels a process takes (`ONEWINDOW_LOG_LEVEL`, a command's ``--loglevel``).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def user_cache_dir() -> Path:
@@ -159,6 +162,16 @@ class Settings(BaseSettings):
 
     log_json: bool = False
     log_level: str = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_log_level(cls, value: object) -> str:
+        """One of `LOG_LEVELS`, any case, kept in capitals: an unknown level was read as
+        INFO without a word, so a typo silenced the DEBUG lines someone asked for."""
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)} (any case), not {value!r}")
+        return level
 
     @model_validator(mode="after")
     def _bootstrap_follows_port(self) -> Settings:

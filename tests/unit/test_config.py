@@ -53,3 +53,11 @@ def test_a_refused_setting_is_one_line_naming_the_variable(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "ONEWINDOW_KAFKA_SECURITY_PROTOCOL" in err and "ONEWINDOW_COUNTER_PORT" in err
+
+
+def test_the_log_level_is_one_python_knows_in_any_case() -> None:
+    """ONEWINDOW_LOG_LEVEL=NOPE was read as INFO without a word."""
+    assert Settings(log_level="debug").log_level == "DEBUG"
+    assert Settings(log_level=" Warning ").log_level == "WARNING"
+    with pytest.raises(ValueError, match="one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
+        Settings(log_level="NOPE")
