@@ -57,7 +57,7 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.kafka_local import KafkaLocalError, LocalKafka, LocalKafkaCluster, cluster_ports
 from onewindow.provision import provision
-from onewindow.read_model.engine import make_engine, wait_for_database
+from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security.id_key import ensure_key_file, resolve_id_hash_key, stack_key_file
 from onewindow.security.kafka_auth import ADMIN, credentials_dir, kafka_env, producer_config
 from onewindow.staff import users
@@ -565,7 +565,8 @@ def up(settings: Settings, *, simulate: bool, rate: float, compression: float | 
         if simulate:
             pace = _pace(settings, compression, around_the_clock)
             tail.insert(0, ("simulated traffic", f"{pace}; log {logs / 'simulate.log'}"))
-        lines = [f"onewindow is up (Kafka on {bootstrap}, read model {settings.database_url})",
+        lines = [f"onewindow is up (Kafka on {bootstrap}, read model "
+                 f"{shown_url(settings.database_url)})",
                  *url_lines(settings, started, tail)]
         cli = _cli_name()
         if admin_password is not None:

@@ -20,16 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from onewindow.backoff import Backoff
 from onewindow.errors import ConfigError
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "normalise_url", "wait_for_database"]
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "normalise_url", "shown_url", "wait_for_database"]
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+def shown_url(url: str | URL) -> str:
+    """A database URL as a log line or a terminal may show it: the password as ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def normalise_url(url: str) -> str:
@@ -101,7 +106,7 @@ def wait_for_database(url: str, *, stop: threading.Event | None = None,
     URL that cannot work (no such driver, malformed) raises at once, as make_engine does."""
     backoff = backoff or Backoff(first=1.0, cap=30.0)
     engine = make_engine(url)
-    shown = engine.url.render_as_string(hide_password=True)
+    shown = shown_url(engine.url)
     attempt = 0
     try:
         while stop is None or not stop.is_set():
