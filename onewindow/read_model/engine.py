@@ -96,6 +96,12 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> Engine:
     return engine
 
 
+def _transient(reason: str) -> bool:
+    """A SQLite error that passes: another connection's lock (``database is locked``,
+    ``database table is locked``, SQLITE_BUSY)."""
+    return "locked" in reason or "busy" in reason.lower()
+
+
 def wait_for_database(url: str, *, stop: threading.Event | None = None,
                       backoff: Backoff | None = None,
                       say: Callable[[str], None] | None = None) -> bool:
@@ -103,7 +109,10 @@ def wait_for_database(url: str, *, stop: threading.Event | None = None,
     with ``backoff`` (1 s doubling to 30 s) while it refuses (a PostgreSQL server that is
     down or still starting: SQLAlchemy's OperationalError), each failed attempt told
     through ``say`` in one line. True once connected, False if ``stop`` is set first. A
-    URL that cannot work (no such driver, malformed) raises at once, as make_engine does."""
+    URL that cannot work (no such driver, malformed) raises at once, as make_engine does;
+    so does a SQLite file that cannot be opened (ConfigError: a path in a directory that
+    cannot be written, ``/proc``), where waiting heals nothing and the counter retried for
+    ever."""
     backoff = backoff or Backoff(first=1.0, cap=30.0)
     engine = make_engine(url)
     shown = shown_url(engine.url)
@@ -115,10 +124,14 @@ def wait_for_database(url: str, *, stop: threading.Event | None = None,
                     conn.execute(text("SELECT 1"))
                 return True
             except OperationalError as exc:
+                reason = str(exc.orig or exc).strip().splitlines()[0][:200]
+                if engine.dialect.name == "sqlite" and not _transient(reason):
+                    # a file, not a server: waiting heals nothing but another's lock
+                    raise ConfigError(f"the database {shown} cannot be opened "
+                                      f"({reason})") from None
                 attempt += 1
                 delay = backoff.delay(attempt)
                 if say is not None:
-                    reason = str(exc.orig or exc).strip().splitlines()[0][:200]
                     say(f"the database {shown} does not answer ({reason}); "
                         f"retrying in {delay:.3g}s")
                 if stop is not None:
