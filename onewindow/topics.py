@@ -239,6 +239,23 @@ def prefix_problem(prefix: str, departments: Iterable[str] = ()) -> str | None:
 
 
 
+def missing_topics_problem(have: Mapping[str, int], topics: Topics,
+                           principal: str) -> str | None:
+    """Why a stream worker must not start on a generation whose output topics the
+    cluster does not list to ``principal`` (``have``: topic name -> partition count, as
+    it lists them), or None when it lists every one. They are missing, or ``principal``
+    may not see them: in both cases the generation was not provisioned, or not for this
+    prefix (the worker then ended in Faust's traceback when it declared its changelog)."""
+    missing = [n for n in topics.outputs() if n not in have]
+    if not missing:
+        return None
+    what = "none of the output topics" if len(missing) == len(topics.outputs()) \
+        else f"{len(missing)} of the output topics ({missing[0]})"
+    return (f"{what} of prefix {topics.prefix!r} are visible to {principal}: run "
+            f"`onewindow provision` with ONEWINDOW_TOPIC_PREFIX={topics.prefix} first, or "
+            "check the prefix (docs/operations.md, \"The Kafka trust boundary\")")
+
+
 def partition_count_problem(have: Mapping[str, int], topics: Topics,
                             departments: Iterable[str], partitions: int) -> str | None:
     """Why a stream worker configured for ``partitions`` must not run on a generation

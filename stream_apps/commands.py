@@ -31,7 +31,7 @@ from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.stopping import stop_on_signals
-from onewindow.topics import Topics, partition_count_problem, prefix_problem
+from onewindow.topics import Topics, missing_topics_problem, partition_count_problem, prefix_problem
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def check_partition_count(settings: Settings) -> None:
-    """Refuse (ConfigError: one line, exit 2) to start a worker whose ONEWINDOW_PARTITIONS
-    differs from its generation's topics' partition count, read from the cluster as
-    `svc-stream` (`onewindow.topics.partition_count_problem`). A cluster that does not
-    answer within 15 s is left to Faust's own start."""
+    """Refuse (ConfigError: one line, exit 2) to start a worker on a generation whose
+    output topics `svc-stream` cannot see (not provisioned, or another prefix:
+    `onewindow.topics.missing_topics_problem`), or whose ONEWINDOW_PARTITIONS differs from
+    its topics' partition count (`onewindow.topics.partition_count_problem`), both read
+    from the cluster as `svc-stream`. A cluster that does not answer within 15 s is left
+    to Faust's own start."""
     from confluent_kafka import KafkaException  # noqa: PLC0415 - as the worker's runtime
     from confluent_kafka.admin import AdminClient  # noqa: PLC0415
 
@@ -92,9 +94,9 @@ def check_partition_count(settings: Settings) -> None:
     except KafkaException:
         return
     have = {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
-    problem = partition_count_problem(
-        have, Topics(settings.topic_prefix), load_registry(settings.departments_file).codes,
-        settings.partitions)
+    topics = Topics(settings.topic_prefix)
+    problem = missing_topics_problem(have, topics, STREAM) or partition_count_problem(
+        have, topics, load_registry(settings.departments_file).codes, settings.partitions)
     if problem is not None:
         raise ConfigError(problem)
 

@@ -425,3 +425,26 @@ def test_a_worker_set_for_another_partition_count_refuses_to_start(
             rf"partitions \(.+\), but this worker is set for 6 \(ONEWINDOW_PARTITIONS\): set "
             rf"ONEWINDOW_PARTITIONS=3 .*", last), r.stderr[-3000:]
         assert "Traceback" not in r.stderr
+
+
+def test_a_worker_on_a_prefix_never_provisioned_refuses_to_start(
+        kafka: str, topic_prefix: str, tmp_path: Path) -> None:
+    """A worker on a prefix nobody provisioned ended in Faust's traceback (exit 1) when it
+    declared its changelog; it now refuses in one line (exit 2) naming what to do."""
+    provision(settings_for(kafka, topic_prefix=topic_prefix, partitions=3),
+              load_registry().codes)  # the broker's principals exist: another prefix's
+    other = f"never{topic_prefix}"
+    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=other,
+               ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_PARTITIONS="3",
+               ONEWINDOW_INSECURE_DEV_KEY="true")
+    for command in ("worker", "materials-worker"):
+        r = subprocess.run([*CLI, command, "--web-port", str(free_port())], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr[-3000:]
+        last = r.stderr.strip().splitlines()[-1]
+        assert last == (
+            f"onewindow {command}: none of the output topics of prefix '{other}' are visible "
+            f"to svc-stream: run `onewindow provision` with ONEWINDOW_TOPIC_PREFIX={other} "
+            "first, or check the prefix (docs/operations.md, \"The Kafka trust boundary\")"), \
+            r.stderr[-3000:]
+        assert "Traceback" not in r.stderr

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onewindow.topics import murmur2, partition_for, record_key
+from onewindow.topics import Topics, missing_topics_problem, murmur2, partition_for, record_key
 
 # apache/kafka clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java,
 # testMurmur2: Utils.murmur2(bytes) as a Java int.
@@ -126,3 +126,15 @@ def test_a_multiple_of_the_count_splits_each_partition(key: bytes, n: int, times
     """Growing the partitions to a multiple keeps every key within the partition it had
     modulo the old count (what a re-partitioning plan can rely on)."""
     assert partition_for(key, n * times) % n == partition_for(key, n)
+
+
+def test_a_generation_whose_outputs_are_not_all_listed_is_named() -> None:
+    topics = Topics("g1.")
+    every = dict.fromkeys(topics.outputs(), 6)
+    assert missing_topics_problem(every, topics, "svc-stream") is None
+    assert missing_topics_problem({}, topics, "svc-stream").startswith(
+        "none of the output topics of prefix 'g1.' are visible to svc-stream: run "
+        "`onewindow provision` with ONEWINDOW_TOPIC_PREFIX=g1. first")
+    some = {k: v for k, v in every.items() if k != topics.dead_letters}
+    assert missing_topics_problem(some, topics, "svc-stream").startswith(
+        f"1 of the output topics ({topics.dead_letters}) of prefix 'g1.'")
