@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
+from typing import NoReturn
 
 import counter.commands
 import gateway.commands
@@ -85,9 +86,20 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a refused command line is one line on stderr and exit 2, argparse's
+    own last line (``onewindow bench: error: argument --rounds: ...``) without the usage
+    of every option it printed first (three to ten lines before the one that says what
+    is wrong; ``--help`` still shows it). Its subcommands' parsers are of this class too
+    (``add_subparsers`` takes the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole `onewindow` parser: every runtime's subcommands and this package's."""
-    parser = argparse.ArgumentParser(prog="onewindow", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="onewindow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("provision", help="create the topics, principals and ACLs (idempotent)")

@@ -29,7 +29,8 @@ def test_a_value_out_of_bounds_is_refused_before_anything_starts(
         main(argv)
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"onewindow {argv[0]}: error: argument {argv[1]}: "), err
+    assert len(err) == 1, err  # no usage of every option before it
+    assert err[0].startswith(f"onewindow {argv[0]}: error: argument {argv[1]}: "), err
 
 
 def test_the_bounds_themselves_are_taken(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,3 +44,13 @@ def test_the_bounds_themselves_are_taken(capsys: pytest.CaptureFixture[str]) -> 
             main(argv)
         assert exit_.value.code == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv", [["nope"], [], ["worker", "--bogus"], ["bench", "--events"]])
+def test_any_refused_command_line_is_one_line(argv: list[str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ": error: " in err[0], err
