@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _MURMUR2_SEED = 0x9747B28C
 _MURMUR2_M = 0x5BD1E995
@@ -237,6 +238,13 @@ def prefix_problem(prefix: str, departments: Iterable[str] = ()) -> str | None:
                 f"{len(longest)} characters long, over Kafka's {MAX_TOPIC_NAME}")
     return None
 
+
+
+def partition_counts(metadata: Any) -> dict[str, int]:
+    """Topic name -> partition count of a metadata answer (confluent-kafka's
+    ``ClusterMetadata``: ``.topics`` of ``TopicMetadata``), the topics it lists with an
+    error (not authorised, being created) left out."""
+    return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
 
 def missing_topics_problem(have: Mapping[str, int], topics: Topics,

@@ -31,7 +31,13 @@ from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.security.kafka_auth import STREAM, producer_config
 from onewindow.stopping import stop_on_signals
-from onewindow.topics import Topics, missing_topics_problem, partition_count_problem, prefix_problem
+from onewindow.topics import (
+    Topics,
+    missing_topics_problem,
+    partition_count_problem,
+    partition_counts,
+    prefix_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ def check_partition_count(settings: Settings) -> None:
         md = AdminClient(producer_config(settings, STREAM)).list_topics(timeout=15)
     except KafkaException:
         return
-    have = {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
+    have = partition_counts(md)
     topics = Topics(settings.topic_prefix)
     problem = missing_topics_problem(have, topics, STREAM) or partition_count_problem(
         have, topics, load_registry(settings.departments_file).codes, settings.partitions)

@@ -67,7 +67,13 @@ from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.security.kafka_auth import ADMIN, client_config, producer_config
-from onewindow.topics import Topics, copied_partition, partition_for, prefix_problem
+from onewindow.topics import (
+    Topics,
+    copied_partition,
+    partition_counts,
+    partition_for,
+    prefix_problem,
+)
 from stream_apps.reprocess_run import REQUEST_SECONDS, broker_error, print_line, retrying
 
 __all__ = ["BATCH", "COPY_GROUP", "CopyPlan", "CopyReport", "ForeignRecords", "Skipped",
@@ -246,7 +252,7 @@ def plan_copy(settings: Settings, consumer: Consumer, target_prefix: str) -> Cop
         md = consumer.list_topics(timeout=REQUEST_SECONDS)
     except KafkaException as exc:
         raise broker_error(exc, settings, "reading the topics") from exc
-    have = {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
+    have = partition_counts(md)
     counts = {}
     for gen, what in ((source, "--topic-prefix"), (target, "--to-prefix")):
         names = gen.inputs(codes)

@@ -55,7 +55,7 @@ from onewindow.departments import load_registry
 from onewindow.errors import DeliveryError, OneWindowError
 from onewindow.provision import material_index_topic
 from onewindow.security.kafka_auth import STREAM, client_config, producer_config
-from onewindow.topics import Topics
+from onewindow.topics import Topics, partition_counts
 from stream_apps.calendar_checks import CalendarCheck, CalendarChecker, snapshot_of
 from stream_apps.records import InRecord
 from stream_apps.reprocess_run import (
@@ -179,7 +179,7 @@ class _Cluster:
             md = self.consumer.list_topics(timeout=REQUEST_SECONDS)
         except KafkaException as exc:
             raise broker_error(exc, self.settings, "reading the topics") from exc
-        return {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
+        return partition_counts(md)
 
     def plan(self, *, jobs: int, batch_max: int, state_dir: Path,
              commit_every: float) -> Plan:
