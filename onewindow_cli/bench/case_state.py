@@ -86,6 +86,18 @@ NOOP_APP = "bench-noop-agent"
 WARM_UP_KEY, WARM_UP_VALUE = b"bench-warm-up", b"warm-up"
 #: The case-state table's name (`stream_apps.app`) and so its changelog topic's suffix.
 _TABLE = "case-fold"
+#: The paced stream's producers are not idempotent. An idempotent librdkafka producer
+#: allows five requests in flight per partition and, while a partition is at that limit
+#: with records past linger.ms waiting, its broker thread polls with a zero timeout:
+#: a busy loop. The paced stream sends a case's events one after another (about 14 in
+#: 14 ms to one partition), so an ack slower than ~15 ms put several of the twelve
+#: producers' threads in that loop (up to 400,000 polls/s, 0.7-1.2 cores), on the two
+#: cores the broker and the worker have here (a department system's producer spins on
+#: its own machine), and the broker, starved, acked later still: stalls of 1-3 s at the
+#: stream's start in some rounds (docs/benchmarks.md, "The latency tail"). acks=all and
+#: the records are unchanged.
+PACED_PRODUCER = {"enable.idempotence": False}
+
 #: The medians reported (every round has them).
 _MEDIANS = ("plain_consumer_eps", "faust_noop_eps", "pure_processor_eps", "faust_worker_eps",
             "latency_p50_s", "latency_p95_s", "latency_p99_s", "restore_s",
@@ -489,7 +501,9 @@ def _rounds(settings: Settings, ks: Settings, *, events: int, rounds: int, tmp: 
                     topics: Topics = topics) -> None:
             with DepartmentPublishers(
                     ks.kafka_bootstrap, topics=topics, departments=codes, codec=get_codec(),
-                    config_for=lambda d: producer_config(ks, department_principal(d))) as pub:
+                    config_for=lambda d: {**producer_config(ks, department_principal(d)),
+                                          **(PACED_PRODUCER if rate is not None else {})}
+                    ) as pub:
                 if rate is not None:  # signed in and warm before the clock starts: a
                     # department system publishes over a connection it holds. The first
                     # events of a paced stream waited for twelve sign-ins (up to a second),
