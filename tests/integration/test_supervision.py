@@ -405,46 +405,45 @@ def test_rebuild_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
     assert r.stdout == ""
 
 
+def _refusals(kafka: str, provisioned_prefix: str, prefix: str, partitions: int,
+              tmp_path: Path) -> dict[str, str]:
+    """Each stream worker started with ``prefix`` and ``partitions`` on a cluster where
+    ``provisioned_prefix`` is provisioned with 3 partitions: command -> the one line it
+    refused with (each checked to exit 2, with no traceback)."""
+    provision(settings_for(kafka, topic_prefix=provisioned_prefix, partitions=3),
+              load_registry().codes)
+    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=prefix,
+               ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_PARTITIONS=str(partitions),
+               ONEWINDOW_INSECURE_DEV_KEY="true")
+    lines = {}
+    for command in ("worker", "materials-worker"):
+        r = subprocess.run([*CLI, command, "--web-port", str(free_port())], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr[-3000:]
+        assert "Traceback" not in r.stderr
+        lines[command] = r.stderr.strip().splitlines()[-1]
+    return lines
+
+
 def test_a_worker_set_for_another_partition_count_refuses_to_start(
         kafka: str, topic_prefix: str, tmp_path: Path) -> None:
     """A newcomer's finding (issue 17): a worker without ONEWINDOW_PARTITIONS=12 on a
     generation of 12 partitions started, dead-lettered most records as WRONG_PARTITION
     and committed past them. It now refuses in one line (exit 2) before Faust starts."""
-    provision(settings_for(kafka, topic_prefix=topic_prefix, partitions=3),
-              load_registry().codes)
-    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=topic_prefix,
-               ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_PARTITIONS="6",
-               ONEWINDOW_INSECURE_DEV_KEY="true")
-    for command in ("worker", "materials-worker"):
-        r = subprocess.run([*CLI, command, "--web-port", str(free_port())], env=env,
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2, r.stderr[-3000:]
-        last = r.stderr.strip().splitlines()[-1]
+    for command, last in _refusals(kafka, topic_prefix, topic_prefix, 6, tmp_path).items():
         assert re.fullmatch(
             rf"onewindow {command}: the topics of prefix '{re.escape(topic_prefix)}' have 3 "
             rf"partitions \(.+\), but this worker is set for 6 \(ONEWINDOW_PARTITIONS\): set "
-            rf"ONEWINDOW_PARTITIONS=3 .*", last), r.stderr[-3000:]
-        assert "Traceback" not in r.stderr
+            rf"ONEWINDOW_PARTITIONS=3 .*", last), last
 
 
 def test_a_worker_on_a_prefix_never_provisioned_refuses_to_start(
         kafka: str, topic_prefix: str, tmp_path: Path) -> None:
     """A worker on a prefix nobody provisioned ended in Faust's traceback (exit 1) when it
     declared its changelog; it now refuses in one line (exit 2) naming what to do."""
-    provision(settings_for(kafka, topic_prefix=topic_prefix, partitions=3),
-              load_registry().codes)  # the broker's principals exist: another prefix's
-    other = f"never{topic_prefix}"
-    env = dict(os.environ, ONEWINDOW_KAFKA_BOOTSTRAP=kafka, ONEWINDOW_TOPIC_PREFIX=other,
-               ONEWINDOW_DATA_DIR=str(tmp_path), ONEWINDOW_PARTITIONS="3",
-               ONEWINDOW_INSECURE_DEV_KEY="true")
-    for command in ("worker", "materials-worker"):
-        r = subprocess.run([*CLI, command, "--web-port", str(free_port())], env=env,
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2, r.stderr[-3000:]
-        last = r.stderr.strip().splitlines()[-1]
+    other = f"never{topic_prefix}"  # the broker's principals exist: another prefix's
+    for command, last in _refusals(kafka, topic_prefix, other, 3, tmp_path).items():
         assert last == (
             f"onewindow {command}: none of the output topics of prefix '{other}' are visible "
             f"to svc-stream: run `onewindow provision` with ONEWINDOW_TOPIC_PREFIX={other} "
-            "first, or check the prefix (docs/operations.md, \"The Kafka trust boundary\")"), \
-            r.stderr[-3000:]
-        assert "Traceback" not in r.stderr
+            "first, or check the prefix (docs/operations.md, \"The Kafka trust boundary\")")
