@@ -10,14 +10,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from counter import staff_migrations
-from onewindow.cli_options import add_common, log_level, settings_from
+from onewindow.cli_options import add_common, log_level, settings_from, tcp_port
 from onewindow.config import Settings
 from onewindow.errors import ConfigError
 from onewindow.logs import configure_logging
-from onewindow.read_model.engine import make_engine, wait_for_database
+from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security import passwords
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.staff import users
@@ -36,7 +36,7 @@ def cmd_counter(args: argparse.Namespace) -> int:
     # the ID hash key first: without one the command stops in one line, before the app
     # touches the database (create_app resolves it again, and warns for the dev key)
     resolve_id_hash_key(s, warn=False)
-    port = args.port or s.counter_port
+    port = s.counter_port if args.port is None else args.port
     configure_logging(s, level=args.loglevel)
     if not _database_answers(s):
         return 0  # SIGTERM/SIGINT while waiting for the database
@@ -77,8 +77,8 @@ def cmd_users(args: argparse.Namespace) -> int:
     try:
         engine = make_engine(s.database_url, writer=True)
         staff_migrations.upgrade(engine)
-    except (ArgumentError, NoSuchModuleError, OperationalError) as exc:
-        raise ConfigError(f"cannot open the user store at {s.database_url!r}: "
+    except (ArgumentError, NoSuchModuleError, DatabaseError) as exc:  # OperationalError is one
+        raise ConfigError(f"cannot open the user store at {shown_url(s.database_url)!r}: "
                           f"{str(exc).splitlines()[0][:200]}") from None
     now = datetime.now(UTC)
     out = sys.stdout
@@ -126,7 +126,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add `counter` and `users` to `sub` (an argparse subparsers action)."""
     p = sub.add_parser("counter", help="serve the counter web API (read model, JSON, /docs)")
-    p.add_argument("--port", type=int, help="port (ONEWINDOW_COUNTER_PORT)")
+    p.add_argument("--port", type=tcp_port, help="port (ONEWINDOW_COUNTER_PORT)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p, database=True)

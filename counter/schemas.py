@@ -419,9 +419,10 @@ class AccessLogList(Page):
 class AccessLogQuery(BaseModel):
     since: Instant | None = Field(default=None, description="with an offset")
     until: Instant | None = Field(default=None, description="with an offset")
-    user: str | None = Field(default=None, max_length=256, description="subject or name")
-    action: str | None = Field(default=None, max_length=64)
-    target: str | None = Field(default=None, max_length=512)
+    user: str | None = Field(default=None, max_length=256, pattern=NO_NUL,
+                             description="subject or name")
+    action: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    target: str | None = Field(default=None, max_length=512, pattern=NO_NUL)
     holder: HolderQuery | None = Field(
         default=None, description="reads of this holder's documents (the number is hashed "
                                   "with the app's key, never stored)")

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from gateway import key_migrations, keys
-from onewindow.cli_options import add_common, log_level, settings_from
+from onewindow.cli_options import add_common, log_level, settings_from, tcp_port
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.errors import ConfigError
 from onewindow.logs import configure_logging
-from onewindow.read_model.engine import make_engine, wait_for_database
+from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security.kafka_auth import GATEWAY, credential_for
 from onewindow.stopping import stop_on_signals
 
@@ -38,7 +38,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     if (tls[0] is None) != (tls[1] is None):
         raise ConfigError("ONEWINDOW_GATEWAY_TLS_CERT_FILE and ONEWINDOW_GATEWAY_TLS_KEY_FILE "
                           "go together")
-    port = args.port or s.gateway_port
+    port = s.gateway_port if args.port is None else args.port
     configure_logging(s, level=args.loglevel)
     if not _database_answers(s):
         return 0  # SIGTERM/SIGINT while waiting for the database
@@ -69,8 +69,8 @@ def _store(s: Settings) -> Engine:
     try:
         engine = make_engine(s.database_url, writer=True)
         key_migrations.upgrade(engine)
-    except (ArgumentError, NoSuchModuleError, OperationalError) as exc:
-        raise ConfigError(f"cannot open the key store at {s.database_url!r}: "
+    except (ArgumentError, NoSuchModuleError, DatabaseError) as exc:  # OperationalError is one
+        raise ConfigError(f"cannot open the key store at {shown_url(s.database_url)!r}: "
                           f"{str(exc).splitlines()[0][:200]}") from None
     return engine
 
@@ -124,7 +124,7 @@ def register(sub: Any) -> None:
     """Add `gateway` and `gateway-keys` to `sub` (an argparse subparsers action)."""
     p = sub.add_parser("gateway", help="serve the HTTP ingestion gateway (departments "
                                        "without a Kafka client; /docs)")
-    p.add_argument("--port", type=int, help="port (ONEWINDOW_GATEWAY_PORT)")
+    p.add_argument("--port", type=tcp_port, help="port (ONEWINDOW_GATEWAY_PORT)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--loglevel", type=log_level, default=None)
     add_common(p, database=True)

@@ -101,6 +101,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def tcp_port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535 (99999 reached the socket's bind as a
+    traceback; 0 was read as "the configured port")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1 to 65535)")
+    return value
+
+
 def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
     """An argparse type: ``parse`` (e.g. `positive_int`, `positive_float`), refused above
     ``limit`` (a bound that keeps a typo from starting a machine's worth of processes or

@@ -65,16 +65,16 @@ class Settings(BaseSettings):
     kafka_version: str = "3.9.2"
     cache_dir: Path = Field(default_factory=user_cache_dir)
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
-    kafka_port: int = 19092
-    kafka_controller_port: int = 19093
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
 
     # Processes and their HTTP ports. metrics_host: the interface the workers' and the
     # sink's /metrics pages bind (0.0.0.0 in a container, so Prometheus can reach them).
     metrics_host: str = "127.0.0.1"
-    worker_web_port: int = 6066
-    materials_web_port: int = 6067
-    sink_metrics_port: int = 9102
-    counter_port: int = 8000
+    worker_web_port: int = Field(default=6066, ge=1, le=65535)
+    materials_web_port: int = Field(default=6067, ge=1, le=65535)
+    sink_metrics_port: int = Field(default=9102, ge=1, le=65535)
+    counter_port: int = Field(default=8000, ge=1, le=65535)
     # Health of the long-running consumers (onewindow.domain.health, docs/operations.md):
     # /healthz turns 503 when a worker or the sink has made no progress for stall_seconds
     # while records wait, or its loop or batch is stuck that long. A stop (SIGTERM/SIGINT)
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     # gateway_max_file_bytes, checked as it streams in (a PDF is spooled to
     # <data_dir>/gateway-uploads for its page count, then deleted). The events of large
     # requests are checked in gateway_check_processes worker processes (0: a thread).
-    gateway_port: int = 8001
+    gateway_port: int = Field(default=8001, ge=1, le=65535)
     gateway_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     gateway_max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=64 * 1024)
     gateway_check_processes: int = Field(default=1, ge=0, le=64)
@@ -211,5 +211,6 @@ def get_settings() -> Settings:
         for err in exc.errors(include_url=False):
             field = ".".join(str(part) for part in err.get("loc", ()) if part != "__root__")
             name = f"ONEWINDOW_{field.upper()}" if field else "the ONEWINDOW_* settings"
-            problems.append(f"{name}: {err.get('msg', 'refused')}")
+            msg = str(err.get("msg", "refused")).removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}")
         raise ConfigError("; ".join(problems)) from None

@@ -19,6 +19,7 @@ from onewindow.cli_options import (
     positive_float,
     positive_int,
     settings_from,
+    tcp_port,
     topic_prefix,
     wait_seconds,
     writable_dir,
@@ -74,7 +75,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     factory, port_field, _name, _help = WORKERS[args.command]
     s = settings_from(args)
-    if args.web_port:
+    if args.web_port is not None:
         s = s.model_copy(update={port_field: args.web_port})
     configure_logging(s, level=args.loglevel)
     app = factory(s, args.name)
@@ -247,7 +248,7 @@ def register(sub: Any) -> None:
     for command, (_factory, _port, name, help_text) in WORKERS.items():
         p = sub.add_parser(command, help=help_text)
         p.add_argument("--name", default=name, help="worker name: its RocksDB directory")
-        p.add_argument("--web-port", type=int, help="port of its /metrics page")
+        p.add_argument("--web-port", type=tcp_port, help="port of its /metrics page")
         p.add_argument("--loglevel", type=log_level, default=None,
                        help="log level (ONEWINDOW_LOG_LEVEL)")
         add_common(p)

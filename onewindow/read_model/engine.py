@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from onewindow.backoff import Backoff
@@ -33,8 +33,13 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def shown_url(url: str | URL) -> str:
-    """A database URL as a log line or a terminal may show it: the password as ``***``."""
-    return make_url(url).render_as_string(hide_password=True)
+    """A database URL as a log line or a terminal may show it: the password as ``***``,
+    in the user part and as a ``password`` query parameter (libpq takes it there too)."""
+    u = make_url(url)
+    if "password" not in u.query:
+        return u.render_as_string(hide_password=True)
+    shown = u.update_query_dict({"password": "HIDDEN"}).render_as_string(hide_password=True)
+    return shown.replace("password=HIDDEN", "password=***")
 
 
 def normalise_url(url: str) -> str:
@@ -111,8 +116,8 @@ def wait_for_database(url: str, *, stop: threading.Event | None = None,
     through ``say`` in one line. True once connected, False if ``stop`` is set first. A
     URL that cannot work (no such driver, malformed) raises at once, as make_engine does;
     so does a SQLite file that cannot be opened (ConfigError: a path in a directory that
-    cannot be written, ``/proc``), where waiting heals nothing and the counter retried for
-    ever."""
+    cannot be written, ``/proc``, a file that is not a database), where waiting heals
+    nothing and the counter retried for ever."""
     backoff = backoff or Backoff(first=1.0, cap=30.0)
     engine = make_engine(url)
     shown = shown_url(engine.url)
@@ -123,12 +128,14 @@ def wait_for_database(url: str, *, stop: threading.Event | None = None,
                 with engine.connect() as conn:
                     conn.execute(text("SELECT 1"))
                 return True
-            except OperationalError as exc:
+            except DatabaseError as exc:  # OperationalError is one
                 reason = str(exc.orig or exc).strip().splitlines()[0][:200]
                 if engine.dialect.name == "sqlite" and not _transient(reason):
                     # a file, not a server: waiting heals nothing but another's lock
                     raise ConfigError(f"the database {shown} cannot be opened "
                                       f"({reason})") from None
+                if not isinstance(exc, OperationalError):
+                    raise  # not a server still starting or away: waiting heals nothing
                 attempt += 1
                 delay = backoff.delay(attempt)
                 if say is not None:

@@ -43,10 +43,13 @@ def test_a_nul_character_in_the_path_or_a_query_is_a_422(client) -> None:
     assert client.get("/api/cases", params={"service_code": "S01"}).status_code == 200
 
 
-def test_a_nul_character_in_a_request_body_is_a_422(client, anon) -> None:
+def test_a_nul_character_in_a_request_body_is_a_422(client, anon, user_client) -> None:
     """The JSON bodies whose text reaches SQL: the search, the progress lookup, the
-    sign-in (each a 500 on PostgreSQL before)."""
+    sign-in, the access-log query (each a 500 on PostgreSQL before)."""
+    auditor = user_client("auditor")
     for who, path, body in ((client, "/api/search", {"q": "GZ\x00"}),
+                            (auditor, "/api/access-log/query", {"target": "GZ\x00"}),
+                            (auditor, "/api/access-log/query", {"user": "x\x00"}),
                             (anon, "/api/lookup", {"case_id": "GZ1", "query_code": "ABCD\x00EFG"}),
                             (anon, "/auth/login", {"username": "clerk\x00", "password": "x"})):
         r = who.post(path, json=body)

@@ -20,6 +20,10 @@ from onewindow_cli.cli import main
     ["simulate", "--backlog-hours", f"{MAX_BACKLOG_HOURS + 1:g}"],
     ["simulate", "--events", "-1"],
     ["simulate", "--duration", "nan"],
+    ["counter", "--port", "99999"],
+    ["counter", "--port", "0"],
+    ["gateway", "--port", "-1"],
+    ["worker", "--web-port", "65536"],
     ["simulate", "--invalid-rate", "2"],
     ["simulate", "--duplicate-rate", "-1"],
 ])
