@@ -113,6 +113,11 @@ def tcp_port(text: str) -> int:
     return value
 
 
+def tcp_port_or_none(text: str) -> int:
+    """An argparse type: a TCP port, or 0 for no server at all (the sink's /metrics)."""
+    return 0 if text.strip() == "0" else tcp_port(text)
+
+
 def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
     """An argparse type: ``parse`` (e.g. `positive_int`, `positive_float`), refused above
     ``limit`` (a bound that keeps a typo from starting a machine's worth of processes or

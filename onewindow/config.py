@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     worker_web_port: int = Field(default=6066, ge=1, le=65535)
     materials_web_port: int = Field(default=6067, ge=1, le=65535)
-    sink_metrics_port: int = Field(default=9102, ge=1, le=65535)
+    sink_metrics_port: int = Field(default=9102, ge=0, le=65535)  # 0: no /metrics server
     counter_port: int = Field(default=8000, ge=1, le=65535)
     # Health of the long-running consumers (onewindow.domain.health, docs/operations.md):
     # /healthz turns 503 when a worker or the sink has made no progress for stall_seconds

@@ -13,6 +13,7 @@ from onewindow.cli_options import (
     log_level,
     positive_int,
     settings_from,
+    tcp_port_or_none,
     wait_seconds,
 )
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
@@ -85,7 +86,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add `sink` and `rebuild` to `sub` (an argparse subparsers action)."""
     p = sub.add_parser("sink", help="run the read-model sinks (output topics -> SQL)")
-    p.add_argument("--metrics-port", type=int, dest="metrics_port",
+    p.add_argument("--metrics-port", type=tcp_port_or_none, dest="metrics_port",
                    help="port of /metrics (ONEWINDOW_SINK_METRICS_PORT; 0 for none)")
     p.add_argument("--batch-size", type=positive_int, default=2000, dest="batch_size",
                    help="most records per transaction")

@@ -58,3 +58,15 @@ def test_any_refused_command_line_is_one_line(argv: list[str],
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ": error: " in err[0], err
+
+
+def test_the_sink_takes_port_0_for_no_metrics_server() -> None:
+    """--metrics-port 0 and ONEWINDOW_SINK_METRICS_PORT=0 mean no /metrics (documented);
+    the other ports start at 1."""
+    from onewindow.cli_options import tcp_port_or_none  # noqa: PLC0415
+    from onewindow.config import Settings  # noqa: PLC0415
+
+    assert tcp_port_or_none("0") == 0 and tcp_port_or_none("9102") == 9102
+    assert Settings(sink_metrics_port=0).sink_metrics_port == 0
+    with pytest.raises(ValueError, match="counter_port"):
+        Settings(counter_port=0)
