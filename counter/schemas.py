@@ -313,6 +313,8 @@ class CaseCardOut(BaseModel):
 #: and the staff store would answer a 500); a path or query holding one is refused by
 #: the app (counter.app._refuse_nul).
 NO_NUL = r"^[^\x00]+$"
+#: The same for a filter that may be empty (the access log's: ``?action=`` filters nothing).
+NO_NUL_OR_EMPTY = r"^[^\x00]*$"
 
 
 class SearchQuery(BaseModel):
@@ -419,10 +421,10 @@ class AccessLogList(Page):
 class AccessLogQuery(BaseModel):
     since: Instant | None = Field(default=None, description="with an offset")
     until: Instant | None = Field(default=None, description="with an offset")
-    user: str | None = Field(default=None, max_length=256, pattern=NO_NUL,
+    user: str | None = Field(default=None, max_length=256, pattern=NO_NUL_OR_EMPTY,
                              description="subject or name")
-    action: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
-    target: str | None = Field(default=None, max_length=512, pattern=NO_NUL)
+    action: str | None = Field(default=None, max_length=64, pattern=NO_NUL_OR_EMPTY)
+    target: str | None = Field(default=None, max_length=512, pattern=NO_NUL_OR_EMPTY)
     holder: HolderQuery | None = Field(
         default=None, description="reads of this holder's documents (the number is hashed "
                                   "with the app's key, never stored)")

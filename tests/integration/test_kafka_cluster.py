@@ -359,6 +359,12 @@ def test_without_a_replication_factor_set_a_generation_gets_a_copy_on_three_brok
     values = {**s.model_dump(), "replication_factor": 1}
     unset = Settings.model_construct(s.model_fields_set - {"replication_factor"}, **values)
     conf = producer_config(s, ADMIN)
+    # all three live first: the test before pauses node 3, which registers again a
+    # moment after it runs (min(3, live brokers) is 2 meanwhile, as it should be)
+    deadline = time.monotonic() + WAIT
+    while len(AdminClient(dict(conf)).list_topics(timeout=10).brokers) < 3:
+        assert time.monotonic() < deadline, "node 3 did not register again"
+        time.sleep(0.5)
     assert replication_of(unset, conf) == 3
     assert replication_of(Settings.model_construct(s.model_fields_set, **values), conf) == 1
 
