@@ -240,17 +240,17 @@ def simulate(settings: Settings, config: SimulationConfig, *,
     try:
         with pub, _keeping_cursor(settings, lambda: sim_now):
             while True:
-                if stop():
-                    raise _Stopped
                 elapsed = monotonic() - start_wall
-                if config.max_seconds is not None and elapsed >= config.max_seconds:
-                    break
-                if config.max_events is not None and counts["sent"] >= config.max_events:
-                    break
                 # open time runs `compression` times the wall clock, never past now
                 sim_now = min(clock(), hours.add(sim_now, (elapsed - last_tick)
                                                  * config.compression))
                 last_tick = elapsed
+                if stop():  # the cursor is the simulated time at the stop itself
+                    raise _Stopped
+                if config.max_seconds is not None and elapsed >= config.max_seconds:
+                    break
+                if config.max_events is not None and counts["sent"] >= config.max_events:
+                    break
                 while next_accept <= sim_now + timedelta(minutes=spacing):
                     case = gen.case()
                     counts["cases"] += 1

@@ -113,3 +113,21 @@ def test_a_run_without_a_cursor_still_gets_fresh_ids(tmp_path: Path) -> None:
     second = _run(Settings(data_dir=tmp_path / "b", kafka_security_protocol="PLAINTEXT"),
                   NOW + timedelta(seconds=1))
     assert not {e["event_id"] for e in first} & {e["event_id"] for e in second}
+
+
+def test_a_stop_saves_the_simulated_time_of_the_stop_itself(tmp_path: Path) -> None:
+    """The cursor a stop saves is the simulated time at the stop, not at the loop's last
+    pass: a loop stalled half a second (a loaded machine) lost that half second's
+    simulated half hour (CI: a SIGTERM a second in saved 58 simulated minutes)."""
+    settings = Settings(data_dir=tmp_path, kafka_security_protocol="PLAINTEXT")
+    wall = {"t": 0.0}
+
+    def stalled_sleep(_seconds: float) -> None:
+        wall["t"] += 0.5  # each pass of the loop takes half a second
+
+    config = SimulationConfig(rate=20, compression=3600, max_seconds=60,
+                              invalid_rate=0.0, duplicate_rate=0.0, around_the_clock=True)
+    simulate(settings, config, now=lambda: NOW, publisher=FakePublisher(),
+             monotonic=lambda: wall["t"], sleep=stalled_sleep,
+             stop=lambda: wall["t"] >= 1.0)
+    assert load_cursor(settings) == NOW - timedelta(hours=72) + timedelta(hours=1)
