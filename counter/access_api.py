@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from counter.auth import Auditor, require
@@ -51,8 +53,13 @@ def get_access_log(_who: Auditing, audit: Auditor, engine: Annotated[Engine, Dep
                    action: Annotated[str | None, Query(max_length=64)] = None,
                    target: Annotated[str | None, Query(max_length=512)] = None,
                    limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
-    q = AccessLogQuery(since=since, until=until, user=user, action=action, target=target,
-                       limit=limit, offset=offset)
+    try:  # the body's model, built here: its refusal is the query's 422, not a 500
+        q = AccessLogQuery(since=since, until=until, user=user, action=action, target=target,
+                           limit=limit, offset=offset)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
     audit("access_log.read", target or user or action)
     return _page(engine, q, q.target)
 

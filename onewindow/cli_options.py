@@ -115,7 +115,13 @@ def tcp_port(text: str) -> int:
 
 def tcp_port_or_none(text: str) -> int:
     """An argparse type: a TCP port, or 0 for no server at all (the sink's /metrics)."""
-    return 0 if text.strip() == "0" else tcp_port(text)
+    if text.strip() == "0":
+        return 0
+    try:
+        return tcp_port(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port (1 to 65535, or 0 for none)") from None
 
 
 def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:

@@ -18,7 +18,7 @@ from onewindow.cli_options import (
 )
 from onewindow.logs import LIBRDKAFKA_LOGGER, configure_logging
 from onewindow.observability.health import serve_http
-from onewindow.read_model.engine import wait_for_database
+from onewindow.read_model.engine import shown_url, wait_for_database
 from onewindow.security.id_key import resolve_id_hash_key
 from onewindow.stopping import stop_on_signals
 
@@ -54,7 +54,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
             runner.metrics.registry.register(runner.health.collector())
             serve_http(host, port, runner.metrics.registry, runner.health)
         print(f"sink: {s.kafka_bootstrap} -> "  # noqa: T201
-              f"{runner.engine.url.render_as_string(hide_password=True)}"
+              f"{shown_url(runner.engine.url)}"
               f"; metrics on http://{host}:{port}/metrics", flush=True)
         runner.run(stop)  # waits for the broker (and the topics) until a stop, too
     print(f"sink: stopped after {runner.committed_records} records", flush=True)  # noqa: T201

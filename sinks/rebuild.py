@@ -43,6 +43,7 @@ from sqlalchemy import Engine, func, select
 from onewindow.broker_wait import BrokerUnreachable, wait_for_broker
 from onewindow.config import Settings
 from onewindow.errors import OneWindowError
+from onewindow.read_model.engine import shown_url
 from onewindow.read_model.tables import metadata
 from onewindow.security.kafka_auth import SINK, producer_config
 from sinks.bootstrap import SinkParts, build_sink
@@ -107,7 +108,7 @@ def rebuild(parts: SinkParts, *, batch_max: int = CHUNK, timeout: float = 3600.0
         downgrade(engine)
         upgrade(engine)
         if out is not None:
-            print(f"read model at {engine.url.render_as_string(hide_password=True)} "  # noqa: T201
+            print(f"read model at {shown_url(engine.url)} "  # noqa: T201
                   f"recreated; reading {sum(ends.values())} offsets of "
                   f"{len(ends)} partitions", file=out, flush=True)
         _load(parts, consumer, ends, report, chunk=batch_max,

@@ -67,7 +67,7 @@ from onewindow.departments import load_registry
 from onewindow.domain.calendar import WorkingCalendar
 from onewindow.domain.deadline import local_date
 from onewindow.read_model import supervision
-from onewindow.read_model.engine import make_engine
+from onewindow.read_model.engine import make_engine, shown_url
 from onewindow.read_model.supervision import Scope
 from onewindow.read_model.tables import CASES
 from onewindow.security.id_key import with_new_key
@@ -490,7 +490,7 @@ def run(settings: Settings, opts: BenchOptions,
             if opts.load:
                 end = datetime.now(UTC).replace(microsecond=0)
                 say(f"loading a year to {end.isoformat()} into "
-                    f"{engine.url.render_as_string(hide_password=True)}")
+                    f"{shown_url(engine.url)}")
                 writer = make_engine(url, writer=True)  # the sink's
                 try:
                     with _LoadSampler() as sampler:

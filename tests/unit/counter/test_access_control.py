@@ -341,6 +341,19 @@ def test_out_of_range_instants_and_days_are_422_never_500(user_client) -> None:
                  ).status_code == 200
 
 
+def test_the_access_log_query_models_refusal_is_the_querys_422() -> None:
+    """GET /api/access-log builds the POST body's model from its parameters: what the
+    model refuses (the app's NUL check comes first today) is a 422 on the query, never
+    a pydantic error escaping as a 500."""
+    from fastapi.exceptions import RequestValidationError  # noqa: PLC0415
+
+    from counter.access_api import get_access_log  # noqa: PLC0415
+
+    with pytest.raises(RequestValidationError) as refused:
+        get_access_log(None, lambda *_: None, None, action="a\x00b")  # type: ignore[arg-type]
+    assert refused.value.errors()[0]["loc"] == ("query", "action")
+
+
 def test_an_id_number_typed_as_a_case_number_stays_masked(user_client, anon) -> None:
     """Review finding: a resident ID typed where a case number belongs was echoed in the
     404 and kept in the (undeletable) access log in plaintext."""

@@ -4,6 +4,8 @@ commands until the kernel killed it, leaving its broker behind)."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from onewindow.cli_options import MAX_BACKLOG_HOURS, MAX_COMPRESSION, MAX_LOCAL_WORKERS
@@ -67,6 +69,8 @@ def test_the_sink_takes_port_0_for_no_metrics_server() -> None:
     from onewindow.config import Settings  # noqa: PLC0415
 
     assert tcp_port_or_none("0") == 0 and tcp_port_or_none("9102") == 9102
+    with pytest.raises(argparse.ArgumentTypeError, match="or 0 for none"):
+        tcp_port_or_none("70000")
     assert Settings(sink_metrics_port=0).sink_metrics_port == 0
     with pytest.raises(ValueError, match="counter_port"):
         Settings(counter_port=0)
