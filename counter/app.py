@@ -269,7 +269,9 @@ async def _refuse_nul(request: Request,
                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     """A NUL character in the path or a query parameter is refused (422, as a validation
     error) before any handler: PostgreSQL text cannot hold one, so a case id or a filter
-    holding ``%00`` reached the driver's error (a 500) there and nothing on SQLite."""
+    holding ``%00`` reached the driver's error (a 500) there and nothing on SQLite. A
+    request body's text is checked by its model (`counter.schemas.RequestBody`), with the
+    same type and words."""
     where: tuple[str, ...] | None = None
     if "\x00" in request.url.path or "\x00" in request.scope.get("path", ""):
         where = ("path",)

@@ -38,7 +38,7 @@ from counter.auth import (
     cookie_params,
 )
 from counter.limits import RateLimiter
-from counter.schemas import NO_NUL, ErrorOut
+from counter.schemas import ErrorOut, RequestBody
 from onewindow.domain.access import Principal
 from onewindow.errors import OneWindowError
 from onewindow.staff import sessions, users
@@ -56,8 +56,8 @@ OIDC_COOKIE_SECONDS = 600  # as long as the state is kept
 _BINDING = re.compile(r"[A-Za-z0-9_-]{43,86}")
 
 
-class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+class LoginIn(RequestBody):
+    username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
 
