@@ -96,6 +96,18 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """As argparse's, but an unknown option names the subcommand it was given to
+        (``onewindow counter: error: unrecognized arguments: --bogus``): argparse reports
+        it from the top parser, which left a newcomer guessing which command refused it."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            self.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extras)}\n")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole `onewindow` parser: every runtime's subcommands and this package's."""

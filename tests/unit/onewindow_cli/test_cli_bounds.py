@@ -74,3 +74,17 @@ def test_the_sink_takes_port_0_for_no_metrics_server() -> None:
     assert Settings(sink_metrics_port=0).sink_metrics_port == 0
     with pytest.raises(ValueError, match="counter_port"):
         Settings(counter_port=0)
+
+
+@pytest.mark.parametrize("argv", [["counter", "--bogus"], ["sink", "--loglevel", "INFO", "x"],
+                                  ["worker", "--port", "1"]])
+def test_an_unknown_option_names_the_command_given_it(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse reports unknown arguments from the top parser (``onewindow: error:``):
+    which command refused them is said."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"onewindow {argv[0]}: error: unrecognized arguments: "
+                   f"{' '.join(a for a in argv[1:] if a not in ('--loglevel', 'INFO'))}"], err
