@@ -16,6 +16,7 @@ from counter import staff_migrations
 from onewindow.cli_options import add_common, log_level, settings_from, tcp_port
 from onewindow.config import Settings
 from onewindow.errors import ConfigError
+from onewindow.listening import listening_socket
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security import passwords
@@ -40,6 +41,7 @@ def cmd_counter(args: argparse.Namespace) -> int:
     configure_logging(s, level=args.loglevel)
     if not _database_answers(s):
         return 0  # SIGTERM/SIGINT while waiting for the database
+    sock = listening_socket(args.host, port)  # a port in use: one line, before the URL
     app = create_app(s)
     print(f"counter API on http://{args.host}:{port}/docs", flush=True)  # noqa: T201
     # access_log off: uvicorn would log query strings, which may hold an ID number; the
@@ -48,8 +50,10 @@ def cmd_counter(args: argparse.Namespace) -> int:
     # responses, then cancels them: the endless change feeds (SSE) end there.
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app
     # believes it only from ONEWINDOW_TRUSTED_PROXIES (counter/app.py).
-    uvicorn.run(app, host=args.host, port=port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=2, proxy_headers=False)
+    with sock:
+        uvicorn.Server(uvicorn.Config(
+            app, host=args.host, port=port, access_log=False, log_level="warning",
+            timeout_graceful_shutdown=2, proxy_headers=False)).run(sockets=[sock])
     return 0
 
 

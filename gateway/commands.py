@@ -18,6 +18,7 @@ from onewindow.cli_options import add_common, log_level, settings_from, tcp_port
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.errors import ConfigError
+from onewindow.listening import listening_socket
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security.kafka_auth import GATEWAY, credential_for
@@ -44,15 +45,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         return 0  # SIGTERM/SIGINT while waiting for the database
     # the broker is not waited for: librdkafka connects when it can, requests meanwhile
     # are 503 and /healthz says so
+    sock = listening_socket(args.host, port)  # a port in use: one line, before the URL
     app = create_app(s)
     scheme = "https" if tls[0] else "http"
     print(f"ingestion gateway on {scheme}://{args.host}:{port}/docs", flush=True)  # noqa: T201
     # access_log off: the app logs method, route, status and department itself.
     # timeout_graceful_shutdown: on SIGTERM open requests get 5 s to be answered.
-    uvicorn.run(app, host=args.host, port=port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=5, proxy_headers=False,
-                ssl_certfile=str(tls[0]) if tls[0] else None,
-                ssl_keyfile=str(tls[1]) if tls[1] else None)
+    with sock:
+        uvicorn.Server(uvicorn.Config(
+            app, host=args.host, port=port, access_log=False, log_level="warning",
+            timeout_graceful_shutdown=5, proxy_headers=False,
+            ssl_certfile=str(tls[0]) if tls[0] else None,
+            ssl_keyfile=str(tls[1]) if tls[1] else None)).run(sockets=[sock])
     return 0
 
 
