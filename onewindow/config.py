@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onewindow.domain.limits import MAX_MATERIALS_PER_KEY
 from onewindow.errors import ConfigError
+from onewindow.topics import prefix_problem
 
 #: The log levels a process takes (`ONEWINDOW_LOG_LEVEL`, a command's ``--loglevel``).
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -162,6 +163,17 @@ class Settings(BaseSettings):
 
     log_json: bool = False
     log_level: str = "INFO"
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _usable_topic_prefix(cls, value: str) -> str:
+        """A prefix Kafka can name topics with (`onewindow.topics.prefix_problem`): from
+        the environment, ``n c/`` passed to a worker or to provision ended in the
+        broker's error on the first topic; the command-line flag was checked already."""
+        problem = prefix_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

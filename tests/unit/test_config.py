@@ -61,3 +61,15 @@ def test_the_log_level_is_one_python_knows_in_any_case() -> None:
     assert Settings(log_level=" Warning ").log_level == "WARNING"
     with pytest.raises(ValueError, match="one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
         Settings(log_level="NOPE")
+
+
+def test_the_topic_prefix_from_the_environment_is_one_kafka_can_name_topics_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONEWINDOW_TOPIC_PREFIX='n c/' reached the broker's error on the first topic (the
+    command line's --topic-prefix was checked, the environment not)."""
+    assert Settings(topic_prefix="t-1.").topic_prefix == "t-1."
+    monkeypatch.setenv("ONEWINDOW_TOPIC_PREFIX", "n c/")
+    with pytest.raises(ValueError, match="topic name holds only letters.*not ' '"):
+        Settings()
+    with pytest.raises(ValueError, match="over Kafka's 249"):
+        Settings(topic_prefix="p" * 240)
