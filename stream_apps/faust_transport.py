@@ -9,9 +9,9 @@ at least once (docs/architecture.md), so the worker consumer is built here with
 plug-in point, the `faust.transports` entry point (pyproject.toml), so the broker URL
 selects it. Its consumer thread also stops when aiokafka's own stop raises, its seek
 to the committed offsets rewinds a partition that has none, and its fetch requests wait
-at most `FETCH_MAX_WAIT_MS` at the broker; the consumer delivers no record of an agent's
-partition while that seek is awaited and keeps a commit that landed meanwhile (issue 17;
-all below); everything else is Faust's aiokafka driver unchanged.
+at the broker for `FETCH_MIN_BYTES`, at most `FETCH_MAX_WAIT_MS`; the consumer delivers no
+record of an agent's partition while that seek is awaited and keeps a commit that landed
+meanwhile (issue 17; all below); everything else is Faust's aiokafka driver unchanged.
 """
 
 from __future__ import annotations
@@ -34,25 +34,40 @@ SCHEME = "onewindow"
 #: a table recovery, a rebalance) the partitions sought are fetched only once the request
 #: in flight has returned, and a request for partitions with nothing new returns only
 #: after this wait: with 1,500 ms a restarted worker's first records waited about a
-#: second more (docs/benchmarks.md, "Issue 15, point 2"). An idle worker sends ten fetch requests
-#: a second instead of two thirds of one: nothing a broker notices.
-FETCH_MAX_WAIT_MS = 100
+#: second more (docs/benchmarks.md, "Issue 15, point 2"). An idle worker sends fifty fetch
+#: requests a second instead of two thirds of one: nothing a broker notices.
+FETCH_MAX_WAIT_MS = 20
+
+#: The least a fetch request waits for at the broker (aiokafka's ``fetch_min_bytes``;
+#: Faust's driver leaves aiokafka's 1), within `FETCH_MAX_WAIT_MS`. With 1, a steady
+#: stream of 1,000 events/s came in about 250 fetches a second of four records each, and
+#: fetching (requests written, responses parsed, records handed across threads) took 0.4
+#: of the worker's 0.6-0.8 core, on the two cores it shares with the broker, where the
+#: latency tail was the threads' wait for a core (docs/benchmarks.md, "The latency
+#: tail"). A backlog fills a fetch at once; a steady stream waits at most the 20 ms.
+FETCH_MIN_BYTES = 16 * 1024
 
 log = logging.getLogger(__name__)
+
+
+def tune_worker_consumer(consumer: aiokafka.AIOKafkaConsumer) -> aiokafka.AIOKafkaConsumer:
+    """``consumer``, not yet started, set to read ``read_committed`` and to fetch with
+    `FETCH_MIN_BYTES` and `FETCH_MAX_WAIT_MS`. aiokafka takes these at construction and
+    first uses them in ``start()`` (its fetcher), which Faust calls later; Faust's driver
+    passes read_uncommitted outside exactly-once and hard-codes the fetch settings, so
+    they are corrected here, before ``start()`` (tests/integration/test_faust_transport.py
+    checks that the started fetcher has them)."""
+    consumer._isolation_level = "read_committed"  # noqa: SLF001
+    consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # noqa: SLF001
+    consumer._fetch_min_bytes = FETCH_MIN_BYTES  # noqa: SLF001
+    return consumer
 
 
 class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer thread whose worker consumer reads `read_committed`."""
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
-        # aiokafka takes the isolation level at construction and first uses it in
-        # start(), which Faust calls later; Faust passes read_uncommitted outside
-        # exactly-once, so it is corrected here, before start().
-        consumer._isolation_level = "read_committed"  # noqa: SLF001
-        # likewise the fetch wait, which Faust's driver hard-codes (FETCH_MAX_WAIT_MS)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # noqa: SLF001
-        return consumer
+        return tune_worker_consumer(super()._create_worker_consumer(transport))
 
     async def seek_to_committed(self) -> Mapping[Any, int | None]:
         """Faust's seek to the committed offsets, through `seek_to_committed_or_beginning`

@@ -9,11 +9,17 @@ import asyncio
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.consumer.fetcher import READ_COMMITTED
 from confluent_kafka import Producer
 
 from onewindow.security.kafka_auth import MECHANISM, STREAM, credential_for
 from onewindow.topics import Topics
-from stream_apps.faust_transport import seek_to_committed_or_beginning
+from stream_apps.faust_transport import (
+    FETCH_MAX_WAIT_MS,
+    FETCH_MIN_BYTES,
+    seek_to_committed_or_beginning,
+    tune_worker_consumer,
+)
 from tests.kafka_support import producer_conf, settings_for
 
 pytestmark = pytest.mark.integration
@@ -74,5 +80,35 @@ async def _positions_after_drop_and_seek(
         assert committed[tps[1]] == 3
         # the offset each partition is fetched from next
         return {tp: await consumer.position(tp) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+def test_the_started_fetcher_has_the_workers_isolation_and_fetch_settings(
+        kafka: str, provisioned: Topics) -> None:
+    """The worker's consumer settings are set on aiokafka's consumer after construction
+    (Faust's driver passes its own): its fetcher, made in ``start()``, must have them, or
+    an aiokafka upgrade would drop read_committed and the fetch wait without a word."""
+    assert provisioned.prefix  # the stream principal's credential exists from here on
+    asyncio.run(_started_fetcher_settings(kafka, provisioned))
+
+
+async def _started_fetcher_settings(kafka: str, topics: Topics) -> None:
+    settings = settings_for(kafka)
+    cred = credential_for(settings, STREAM)
+    consumer = tune_worker_consumer(AIOKafkaConsumer(
+        bootstrap_servers=kafka, group_id=topics.case_state_app, enable_auto_commit=False,
+        fetch_min_bytes=1,
+        fetch_max_wait_ms=1500, isolation_level="read_uncommitted",
+        security_protocol=settings.kafka_security_protocol, sasl_mechanism=MECHANISM,
+        sasl_plain_username=cred.principal, sasl_plain_password=cred.password))
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topics.input("gaj"), 0)])
+        await consumer.getmany(timeout_ms=100)  # a fetch made, with those settings
+        fetcher = consumer._fetcher  # noqa: SLF001
+        assert fetcher._fetch_min_bytes == FETCH_MIN_BYTES  # noqa: SLF001
+        assert fetcher._fetch_max_wait_ms == FETCH_MAX_WAIT_MS  # noqa: SLF001
+        assert fetcher._isolation_level == READ_COMMITTED  # noqa: SLF001
     finally:
         await consumer.stop()
