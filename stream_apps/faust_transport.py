@@ -34,8 +34,8 @@ SCHEME = "onewindow"
 #: a table recovery, a rebalance) the partitions sought are fetched only once the request
 #: in flight has returned, and a request for partitions with nothing new returns only
 #: after this wait: with 1,500 ms a restarted worker's first records waited about a
-#: second more (docs/benchmarks.md, "Issue 15, point 2"). An idle worker sends fifty fetch
-#: requests a second instead of two thirds of one: nothing a broker notices.
+#: second more (docs/benchmarks.md, "Issue 15, point 2"). An idle worker sends about fifty
+#: fetch requests a second (a few hundred bytes each) instead of two thirds of one.
 FETCH_MAX_WAIT_MS = 20
 
 #: The least a fetch request waits for at the broker (aiokafka's ``fetch_min_bytes``;
