@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stream_apps.commands
-from onewindow.config import Settings
+from onewindow.config import Settings, get_settings
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
 from onewindow.topics import copied_partition, partition_for
@@ -78,7 +78,6 @@ def test_no_broker_is_status_1_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_
 
 @pytest.mark.parametrize(("source", "target", "says"), [
     ("g1.", "g1.", "is the source generation itself"),
-    ("g 1", "g2.", "is not a valid topic prefix"),
 ])
 def test_prefixes_are_status_2_before_the_broker_is_asked(
         source: str, target: str, says: str, monkeypatch: pytest.MonkeyPatch,
@@ -86,6 +85,21 @@ def test_prefixes_are_status_2_before_the_broker_is_asked(
     _settings(monkeypatch, tmp_path, no_broker, prefix=source)
     assert main(["copy-inputs", "--to-prefix", target, "--wait", "60"]) == 2
     assert says in _one_line(capsys)
+
+
+def test_a_bad_source_prefix_from_the_environment_is_status_2_before_the_broker(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_broker: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The settings refuse it as they are read (`Settings`), naming the variable."""
+    for name, value in (("TOPIC_PREFIX", "g 1"), ("KAFKA_BOOTSTRAP", no_broker),
+                        ("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"), ("DATA_DIR", str(tmp_path))):
+        monkeypatch.setenv(f"ONEWINDOW_{name}", value)
+    get_settings.cache_clear()  # read once per process: another test may have read it
+    try:
+        assert main(["copy-inputs", "--to-prefix", "g2.", "--wait", "60"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "ONEWINDOW_TOPIC_PREFIX: a Kafka topic name holds only" in _one_line(capsys)
 
 
 @pytest.mark.parametrize("argv", [["copy-inputs"],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import stream_apps.commands
-from onewindow.config import Settings
+from onewindow.config import Settings, get_settings
 from onewindow_cli.cli import main
 
 
@@ -90,7 +90,6 @@ def test_a_bad_option_is_refused_before_the_broker_is_asked(
 
 
 @pytest.mark.parametrize(("setting", "says"), [
-    ({"topic_prefix": "a b"}, "ONEWINDOW_TOPIC_PREFIX) 'a b' is not a valid topic prefix"),
     ({"data_dir": Path("/proc/x")}, "scratch state directory"),
 ])
 def test_the_settings_behind_the_options_are_checked_before_the_broker_too(
@@ -104,6 +103,22 @@ def test_the_settings_behind_the_options_are_checked_before_the_broker_too(
     monkeypatch.setattr(stream_apps.commands, "settings_from", lambda _args: settings)
     assert main(["reprocess", "--wait", "60"]) == 2
     assert says in _one_line(capsys)
+
+
+def test_a_bad_source_prefix_from_the_environment_is_status_2_before_the_broker(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_broker: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The settings refuse it as they are read (`Settings`), naming the variable."""
+    for name, value in (("TOPIC_PREFIX", "a b"), ("KAFKA_BOOTSTRAP", no_broker),
+                        ("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"), ("DATA_DIR", str(tmp_path))):
+        monkeypatch.setenv(f"ONEWINDOW_{name}", value)
+    get_settings.cache_clear()  # read once per process: another test may have read it
+    try:
+        assert main(["reprocess", "--wait", "60"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "ONEWINDOW_TOPIC_PREFIX: a Kafka topic name holds only" in _one_line(capsys)
+    assert not (tmp_path / "reprocess").exists()
 
 
 def test_good_paths_pass_and_the_checks_leave_nothing_behind(
