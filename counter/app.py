@@ -244,9 +244,11 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 
 
 async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    # never echo the input back: it may be an ID number
-    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-              for e in exc.errors()]
+    # never echo the input back: it may be an ID number; pydantic's "Value error, " in
+    # front of a validator's own words left out (as in the command line's refusals)
+    detail = [{"loc": list(e.get("loc", ())),
+               "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+               "type": e.get("type")} for e in exc.errors()]
     return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
 
 

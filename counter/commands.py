@@ -16,7 +16,7 @@ from counter import staff_migrations
 from onewindow.cli_options import add_common, log_level, settings_from, tcp_port
 from onewindow.config import Settings
 from onewindow.errors import ConfigError
-from onewindow.listening import listening_socket
+from onewindow.listening import listening_socket, shown_address
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security import passwords
@@ -43,7 +43,8 @@ def cmd_counter(args: argparse.Namespace) -> int:
         return 0  # SIGTERM/SIGINT while waiting for the database
     sock = listening_socket(args.host, port)  # a port in use: one line, before the URL
     app = create_app(s)
-    print(f"counter API on http://{args.host}:{port}/docs", flush=True)  # noqa: T201
+    print(f"counter API on http://{shown_address(args.host, port)}/docs",  # noqa: T201
+          flush=True)
     # access_log off: uvicorn would log query strings, which may hold an ID number; the
     # app logs method, route template and status instead.
     # timeout_graceful_shutdown: on SIGTERM/Ctrl-C uvicorn waits at most 2 s for open

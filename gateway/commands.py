@@ -18,7 +18,7 @@ from onewindow.cli_options import add_common, log_level, settings_from, tcp_port
 from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.errors import ConfigError
-from onewindow.listening import listening_socket
+from onewindow.listening import listening_socket, shown_address
 from onewindow.logs import configure_logging
 from onewindow.read_model.engine import make_engine, shown_url, wait_for_database
 from onewindow.security.kafka_auth import GATEWAY, credential_for
@@ -48,7 +48,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     sock = listening_socket(args.host, port)  # a port in use: one line, before the URL
     app = create_app(s)
     scheme = "https" if tls[0] else "http"
-    print(f"ingestion gateway on {scheme}://{args.host}:{port}/docs", flush=True)  # noqa: T201
+    print(f"ingestion gateway on {scheme}://{shown_address(args.host, port)}/docs",  # noqa: T201
+          flush=True)
     # access_log off: the app logs method, route, status and department itself.
     # timeout_graceful_shutdown: on SIGTERM open requests get 5 s to be answered.
     with sock:

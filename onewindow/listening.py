@@ -14,13 +14,16 @@ import socket
 
 from onewindow.errors import ConfigError
 
-__all__ = ["listening_socket"]
+__all__ = ["listening_socket", "shown_address"]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (``SO_REUSEADDR``, as uvicorn binds: a restart
-    does not wait for the old connections' TIME_WAIT), not yet listening (the server's
-    ``create_server`` does that).
+    """A TCP socket bound to ``host:port`` and listening (``SO_REUSEADDR``, as uvicorn
+    binds: a restart does not wait for the old connections' TIME_WAIT). Listening here,
+    not only bound: two sockets with ``SO_REUSEADDR`` may both bind a port until one
+    listens, so a second server starting at the same moment got past a bound-only check
+    and failed in uvicorn after all (a traceback under the printed URL). Connections
+    that come before the app serves wait in the backlog.
 
     Raises `ConfigError` naming the address and the system's reason (in use, not this
     machine's address, a privileged port)."""
@@ -34,8 +37,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(2048)  # uvicorn's default backlog
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: "
                           f"{exc.strerror or exc}") from None
     return sock
+
+
+def shown_address(host: str, port: int) -> str:
+    """``host:port`` as a URL holds it: an IPv6 address in brackets (``[::1]:8000``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

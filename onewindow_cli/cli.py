@@ -86,6 +86,10 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The namespace attribute that names the parser of the deepest subcommand parsed.
+_PARSED_BY = "_onewindow_parsed_by"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a refused command line is one line on stderr and exit 2, argparse's
     own last line (``onewindow bench: error: argument --rounds: ...``) without the usage
@@ -96,15 +100,25 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        # the deepest subcommand's parser returns first (argparse copies its namespace
+        # into its parent's): its name is the one to blame for arguments left over
+        if not hasattr(parsed, _PARSED_BY):
+            setattr(parsed, _PARSED_BY, self.prog)
+        return parsed, extras
+
     def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                    namespace: argparse.Namespace | None = None) -> argparse.Namespace:
         """As argparse's, but an unknown option names the subcommand it was given to
-        (``onewindow counter: error: unrecognized arguments: --bogus``): argparse reports
+        (``onewindow users add: error: unrecognized arguments: --bogus``): argparse reports
         it from the top parser, which left a newcomer guessing which command refused it."""
         parsed, extras = self.parse_known_args(args, namespace)
+        prog = getattr(parsed, _PARSED_BY, self.prog)
+        delattr(parsed, _PARSED_BY)
         if extras:
-            command = getattr(parsed, "command", None)
-            prog = f"{self.prog} {command}" if command else self.prog
             self.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extras)}\n")
         return parsed
 

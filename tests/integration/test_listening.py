@@ -19,7 +19,7 @@ import pytest
 
 from onewindow.errors import ConfigError
 from onewindow.kafka_local import free_port
-from onewindow.listening import listening_socket
+from onewindow.listening import listening_socket, shown_address
 from tests.integration.counter_oidc_support import ID_KEY
 from tests.integration.server_support import clean_env, log_tail
 from tests.integration.streams import stop
@@ -64,9 +64,14 @@ def test_listening_socket_names_the_address_and_the_reason() -> None:
             listening_socket("127.0.0.1", port)
     with pytest.raises(ConfigError, match="cannot listen on no-such-host.invalid:"):
         listening_socket("no-such-host.invalid", 8080)
-    sock = listening_socket("127.0.0.1", 0)  # a free port: bound, not yet listening
-    with sock:
-        assert sock.getsockname()[0] == "127.0.0.1"
+    with listening_socket("127.0.0.1", 0) as first:  # a free port
+        # a second server starting at the same moment: refused here, not in uvicorn
+        # (two SO_REUSEADDR sockets may both bind a port until one listens)
+        port = first.getsockname()[1]
+        with pytest.raises(ConfigError, match="Address already in use"):
+            listening_socket("127.0.0.1", port)
+    assert shown_address("::1", 8000) == "[::1]:8000"
+    assert shown_address("127.0.0.1", 8000) == "127.0.0.1:8000"
 
 
 def test_the_gateway_serves_tls_on_the_socket_it_bound(tmp_path: Path) -> None:
