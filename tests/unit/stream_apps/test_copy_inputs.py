@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stream_apps.commands
-from onewindow.config import Settings, get_settings
+from onewindow.config import Settings
 from onewindow.departments import load_registry
 from onewindow.errors import OneWindowError
 from onewindow.topics import copied_partition, partition_for
@@ -28,6 +28,7 @@ from stream_apps.copy_inputs import (
     skip_topics_problem,
     skipped_line,
 )
+from tests.settings_support import main_with_environment
 
 
 @given(key=st.binary(max_size=40), n=st.integers(1, 12), extra=st.integers(0, 40),
@@ -91,14 +92,10 @@ def test_a_bad_source_prefix_from_the_environment_is_status_2_before_the_broker(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_broker: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The settings refuse it as they are read (`Settings`), naming the variable."""
-    for name, value in (("TOPIC_PREFIX", "g 1"), ("KAFKA_BOOTSTRAP", no_broker),
-                        ("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"), ("DATA_DIR", str(tmp_path))):
-        monkeypatch.setenv(f"ONEWINDOW_{name}", value)
-    get_settings.cache_clear()  # read once per process: another test may have read it
-    try:
-        assert main(["copy-inputs", "--to-prefix", "g2.", "--wait", "60"]) == 2
-    finally:
-        get_settings.cache_clear()
+    assert main_with_environment(
+        monkeypatch, ["copy-inputs", "--to-prefix", "g2.", "--wait", "60"], TOPIC_PREFIX="g 1",
+        KAFKA_BOOTSTRAP=no_broker, KAFKA_SECURITY_PROTOCOL="PLAINTEXT",
+        DATA_DIR=str(tmp_path)) == 2
     assert "ONEWINDOW_TOPIC_PREFIX: a Kafka topic name holds only" in _one_line(capsys)
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import stream_apps.commands
-from onewindow.config import Settings, get_settings
+from onewindow.config import Settings
 from onewindow_cli.cli import main
+from tests.settings_support import main_with_environment
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bootstrap: str,
@@ -109,14 +110,10 @@ def test_a_bad_source_prefix_from_the_environment_is_status_2_before_the_broker(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_broker: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The settings refuse it as they are read (`Settings`), naming the variable."""
-    for name, value in (("TOPIC_PREFIX", "a b"), ("KAFKA_BOOTSTRAP", no_broker),
-                        ("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"), ("DATA_DIR", str(tmp_path))):
-        monkeypatch.setenv(f"ONEWINDOW_{name}", value)
-    get_settings.cache_clear()  # read once per process: another test may have read it
-    try:
-        assert main(["reprocess", "--wait", "60"]) == 2
-    finally:
-        get_settings.cache_clear()
+    assert main_with_environment(
+        monkeypatch, ["reprocess", "--wait", "60"], TOPIC_PREFIX="a b",
+        KAFKA_BOOTSTRAP=no_broker, KAFKA_SECURITY_PROTOCOL="PLAINTEXT",
+        DATA_DIR=str(tmp_path)) == 2
     assert "ONEWINDOW_TOPIC_PREFIX: a Kafka topic name holds only" in _one_line(capsys)
     assert not (tmp_path / "reprocess").exists()
 
